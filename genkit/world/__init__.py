@@ -1,0 +1,26 @@
+"""The shapes world: a prompt grammar, a seeded renderer and an analyzer of its clips.
+
+It is the training data of synthvid's embedded models, the reference set for FVD-tiny, the authentic
+class for content-matched detection, and (through :func:`analyze`) the judge of prompt adherence.
+"""
+
+from genkit.world.analyze import WorldAttributes, analyze
+from genkit.world.grammar import (
+    COLORS,
+    DIRECTIONS,
+    MOTIONS,
+    PALETTE,
+    SHAPES,
+    SIZES,
+    PromptError,
+    WorldPrompt,
+    all_prompts,
+    parse_prompt,
+    vocabulary_help,
+)
+from genkit.world.render import render
+
+__all__ = [
+    "COLORS", "DIRECTIONS", "MOTIONS", "PALETTE", "SHAPES", "SIZES", "PromptError", "WorldAttributes",
+    "WorldPrompt", "all_prompts", "analyze", "parse_prompt", "render", "vocabulary_help",
+]

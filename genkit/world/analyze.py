@@ -1,0 +1,147 @@
+"""Recover the attributes of a shapes-world clip: background colour, object colour, shape, motion.
+
+It scores prompt adherence of generated clips, so it must not need the renderer's secrets: it works
+from pixels alone.
+
+1. Background: median of the outer pixel ring of every frame → nearest palette colour.
+2. Object colour: pixels far (> 50 grey levels) from the background; the median of their most
+   distant half → nearest palette colour other than the background.
+3. Per-pixel coverage α: projection of (pixel − background) onto (object − background), in [0, 1];
+   this undoes anti-aliasing, texture and noise well enough to measure sub-pixel centroids.
+4. Shape: for every frame, each candidate shape is drawn at the measured centroid with the radius
+   that matches the measured area; the best soft IoU summed over frames wins.
+5. Motion: least-squares slope of the centroid track; a displacement over the clip below 12 % of the
+   frame is "still", otherwise the dominant axis gives left / right / up / down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from genkit.world.grammar import COLORS, PALETTE, SHAPES
+from genkit.world.render import coverage, shape_sdf
+from provenance.media import Video, check_frames
+
+OBJECT_DISTANCE = 50.0  # grey levels; texture (±20) and noise stay below, palette pairs are ≥ 140 apart
+STILL_FRACTION = 0.12
+_PALETTE = np.array([PALETTE[c] for c in COLORS], np.float32)
+
+
+@dataclass
+class WorldAttributes:
+    """What :func:`analyze` recovered; an attribute is ``None`` when no object could be found."""
+
+    background: str
+    color: str | None
+    shape: str | None
+    motion: str | None
+    displacement: tuple[float, float] = (0.0, 0.0)  # (dx, dy) over the clip, fraction of the frame
+    object_fraction: float = 0.0  # mean share of the frame covered by the object
+    shape_scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def matches(self, expected: dict) -> dict[str, bool]:
+        """Per-attribute agreement with ``expected`` (keys background, color, shape, motion)."""
+        return {key: getattr(self, key) == expected[key] for key in ("background", "color", "shape", "motion")}
+
+
+def nearest_color(rgb: np.ndarray, exclude: str | None = None) -> str:
+    distances = np.linalg.norm(_PALETTE - np.asarray(rgb, np.float32), axis=1)
+    if exclude is not None:
+        distances[COLORS.index(exclude)] = np.inf
+    return COLORS[int(np.argmin(distances))]
+
+
+@lru_cache(maxsize=None)
+def _shape_area_per_r2(shape: str) -> float:
+    """Area of ``shape`` at radius 1, measured on a fine grid once."""
+    r = 200.0
+    yy, xx = np.mgrid[-300:300, -300:300].astype(np.float64) + 0.5
+    return float(coverage(shape_sdf(shape, xx, yy, r)).sum() / r**2)
+
+
+def analyze(clip: Video | np.ndarray) -> WorldAttributes:
+    """Recover the attributes of one clip (a :class:`Video` or uint8 frames ``[T, H, W, 3]``)."""
+    frames = clip.frames if isinstance(clip, Video) else clip
+    check_frames(frames)
+    pixels = frames.astype(np.float32)
+    t, h, w, _ = pixels.shape
+    ring = np.concatenate(
+        [pixels[:, 0].reshape(-1, 3), pixels[:, -1].reshape(-1, 3), pixels[:, :, 0].reshape(-1, 3), pixels[:, :, -1].reshape(-1, 3)]
+    )
+    background = nearest_color(np.median(ring, axis=0))
+    bg_rgb = np.median(ring, axis=0)  # measured, not the palette's: renders jitter colours
+
+    distance = np.linalg.norm(pixels - bg_rgb, axis=-1)
+    far = distance > OBJECT_DISTANCE
+    if far.sum() < max(3, t):  # fewer than a few pixels per clip: nothing there
+        return WorldAttributes(background, None, None, None)
+    far_pixels, far_distance = pixels[far], distance[far]
+    core = far_pixels[far_distance >= np.median(far_distance)]
+    obj_rgb = np.median(core, axis=0)
+    color = nearest_color(obj_rgb, exclude=background)
+
+    axis = obj_rgb - bg_rgb
+    alpha = np.clip(((pixels - bg_rgb) @ axis) / float(axis @ axis), 0.0, 1.0)
+    alpha = np.clip((alpha - 0.15) / 0.7, 0.0, 1.0)  # shave texture/noise leakage off both ends
+    area = alpha.sum(axis=(1, 2))
+    present = area > 2.0
+    if present.sum() == 0:
+        return WorldAttributes(background, color, None, None)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+    cx = (alpha * xx).sum(axis=(1, 2)) / np.maximum(area, 1e-6)
+    cy = (alpha * yy).sum(axis=(1, 2)) / np.maximum(area, 1e-6)
+
+    shape_scores = _score_shapes(alpha[present], cx[present], cy[present], area[present], xx, yy)
+    shape = max(shape_scores, key=shape_scores.get)
+
+    idx = np.flatnonzero(present).astype(np.float64)
+    if len(idx) >= 2:
+        span = idx[-1] - idx[0]
+        slope_x = np.polyfit(idx, cx[present], 1)[0] * (t - 1)
+        slope_y = np.polyfit(idx, cy[present], 1)[0] * (t - 1)
+        dx, dy = slope_x / w, slope_y / h
+        if span == 0:
+            dx = dy = 0.0
+    else:
+        dx = dy = 0.0
+    if max(abs(dx), abs(dy)) < STILL_FRACTION:
+        motion = "still"
+    elif abs(dx) >= abs(dy):
+        motion = "right" if dx > 0 else "left"
+    else:
+        motion = "down" if dy > 0 else "up"
+    return WorldAttributes(
+        background,
+        color,
+        shape,
+        motion,
+        displacement=(float(dx), float(dy)),
+        object_fraction=float(area.mean() / (h * w)),
+        shape_scores={k: round(float(v), 4) for k, v in shape_scores.items()},
+    )
+
+
+def _score_shapes(alpha, cx, cy, area, xx, yy, max_frames: int = 8) -> dict[str, float]:
+    """Mean soft IoU of each candidate shape against the measured coverage (a few frames suffice)."""
+    pick = np.linspace(0, len(alpha) - 1, min(max_frames, len(alpha))).round().astype(int)
+    scores = dict.fromkeys(SHAPES, 0.0)
+    for i in pick:
+        radius_unit = np.sqrt(area[i])
+        # Work in a window around the object: large frames stay cheap.
+        reach = int(np.ceil(2.0 * radius_unit)) + 3
+        y0, y1 = max(0, int(cy[i]) - reach), min(alpha.shape[1], int(cy[i]) + reach + 1)
+        x0, x1 = max(0, int(cx[i]) - reach), min(alpha.shape[2], int(cx[i]) + reach + 1)
+        a = alpha[i, y0:y1, x0:x1]
+        x = xx[y0:y1, x0:x1] - cx[i]
+        y = yy[y0:y1, x0:x1] - cy[i]
+        for shape in SHAPES:
+            r = radius_unit / np.sqrt(_shape_area_per_r2(shape))
+            template = coverage(shape_sdf(shape, x, y, r))
+            scores[shape] += float(np.minimum(a, template).sum() / max(np.maximum(a, template).sum(), 1e-6))
+    return {k: v / len(pick) for k, v in scores.items()}

@@ -1,0 +1,222 @@
+"""Video I/O: the one module of synthvid that reads and writes video files (PyAV / FFmpeg).
+
+A clip in memory is a :class:`Video`: ``frames`` uint8 ``[T, H, W, 3]`` RGB, ``fps`` and a ``meta``
+dict. :func:`read_video` decodes anything FFmpeg reads; :func:`write_video` writes H.264 yuv420p MP4
+(or lossless RGB H.264 for tests and intermediate files). Every failure a user can cause raises
+:class:`~provenance.errors.MediaError` with a one-line message naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from provenance.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+# Beyond 8K per side nothing we make or score is plausible; such headers are corrupt or hostile.
+MAX_SIDE = 8192
+# Decoded frames are held in memory; refuse clips that would need more than this many bytes.
+DEFAULT_MAX_BYTES = 8 * 1024**3
+MAX_FPS = 1000.0
+
+
+@dataclass
+class Video:
+    """A clip in memory: ``frames`` uint8 ``[T, H, W, 3]`` RGB, ``fps`` frames per second, ``meta``."""
+
+    frames: np.ndarray
+    fps: float
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_frames(self.frames)
+        if not (0 < float(self.fps) <= MAX_FPS):
+            raise MediaError(None, f"fps must be in (0, {MAX_FPS:g}], got {self.fps!r}")
+        self.fps = float(self.fps)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+
+def check_frames(frames: np.ndarray, path: str | Path | None = None) -> None:
+    """Raise :class:`MediaError` unless ``frames`` is a uint8 ``[T, H, W, 3]`` array of sane size."""
+    if not isinstance(frames, np.ndarray):
+        raise MediaError(path, f"frames must be a numpy array, got {type(frames).__name__}")
+    if frames.dtype != np.uint8:
+        raise MediaError(path, f"frames must be uint8, got {frames.dtype}")
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise MediaError(path, f"frames must have shape [T, H, W, 3], got {list(frames.shape)}")
+    t, h, w, _ = frames.shape
+    if t < 1:
+        raise MediaError(path, "clip has zero frames")
+    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise MediaError(path, f"absurd frame size {w}x{h} (each side must be 1..{MAX_SIDE})")
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(path, "no such file")
+    if path.is_dir():
+        raise MediaError(path, "is a directory, not a video file")
+    if not os.access(path, os.R_OK):
+        raise MediaError(path, "permission denied")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "file is empty")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def read_video(
+    path: str | Path,
+    *,
+    max_frames: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Video:
+    """Decode the first video stream of ``path`` into a :class:`Video` (RGB uint8).
+
+    ``max_frames`` stops decoding early; ``max_bytes`` refuses clips whose decoded frames would not
+    fit in that much memory. A file whose container promises more frames than can be decoded is
+    reported as truncated.
+    """
+    import av
+
+    path = Path(path)
+    _check_readable(path)
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise MediaError(path, f"not a readable video ({_first_line(exc)})") from exc
+    with container:
+        if not container.streams.video:
+            raise MediaError(path, "contains no video stream")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+            raise MediaError(path, f"absurd frame size {width}x{height} (each side must be 1..{MAX_SIDE})")
+        promised = int(stream.frames or 0)
+        wanted = promised if max_frames is None else min(promised or max_frames, max_frames)
+        if wanted and wanted * width * height * 3 > max_bytes:
+            raise MediaError(
+                path,
+                f"{wanted} frames of {width}x{height} need {wanted * width * height * 3 / 1e9:.1f} GB "
+                f"(limit {max_bytes / 1e9:.1f} GB); pass max_frames",
+            )
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        frames: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+                if len(frames) * width * height * 3 > max_bytes:
+                    raise MediaError(path, f"decoded frames exceed {max_bytes / 1e9:.1f} GB; pass max_frames")
+        except av.FFmpegError as exc:
+            raise MediaError(path, f"corrupt video data ({_first_line(exc)})") from exc
+        if not frames:
+            raise MediaError(path, "contains zero decodable frames")
+        if max_frames is None and promised and len(frames) < promised:
+            raise MediaError(path, f"truncated: decoded {len(frames)} of {promised} frames")
+        meta = {
+            "path": str(path),
+            "codec": stream.codec_context.name,
+            "pix_fmt": stream.codec_context.pix_fmt,
+            "container": container.format.name,
+            "bit_rate": int(container.bit_rate or 0),
+        }
+    if not (0 < fps <= MAX_FPS):
+        log.warning("%s: no usable frame rate in the stream (%r); assuming 25 fps", path, fps)
+        fps = 25.0
+    return Video(np.stack(frames), fps, meta)
+
+
+def write_video(
+    video: Video,
+    path: str | Path,
+    *,
+    crf: int = 18,
+    preset: str = "medium",
+    codec: str = "libx264",
+    lossless: bool = False,
+) -> Path:
+    """Write ``video`` to ``path`` (container from the suffix; MP4 by default).
+
+    Lossy mode writes ``codec`` (H.264 by default) in yuv420p, the format every player reads; odd
+    widths and heights are padded by one replicated edge pixel because 4:2:0 chroma needs even sides.
+    ``lossless=True`` writes RGB H.264 at QP 0 (``libx264rgb``): bit-exact frames, for tests and
+    intermediate files. Returns the path written.
+    """
+    import av
+
+    path = Path(path)
+    check_frames(video.frames, path)
+    if not (0 <= crf <= 51):
+        raise MediaError(path, f"crf must be in 0..51, got {crf}")
+    if path.parent and not path.parent.exists():
+        raise MediaError(path, f"directory {path.parent} does not exist")
+    frames = video.frames
+    rate = Fraction(video.fps).limit_denominator(1001)
+    if lossless:
+        codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0", "preset": preset}
+    else:
+        pix_fmt, options = "yuv420p", {"crf": str(crf), "preset": preset}
+        pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+        if pad_h or pad_w:
+            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
+    try:
+        with av.open(str(tmp), mode="w", format=_container_format(path)) as container:
+            stream = container.add_stream(codec, rate=rate, options=options)
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = pix_fmt
+            for array in frames:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        os.replace(tmp, path)  # atomic: a crash never leaves a half-written clip under the real name
+    except av.FFmpegError as exc:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(path, f"cannot encode with {codec} ({_first_line(exc)})") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _container_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}.get(suffix, "mp4")
+
+
+def encode_decode(video: Video, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264") -> Video:
+    """Round-trip ``video`` through a lossy encode in memory; the H.264 attack of benchmarks and tests."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="synthvid-") as tmp:
+        out = write_video(video, Path(tmp) / "clip.mp4", crf=crf, preset=preset, codec=codec)
+        decoded = read_video(out)
+    frames = decoded.frames[:, : video.height, : video.width]  # drop the even-size padding
+    return Video(np.ascontiguousarray(frames), video.fps, dict(video.meta))
