@@ -16,6 +16,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from genkit.errors import GenkitError
+
 # Colours are chosen ≥ 140 apart in RGB so that texture, noise and H.264 never blur one into another.
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -36,7 +38,7 @@ SIZE_SYNONYMS = {"small": "small", "tiny": "small", "medium": "medium", "big": "
 STILL_PHRASES = (("standing", "still"), ("staying", "still"), ("still",), ("not", "moving"))
 
 
-class PromptError(ValueError):
+class PromptError(GenkitError, ValueError):
     """A prompt outside the shapes-world grammar; the message says why and lists the vocabulary."""
 
     def __init__(self, prompt: str, reason: str):

@@ -1,0 +1,30 @@
+"""Exception hierarchy of the genkit package.
+
+Every error a user can cause carries a one-line message that names the file (when there is one) and
+the reason; the CLI prints ``str(error)`` and exits 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GenkitError(Exception):
+    """Base class of every error :mod:`genkit` raises for a user's mistake."""
+
+
+class LocatedError(GenkitError):
+    """An error about one file or folder: ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | Path | None, reason: str):
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class SuiteError(LocatedError):
+    """A prompt suite cannot be loaded: missing, unknown format, no prompt column, empty, malformed."""
+
+
+class RunFolderError(LocatedError):
+    """A run folder cannot be created or written (exists with other content, not writable, ...)."""

@@ -1,0 +1,290 @@
+"""Run folders: where a benchmark run keeps its clips, its table and its record of how it was made.
+
+A run folder (see the architecture card) holds::
+
+    clips/<prompt id>.mp4   one clip per suite item
+    results.parquet         one row per clip (pandas: ``pd.read_parquet(folder / "results.parquet")``)
+    run.json                config, package versions, git commit, hardware, seed, status and timings
+
+:class:`RunFolder` owns that layout; jobs such as :func:`render_world_suite` fill it. Later stages
+(provenance, eval, detect) add columns to the rows and files to :data:`RUN_FILES`; the SQLite ledger
+planned by the architecture card will take over row storage from :meth:`RunFolder.add`.
+
+Nothing is lost on failure: ``with RunFolder.create(...) as run:`` writes the rows gathered so far
+and the status (``complete``, ``failed`` or ``interrupted``) whatever happens inside the block.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from genkit.errors import RunFolderError, SuiteError
+from genkit.suites import SuiteItem
+
+log = logging.getLogger(__name__)
+
+CLIPS_DIR = "clips"
+RESULTS_FILE = "results.parquet"
+RUN_FILE = "run.json"
+RUN_FILES = (RUN_FILE, RESULTS_FILE)  # what a run owns besides clips/; --overwrite removes only these
+VERSIONED_DISTRIBUTIONS = ("synthvid", "numpy", "av", "pandas", "pyarrow", "typer", "torch", "diffusers")
+ATTRIBUTES = ("background", "color", "shape", "motion")
+
+
+class RunFolder:
+    """A run folder on disk; create one with :meth:`create` and use it as a context manager."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.rows: list[dict] = []
+        self.record: dict = {}
+        self._started = time.perf_counter()
+
+    @property
+    def clips_dir(self) -> Path:
+        return self.root / CLIPS_DIR
+
+    @property
+    def results_path(self) -> Path:
+        return self.root / RESULTS_FILE
+
+    @property
+    def run_path(self) -> Path:
+        return self.root / RUN_FILE
+
+    @classmethod
+    def create(cls, root: str | Path, config: dict, *, overwrite: bool = False) -> RunFolder:
+        """Make the folder (refusing to mix with other content) and write ``run.json`` (status running).
+
+        An existing run folder is replaced only with ``overwrite=True``; a non-empty folder that is not a
+        run folder is never touched.
+        """
+        run = cls(root)
+        root = run.root
+        if root.exists() and not root.is_dir():
+            raise RunFolderError(root, "exists and is not a folder")
+        if root.is_dir() and any(root.iterdir()):
+            if not run.run_path.exists():
+                raise RunFolderError(root, "exists, is not empty and is not a run folder; choose a new or empty folder")
+            if not overwrite:
+                raise RunFolderError(root, "already holds a run; pass --overwrite to replace it or choose another folder")
+            shutil.rmtree(run.clips_dir, ignore_errors=True)
+            for name in RUN_FILES:
+                (root / name).unlink(missing_ok=True)
+        try:
+            run.clips_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunFolderError(root, f"cannot create the run folder ({exc.strerror or exc})") from exc
+        run.record = {
+            "status": "running",
+            "started": _now(),
+            "config": config,
+            "seed": config.get("seed"),
+            "versions": package_versions(),
+            "git": git_commit(),
+            "hardware": hardware(),
+            "command": sys.argv,
+        }
+        run._write_record()
+        return run
+
+    def clip_path(self, prompt_id: str) -> Path:
+        """Where the clip of ``prompt_id`` goes: ``clips/<id>.mp4`` with unsafe characters replaced."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", prompt_id).strip("._") or "clip"
+        return self.clips_dir / f"{safe}.mp4"
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+
+    def close(self, status: str = "complete", **summary) -> None:
+        """Write ``results.parquet`` (atomically) and finish ``run.json`` with ``status`` and ``summary``."""
+        import pandas as pd
+
+        tmp = self.results_path.with_name(f".{RESULTS_FILE}.partial")
+        pd.DataFrame(self.rows).to_parquet(tmp, index=False)
+        os.replace(tmp, self.results_path)
+        self.record.update(
+            status=status,
+            finished=_now(),
+            seconds=round(time.perf_counter() - self._started, 3),
+            rows=len(self.rows),
+            **summary,
+        )
+        self._write_record()
+
+    def _write_record(self) -> None:
+        tmp = self.run_path.with_name(f".{RUN_FILE}.partial")
+        tmp.write_text(json.dumps(self.record, indent=2, default=str) + "\n")
+        os.replace(tmp, self.run_path)
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            status = "complete"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "interrupted"
+        else:
+            status = "failed"
+        extra = {"error": f"{exc_type.__name__}: {exc}"} if exc_type else {}
+        if self.record.get("status") == "running":
+            self.close(status, **extra)
+
+
+def render_world_suite(
+    run: RunFolder,
+    items: list[SuiteItem],
+    *,
+    suite_path: Path | str | None = None,
+    frames: int = 16,
+    size: int | str | tuple[int, int] = 64,
+    fps: float = 8.0,
+    seed: int = 0,
+    crf: int = 18,
+) -> Iterator[dict]:
+    """Render every item with the shapes world into ``run``; yield each row as it is added.
+
+    Item ``i`` is rendered with seed ``seed + i``. Each clip is written as H.264 at ``crf``, read back
+    and analysed, so the row's ``analyzed_*`` columns judge the file a user gets, not the frames in
+    memory. Every prompt is parsed before the first clip is rendered, so a bad prompt costs nothing.
+    """
+    from genkit.world import analyze, render
+    from genkit.world.render import parse_size
+    from provenance.media import read_video, write_video
+
+    specs = parse_world_prompts(items, suite_path)
+    height, width = parse_size(size)
+    for index, (item, spec) in enumerate(zip(items, specs)):
+        clip_seed = seed + index
+        started = time.perf_counter()
+        video = render(spec, frames=frames, size=(height, width), fps=fps, seed=clip_seed)
+        render_seconds = time.perf_counter() - started
+        path = run.clip_path(item.prompt_id)
+        started = time.perf_counter()
+        write_video(video, path, crf=crf)
+        encode_seconds = time.perf_counter() - started
+        found = analyze(read_video(path))
+        expected = video.meta["attributes"]
+        matches = found.matches(expected)
+        row = {
+            "prompt_id": item.prompt_id,
+            "prompt": item.prompt,
+            "canonical_prompt": spec.text,
+            "dimension": item.dimension,
+            "seed": clip_seed,
+            "path": run.relative(path),
+            "frames": frames,
+            "width": width,
+            "height": height,
+            "fps": float(fps),
+            "crf": crf,
+            "render_seconds": round(render_seconds, 5),
+            "encode_seconds": round(encode_seconds, 5),
+            "file_bytes": path.stat().st_size,
+            "size": spec.size,
+            "textured": spec.textured,
+            "noise": spec.noise,
+            "pan": spec.pan,
+            **{f"expected_{key}": expected[key] for key in ATTRIBUTES},
+            **{f"analyzed_{key}": getattr(found, key) for key in ATTRIBUTES},
+            **{f"match_{key}": matches[key] for key in ATTRIBUTES},
+            "match_all": all(matches.values()),
+            "displacement_x": found.displacement[0],
+            "displacement_y": found.displacement[1],
+            "extra": json.dumps(item.extra, sort_keys=True, default=str) if item.extra else None,
+        }
+        run.add(row)
+        yield row
+
+
+def parse_world_prompts(items: list[SuiteItem], suite_path: Path | str | None = None) -> list:
+    """Parse every item as a shapes-world prompt; a bad one raises ``PromptError``, or ``SuiteError``
+    naming the suite file and the prompt id when ``suite_path`` is given."""
+    from genkit.world import PromptError, parse_prompt
+
+    specs = []
+    for item in items:
+        try:
+            specs.append(parse_prompt(item.prompt))
+        except PromptError as exc:
+            if suite_path is None:
+                raise
+            raise SuiteError(suite_path, f"prompt {item.prompt_id}: {exc}") from exc
+    return specs
+
+
+def agreement(rows: list[dict]) -> dict[str, float]:
+    """Share of rows whose analyzed attribute matches the prompt, per attribute and for all four."""
+    if not rows:
+        return {}
+    keys = [f"match_{key}" for key in ATTRIBUTES] + ["match_all"]
+    return {key.removeprefix("match_"): sum(bool(row[key]) for row in rows) / len(rows) for key in keys}
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a run's results (read from metadata, no imports)."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit() -> dict | None:
+    """Commit and dirtiness of the source checkout synthvid runs from, or ``None`` outside a checkout."""
+    source = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
+def hardware() -> dict:
+    """The machine a run ran on: CPU model and count, memory, OS."""
+    info = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+    }
+    try:
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return info
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
