@@ -85,8 +85,40 @@ def _check_readable(path: Path) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    # FFmpegError's str() repeats the errno and the path; its strerror is the readable part.
+    text = (getattr(exc, "strerror", None) or str(exc)).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _mp4_truncation(path: Path) -> str | None:
+    """Why an MP4/MOV file is cut short, from its top-level boxes; ``None`` if it is whole or not MP4.
+
+    FFmpeg only says "Invalid data" for a file cut before its index, so walk the box headers (a few
+    reads, no decoding) to name the real problem.
+    """
+    size = path.stat().st_size
+    boxes: list[bytes] = []
+    with path.open("rb") as f:
+        offset = 0
+        while offset + 8 <= size:
+            f.seek(offset)
+            header = f.read(16)
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if not boxes and kind != b"ftyp":
+                return None  # not an ISO-BMFF file
+            if length == 1 and len(header) == 16:
+                length = int.from_bytes(header[8:16], "big")
+            elif length == 0:  # box runs to the end of the file
+                length = size - offset
+            if length < 8:
+                return f"truncated or corrupt MP4: box {kind!r} at byte {offset} has size {length}"
+            boxes.append(kind)
+            if offset + length > size:
+                return f"truncated: MP4 box {kind.decode('latin-1')!r} needs {offset + length} bytes, file has {size}"
+            offset += length
+    if boxes and b"moov" not in boxes:
+        return "truncated: MP4 has no 'moov' index (the file was cut short before it was written)"
+    return None
 
 
 def read_video(
@@ -105,6 +137,9 @@ def read_video(
 
     path = Path(path)
     _check_readable(path)
+    truncation = _mp4_truncation(path)
+    if truncation:
+        raise MediaError(path, truncation)
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
@@ -112,6 +147,8 @@ def read_video(
     with container:
         if not container.streams.video:
             raise MediaError(path, "contains no video stream")
+        if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+            raise MediaError(path, f"is a still image ({container.format.name}), not a video")
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
@@ -170,6 +207,7 @@ def write_video(
     intermediate files. Returns the path written.
     """
     import av
+    from av.codec.codec import UnknownCodecError
 
     path = Path(path)
     check_frames(video.frames, path)
@@ -200,6 +238,9 @@ def write_video(
     except av.FFmpegError as exc:
         tmp.unlink(missing_ok=True)
         raise MediaError(path, f"cannot encode with {codec} ({_first_line(exc)})") from exc
+    except UnknownCodecError as exc:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(path, f"unknown codec {codec!r} (this FFmpeg build lacks it)") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
