@@ -13,10 +13,30 @@ class ProvenanceError(Exception):
     """Base class of every error raised by :mod:`provenance`."""
 
 
-class MediaError(ProvenanceError):
-    """A video file cannot be read or written: missing, not a video, truncated, corrupt, absurd size."""
+class _FileError(ProvenanceError):
+    """An error about one file (or none): the message is ``"<file>: <reason>"``."""
 
     def __init__(self, path: str | Path | None, reason: str):
         self.path = None if path is None else str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class MediaError(_FileError):
+    """A video file cannot be read or written: missing, not a video, truncated, corrupt, absurd size."""
+
+
+class KeyFileError(_FileError):
+    """A key, certificate or key directory is missing, malformed, too open (mode) or unsuitable."""
+
+
+class SigningError(_FileError):
+    """Signing a clip failed: the certificate profile, the signer callback, the TSA, the output file."""
+
+
+class ManifestError(_FileError):
+    """A manifest cannot be built, or a manifest store cannot be parsed at all."""
+
+
+class RepositoryError(_FileError):
+    """The manifest repository cannot be opened, is not ours, or refuses a record (duplicate payload)."""
