@@ -19,8 +19,8 @@ Rules for those modules, because ``synthvid --help`` imports all of them:
   a ``--json`` flag for machine output, a progress bar on multi-clip work (stderr, so ``--json`` stays
   clean), and exit codes 0 ok / positive verdict, 1 negative verdict, 2 bad input;
 - a package's own ``python -m <package>`` entry point must not import genkit (imports point down): it
-  calls ``typer.main.get_command(app).main(...)`` and catches its ``USER_ERRORS`` the way :func:`main`
-  does. (When a second package needs that, move :func:`run` into the bottom package and import it here.)
+  runs its app with :func:`provenance.cli.run_typer_app`, the one runner that turns ``USER_ERRORS``
+  into one line and exit 2 (the umbrella's :func:`run` uses it too).
 
 The shapes world's commands live in this module as the ``world`` group. Exit code 3 means a bug in
 synthvid (an unexpected exception): the traceback is printed so it can be reported.
@@ -32,12 +32,10 @@ import importlib
 import json
 import logging
 import sys
-import traceback
 from pathlib import Path
 from typing import Optional
 
 import typer
-from typer.main import get_command
 
 from genkit.errors import GenkitError
 from provenance.errors import ProvenanceError
@@ -45,7 +43,7 @@ from provenance.errors import ProvenanceError
 log = logging.getLogger(__name__)
 
 PACKAGE_CLIS = ("provenance.cli", "eval.cli", "detectors.cli")
-EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
+EXIT_BAD_INPUT = 2
 TABLE_ROWS_SHOWN = 40  # longer runs print a summary; the full table is in results.parquet
 
 app = typer.Typer(
@@ -61,10 +59,6 @@ world_app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(world_app, name="world")
-
-
-class _State:
-    debug = False
 
 
 def _version(value: bool) -> None:
@@ -84,8 +78,7 @@ def _umbrella(
 
     Example: synthvid world render --suite shapes-smoke --out runs/smoke
     """
-    _State.debug = debug
-    logging.basicConfig(
+    logging.basicConfig(  # DEBUG here is also how run_typer_app knows to print tracebacks
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
@@ -112,24 +105,9 @@ USER_ERRORS = _mount_package_clis()
 
 def run(argv: list[str] | None = None, *, prog_name: str = "synthvid") -> int:
     """Run the umbrella CLI on ``argv``; return the exit code instead of exiting."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        get_command(app).main(args=argv, prog_name=prog_name, standalone_mode=True)
-    except SystemExit as exc:  # click exits on its own after success, --help and usage errors (code 2)
-        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_BAD_INPUT)
-    except USER_ERRORS as exc:
-        if _State.debug:
-            traceback.print_exc()
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # noqa: BLE001 - a bug, not a user mistake: show everything so it can be reported
-        traceback.print_exc()
-        print("error: internal error in synthvid (a bug); please report the traceback above", file=sys.stderr)
-        return EXIT_BUG
-    return EXIT_OK
+    from provenance.cli import run_typer_app
+
+    return run_typer_app(app, sys.argv[1:] if argv is None else list(argv), prog_name=prog_name, user_errors=USER_ERRORS)
 
 
 def main() -> None:
@@ -149,18 +127,20 @@ def _stdout():
 
 
 def _progress(total: int, description: str):
-    """A rich progress bar on stderr (so ``--json`` output stays clean); silent for a single item."""
+    """A rich progress bar on stderr (so ``--json`` output stays clean); only on a terminal, and not for
+    a single item (off a terminal rich could only print the finished bar)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    console = Console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=total < 2,
+        console=console,
+        disable=total < 2 or not console.is_terminal,
     )
     task = progress.add_task(description, total=total)
     return progress, task
