@@ -15,6 +15,14 @@ from provenance.media import Video, write_video
 PROMPT = "a red circle moving left on a blue background"
 
 
+def assert_one_line_error(error: BaseException, path: Path, reason: str) -> None:
+    """The house rule for bad input: one line, starting with the file, stating ``reason``."""
+    message = str(error)
+    assert message.startswith(f"{path}: "), message
+    assert reason in message, message
+    assert "\n" not in message, message
+
+
 @pytest.fixture
 def clip() -> Video:
     """A small shapes-world clip: 16 frames of 64x64 at 8 fps."""

@@ -12,6 +12,7 @@ import pytest
 from genkit.world import render
 from provenance.errors import MediaError
 from provenance.media import MAX_SIDE, Video, encode_decode, read_video, write_video
+from conftest import assert_one_line_error
 
 
 def test_lossless_round_trip_is_bit_exact(tmp_path, clip):
@@ -196,10 +197,7 @@ def test_bad_file_raises_one_line_media_error_naming_it(tmp_path, clip, make, re
     path = make(tmp_path, clip)
     with pytest.raises(MediaError) as caught:
         read_video(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}: ")
-    assert reason in message
-    assert "\n" not in message
+    assert_one_line_error(caught.value, path, reason)
 
 
 def test_clip_too_large_for_memory_is_refused(mp4):

@@ -9,6 +9,7 @@ import pytest
 from genkit.errors import SuiteError
 from genkit.suites import bundled_suites, full_suite_text, load_suite
 from genkit.world import COLORS, MOTIONS, SHAPES, all_prompts, parse_prompt
+from conftest import assert_one_line_error
 
 
 def test_bundled_smoke_suite_covers_the_whole_vocabulary():
@@ -113,10 +114,7 @@ def test_bad_suite_raises_one_line_error_naming_the_file(tmp_path, name, content
     path = _write(tmp_path, name, content)
     with pytest.raises(SuiteError) as caught:
         load_suite(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}: ")
-    assert reason in message
-    assert "\n" not in message
+    assert_one_line_error(caught.value, path, reason)
 
 
 def test_a_directory_is_not_a_suite(tmp_path):
