@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genkit.errors import GenkitError
-from genkit.world import COLORS, DIRECTIONS, SHAPES, SIZES, PromptError, WorldPrompt, all_prompts, analyze, parse_prompt, render
+from genkit.world import COLORS, DIRECTIONS, SHAPES, SIZES, PromptError, WorldPrompt, all_prompts, analyze, parse_prompt, render, sample_prompts
 from provenance.media import encode_decode
 
 
@@ -95,29 +95,10 @@ def test_edges_are_anti_aliased_and_the_object_stays_inside_the_frame():
     assert partial.sum() >= 8  # edge pixels blend object and background
 
 
-def _sample(count: int, seed: int) -> list[WorldPrompt]:
-    """``count`` prompts of the core grammar with random sizes, texture, noise and pan."""
-    rng = np.random.default_rng(seed)
-    core = all_prompts()
-    sample = []
-    for i in rng.choice(len(core), count, replace=False):
-        p = core[i]
-        sample.append(
-            WorldPrompt(
-                p.color, p.shape, p.motion, p.background,
-                size=str(rng.choice(SIZES)),
-                textured=bool(rng.random() < 0.3),
-                noise=bool(rng.random() < 0.3),
-                pan=str(rng.choice(DIRECTIONS)) if rng.random() < 0.2 else None,
-            )
-        )
-    return sample
-
-
 @pytest.mark.parametrize("size, frames, count, crf", [(64, 16, 60, None), (64, 16, 30, 28), (32, 8, 30, None)])
 def test_analyzer_recovers_every_attribute(size, frames, count, crf):
     wrong = []
-    for index, prompt in enumerate(_sample(count, seed=size + frames + (crf or 0))):
+    for index, prompt in enumerate(sample_prompts(count, np.random.default_rng(size + frames + (crf or 0)))):
         video = render(prompt, frames=frames, size=size, seed=index)
         if crf is not None:
             video = encode_decode(video, crf=crf)
@@ -132,3 +113,15 @@ def test_analyzer_on_an_empty_scene_finds_no_object():
     found = analyze(blank)
     assert found.background == "blue"
     assert (found.color, found.shape, found.motion) == (None, None, None)
+
+
+def test_sample_prompts_is_seeded_distinct_and_mixes_modifiers():
+    first = sample_prompts(200, np.random.default_rng(4))
+    assert first == sample_prompts(200, np.random.default_rng(4))
+    assert first != sample_prompts(200, np.random.default_rng(5))
+    core = [(p.color, p.shape, p.motion, p.background) for p in first]
+    assert len(set(core)) == 200  # without replacement
+    assert {p.size for p in first} == set(SIZES)
+    assert 0.15 < np.mean([p.textured for p in first]) < 0.45 and 0.15 < np.mean([p.noise for p in first]) < 0.45
+    assert {p.pan for p in first} == {None, *DIRECTIONS}
+    assert all(p.size == "medium" and not p.noise for p in sample_prompts(20, np.random.default_rng(0), modifiers=False))

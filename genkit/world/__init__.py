@@ -16,11 +16,12 @@ from genkit.world.grammar import (
     WorldPrompt,
     all_prompts,
     parse_prompt,
+    sample_prompts,
     vocabulary_help,
 )
 from genkit.world.render import render
 
 __all__ = [
     "COLORS", "DIRECTIONS", "MOTIONS", "PALETTE", "SHAPES", "SIZES", "PromptError", "WorldAttributes",
-    "WorldPrompt", "all_prompts", "analyze", "parse_prompt", "render", "vocabulary_help",
+    "WorldPrompt", "all_prompts", "analyze", "parse_prompt", "render", "sample_prompts", "vocabulary_help",
 ]

@@ -193,3 +193,23 @@ def all_prompts() -> list[WorldPrompt]:
         for shape, color, background, motion in itertools.product(SHAPES, COLORS, COLORS, MOTIONS)
         if color != background
     ]
+
+
+def sample_prompts(count: int, rng, *, modifiers: bool = True) -> list[WorldPrompt]:
+    """``count`` core prompts drawn from ``rng`` (a ``numpy.random.Generator``), without replacement
+    while the grammar lasts; with ``modifiers``, each gets a random size and, independently, texture
+    (30 %), noise (30 %) and a camera pan (20 %) — the mix benchmarks and tests score the analyzer on."""
+    core = all_prompts()
+    picks = rng.choice(len(core), count, replace=count > len(core))
+    if not modifiers:
+        return [core[i] for i in picks]
+    return [
+        WorldPrompt(
+            core[i].color, core[i].shape, core[i].motion, core[i].background,
+            size=SIZES[rng.integers(len(SIZES))],
+            textured=bool(rng.random() < 0.3),
+            noise=bool(rng.random() < 0.3),
+            pan=DIRECTIONS[rng.integers(len(DIRECTIONS))] if rng.random() < 0.2 else None,
+        )
+        for i in picks
+    ]
