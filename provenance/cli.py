@@ -262,8 +262,12 @@ def verify(
             repository.close()
     if as_json:
         _print_json(results)
-    elif anchors is None and any(r.get("verdict") == "UNTRUSTED_SIGNER" for r in results):
-        err.print("note: no trust anchor given (--trust) and no key directory ca.pem: nothing can be TRUSTED")
+    elif any("verdict" in r for r in results):
+        used = [f"trust anchors: {', '.join(map(str, trust)) if trust else ('key directory ca.pem' if anchors else 'none')}",
+                f"repository: {repo_path or 'none'}", f"watermark key: {key_path or 'none'}"]
+        err.print("[dim]checked with " + "; ".join(used) + "[/]", highlight=False)
+        if anchors is None and any(r.get("verdict") == "UNTRUSTED_SIGNER" for r in results):
+            err.print("note: no trust anchor given (--trust) and no key directory ca.pem: nothing can be TRUSTED")
     raise typer.Exit(exit_code)
 
 

@@ -167,8 +167,6 @@ def verify_file(
     ``repository`` is a :class:`provenance.repository.ManifestRepository` (or ``None``);
     ``watermark_key`` enables the watermark check; ``detector`` adds a statistical estimate.
     """
-    from provenance.media import read_video
-
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "no such file")
@@ -184,6 +182,8 @@ def verify_file(
             raise
         bmff = False  # other containers carry no C2PA manifest here; the watermark may still be there
     report = read_manifest(path, trust_anchors_pem) if bmff else None
+
+    from provenance.media import read_video  # numpy + PyAV: only now that pixels may be needed
 
     video = decode_note = None
     if watermark_key is not None or detector is not None:

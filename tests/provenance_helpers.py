@@ -18,6 +18,17 @@ from provenance.keys import KeyPaths, cert_pem, init_keys, issue_signer_cert, lo
 from provenance.media import write_video
 
 PROMPT = "a red circle moving left on a blue background"
+# Each test module that imports these fixtures gets its own session-scoped copy of them; the cache
+# makes every copy return the same objects, so keys, clips and the expiring leaf are made once.
+_MADE: dict[str, object] = {}
+
+
+def _once(name: str, make):
+    if name not in _MADE:
+        _MADE[name] = make()
+    return _MADE[name]
+
+
 PAYLOAD = bytes.fromhex("0123456789abcdef")
 TEST_ALG = "org.synthvid.test-watermark"
 
@@ -25,20 +36,22 @@ TEST_ALG = "org.synthvid.test-watermark"
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory) -> KeyPaths:
     """``synthvid keys init`` output, made once per session."""
-    return init_keys(tmp_path_factory.mktemp("keys") / "keys")
+    return _once("keys", lambda: init_keys(tmp_path_factory.mktemp("keys") / "keys"))
 
 
 @pytest.fixture(scope="session")
 def other_keys(tmp_path_factory) -> KeyPaths:
     """A second, unrelated CA and signer with the same names: what a forger would make."""
-    return init_keys(tmp_path_factory.mktemp("other-keys") / "keys")
+    return _once("other_keys", lambda: init_keys(tmp_path_factory.mktemp("other-keys") / "keys"))
 
 
 @pytest.fixture(scope="session")
 def unsigned_mp4(tmp_path_factory) -> Path:
     """A 64x64x16 shapes-world clip as H.264 MP4, no manifest."""
-    path = tmp_path_factory.mktemp("clips") / "unsigned.mp4"
-    return write_video(render(PROMPT, frames=16, size=64, fps=8, seed=3), path)
+    def make():
+        return write_video(render(PROMPT, frames=16, size=64, fps=8, seed=3), tmp_path_factory.mktemp("clips") / "unsigned.mp4")
+
+    return _once("unsigned", make)
 
 
 def manifest_for(title: str = "clip.mp4", payload: bytes | None = PAYLOAD, **kwargs) -> dict:
@@ -56,13 +69,19 @@ def manifest_for(title: str = "clip.mp4", payload: bytes | None = PAYLOAD, **kwa
 @pytest.fixture(scope="session")
 def signed(tmp_path_factory, keys, unsigned_mp4):
     """``unsigned_mp4`` signed with ``keys``: the :class:`SignResult`."""
-    out = tmp_path_factory.mktemp("signed") / "signed.mp4"
-    return sign_file(unsigned_mp4, out, manifest_for(), load_signer(keys.directory))
+    def make():
+        return sign_file(unsigned_mp4, tmp_path_factory.mktemp("signed") / "signed.mp4", manifest_for(), load_signer(keys.directory))
+
+    return _once("signed", make)
 
 
 @pytest.fixture(scope="session")
 def expiring_chain(tmp_path_factory, keys):
     """A clip signed by a leaf of our CA that expires 2 s after signing: ``(path, not_after)``."""
+    return _once("expiring", lambda: _sign_with_expiring_leaf(tmp_path_factory, keys))
+
+
+def _sign_with_expiring_leaf(tmp_path_factory, keys):
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
