@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +33,16 @@ class CredentialedClip:
     manifest_label: str
     file_sha256: str
     watermark_verified: bool  # the payload was read back from the encoded clip
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: watermark, encode, watermark_check, sign, register
 
 
-def new_payload(repository: ManifestRepository) -> bytes:
-    """8 random bytes not yet registered (a collision is ~2^-64 per clip, but cheap to rule out)."""
+def new_payload(repository: ManifestRepository, prefix: bytes = b"") -> bytes:
+    """``prefix`` + random bytes up to 8, not yet registered (a caller's prefix, e.g. a generator id,
+    shortens the random part; a collision is still cheap to rule out)."""
+    if len(prefix) >= PAYLOAD_BYTES:
+        raise SigningError(None, f"payload prefix of {len(prefix)} bytes leaves no room for a random part ({PAYLOAD_BYTES} bytes in all)")
     while True:
-        payload = secrets.token_bytes(PAYLOAD_BYTES)
+        payload = prefix + secrets.token_bytes(PAYLOAD_BYTES - len(prefix))
         if not repository.contains(payload):
             return payload
 
@@ -56,13 +61,15 @@ def credential_clip(
     crf: int = 18,
     watermark_strength: float | None = None,
     check_watermark: bool = True,
+    payload_prefix: bytes = b"",
 ) -> CredentialedClip:
     """Watermark ``clip`` (a :class:`Video` or a video file), encode it as H.264 MP4 at ``out_path``,
     sign it with a manifest describing ``generator`` and ``params``, and register it in ``repository``.
 
     ``check_watermark`` decodes the encoded clip and looks for the payload, so a clip whose watermark
     did not survive the encode is reported (``watermark_verified=False``, and a warning) rather than
-    registered silently under a payload no one can recover.
+    registered silently under a payload no one can recover. ``payload_prefix`` fixes the first bytes of
+    the payload (the generation pipeline puts its generator id there); the rest is random.
     """
     from provenance import watermark
 
@@ -70,17 +77,24 @@ def credential_clip(
     out = Path(out_path)
     if out.exists() and out.is_dir():
         raise SigningError(out, "is a directory")
-    payload = new_payload(repository)
+    payload = new_payload(repository, payload_prefix)
     kwargs = {} if watermark_strength is None else {"strength": watermark_strength}
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     marked = watermark.embed(video.frames, payload, watermark_key, **kwargs)
+    seconds["watermark"] = time.perf_counter() - started
     unsigned = out.with_name(f".{out.stem}.unsigned.mp4")
     signed = out.with_name(f".{out.stem}.signed.mp4")
     try:
+        started = time.perf_counter()
         write_video(Video(np.ascontiguousarray(marked), video.fps, dict(video.meta)), unsigned, crf=crf)
+        seconds["encode"] = time.perf_counter() - started
         verified = True
         if check_watermark:
+            started = time.perf_counter()
             detection = watermark.detect(read_video(unsigned).frames, watermark_key)
             verified = bool(detection.found and detection.payload == payload)
+            seconds["watermark_check"] = time.perf_counter() - started
             if not verified:
                 log.warning("%s: the watermark payload could not be read back after encoding (crf %d)", out, crf)
         manifest = build_manifest(
@@ -93,7 +107,10 @@ def credential_clip(
             training_mining=training_mining,
             hash_prompt=hash_prompt,
         )
+        started = time.perf_counter()
         result = sign_file(unsigned, signed, manifest, signer)
+        seconds["sign"] = time.perf_counter() - started
+        started = time.perf_counter()
         generator_text = " ".join(x for x in (generator.name, generator.version) if x)
         repository.register(
             payload,
@@ -106,7 +123,8 @@ def credential_clip(
             generator=generator_text,
         )
         os.replace(signed, out)
+        seconds["register"] = time.perf_counter() - started
     finally:
         unsigned.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)
-    return CredentialedClip(out, payload.hex(), result.manifest_label, result.file_sha256, verified)
+    return CredentialedClip(out, payload.hex(), result.manifest_label, result.file_sha256, verified, seconds)
