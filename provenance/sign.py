@@ -102,7 +102,7 @@ def credential_clip(
             generator=generator,
             params=params,
             watermark_payload=payload,
-            watermark_alg=watermark.ALGORITHM_ID,
+            watermark_alg=watermark.ALGORITHM,
             duration_ms=int(round(1000 * video.duration)),
             training_mining=training_mining,
             hash_prompt=hash_prompt,

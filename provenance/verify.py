@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SOFT_BINDING_MISMATCH = "synthvid.softBinding.mismatch"
 SIGNED_FILE_MISMATCH = "synthvid.signedFile.mismatch"
+# Every frame carries the whole watermark payload, so a few seconds of frames decide as well as all
+# of them; decoding a long 1080p clip whole would cost seconds and gigabytes.
+MAX_DECODED_FRAMES = 64
 
 
 class VerdictKind(str, enum.Enum):
@@ -160,12 +163,14 @@ def verify_file(
     repository=None,
     watermark_key: bytes | None = None,
     detector: Detector | None = None,
+    max_frames: int | None = MAX_DECODED_FRAMES,
 ) -> Verdict:
     """The verdict for one clip. Raises :class:`MediaError` for bad input (missing, empty, truncated,
     not a video): a file that cannot be judged gets no verdict.
 
     ``repository`` is a :class:`provenance.repository.ManifestRepository` (or ``None``);
-    ``watermark_key`` enables the watermark check; ``detector`` adds a statistical estimate.
+    ``watermark_key`` enables the watermark check; ``detector`` adds a statistical estimate. Both see
+    the first ``max_frames`` frames (``None``: all).
     """
     path = Path(path)
     if not path.exists():
@@ -188,7 +193,7 @@ def verify_file(
     video = decode_note = None
     if watermark_key is not None or detector is not None:
         try:
-            video = read_video(path)
+            video = read_video(path, max_frames=max_frames)
         except MediaError as exc:
             if report is None:
                 raise
