@@ -50,6 +50,7 @@ class RunFolder:
         self.root = Path(root)
         self.rows: list[dict] = []
         self.record: dict = {}
+        self._clip_names: set[str] = set()
         self._started = time.perf_counter()
 
     @property
@@ -101,9 +102,15 @@ class RunFolder:
         return run
 
     def clip_path(self, prompt_id: str) -> Path:
-        """Where the clip of ``prompt_id`` goes: ``clips/<id>.mp4`` with unsafe characters replaced."""
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", prompt_id).strip("._") or "clip"
-        return self.clips_dir / f"{safe}.mp4"
+        """A new file for the clip of ``prompt_id``: ``clips/<id>.mp4`` with unsafe characters replaced,
+        and ``-2``, ``-3``, ... added when two ids map to the same name (``a b`` and ``a_b``)."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", prompt_id).strip("._-") or "clip"
+        name, count = safe, 1
+        while name in self._clip_names:
+            count += 1
+            name = f"{safe}-{count}"
+        self._clip_names.add(name)
+        return self.clips_dir / f"{name}.mp4"
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
