@@ -28,6 +28,7 @@ synthvid (an unexpected exception): the traceback is printed so it can be report
 
 from __future__ import annotations
 
+import enum
 import importlib
 import json
 import logging
@@ -150,6 +151,18 @@ def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def _prompt_items(prompt: str | None, suite: str | None):
+    """``(suite file or None, items)`` from a PROMPT argument or a --suite option (exactly one of them)."""
+    from genkit.suites import SuiteItem, load_suite, resolve_suite
+
+    if (prompt is None) == (suite is None):
+        raise typer.BadParameter("give either a PROMPT or --suite FILE, not both or neither", param_hint="PROMPT / --suite")
+    if suite is not None:
+        suite_path = resolve_suite(suite)
+        return suite_path, load_suite(suite_path)
+    return None, [SuiteItem(prompt, "0000")]
+
+
 def _check_size(value: str) -> str:
     from genkit.world.render import parse_size
 
@@ -182,15 +195,8 @@ def world_render(
     Example: synthvid world render --suite shapes-smoke --out runs/smoke
     """
     from genkit.runfolder import RunFolder, agreement, parse_world_prompts, render_world_suite
-    from genkit.suites import SuiteItem, load_suite, resolve_suite
 
-    if (prompt is None) == (suite is None):
-        raise typer.BadParameter("give either a PROMPT or --suite FILE, not both or neither", param_hint="PROMPT / --suite")
-    if suite is not None:
-        suite_path = resolve_suite(suite)
-        items = load_suite(suite_path)
-    else:
-        suite_path, items = None, [SuiteItem(prompt, "0000")]
+    suite_path, items = _prompt_items(prompt, suite)
     config = {
         "job": "world render",
         "suite": suite,
@@ -384,3 +390,207 @@ def world_prompts(
     except OSError as exc:
         raise GenkitError(f"{out}: cannot write ({exc.strerror or exc})") from exc
     print(f"wrote {len(all_prompts())} prompts to {out}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------ generate
+
+TINY_MODEL = "synthvid-tiny"  # genkit.backends.TINY_NAME, repeated so --help imports nothing heavy
+
+
+class Dtype(str, enum.Enum):  # genkit.backends.DTYPES
+    auto = "auto"
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+@app.command("generate")
+def generate(
+    prompt: Optional[str] = typer.Argument(None, help="One prompt. synthvid-tiny knows only the shapes world (synthvid world vocab)."),
+    suite: Optional[str] = typer.Option(
+        None, "--suite", "-s", help="Suite file (.txt/.csv/.jsonl/VBench .json) or bundled name (shapes-smoke, shapes-full)."
+    ),
+    model: str = typer.Option(
+        TINY_MODEL, "--model", "-m",
+        help="synthvid-tiny (embedded), a name (wan2.1-1.3b, wan2.1-14b, cogvideox-2b, cogvideox-5b, ltx-video, zeroscope, "
+        "modelscope), a Hugging Face hub id, or a pipeline folder (save_pretrained).",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to create: clips/, results.parquet, run.json."),
+    seed: int = typer.Option(0, min=0, max=2**63 - 1, help="Base seed; clip k of prompt i gets a seed derived from (seed, i, k)."),
+    num_videos_per_prompt: int = typer.Option(1, "--num-videos-per-prompt", "-n", min=1, max=1000, help="Clips per prompt."),
+    frames: Optional[int] = typer.Option(None, min=1, max=2048, help="Frames per clip (default: the model's)."),
+    height: Optional[int] = typer.Option(None, min=8, max=4096, help="Frame height in pixels (default: the model's; synthvid-tiny 64)."),
+    width: Optional[int] = typer.Option(None, min=8, max=4096, help="Frame width in pixels (default: the model's; synthvid-tiny 64)."),
+    fps: Optional[float] = typer.Option(None, min=0.01, max=1000.0, help="Frames per second of the files (default: the model's)."),
+    steps: Optional[int] = typer.Option(None, min=1, max=1000, help="Denoising steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, min=0.0, max=100.0, help="Classifier-free guidance scale (default: the model's)."),
+    negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="What the clips should not show."),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", min=1, max=256, help="Clips per model call (default: 8 for synthvid-tiny, 1 otherwise); never changes a clip."
+    ),
+    device: str = typer.Option("auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps."),
+    dtype: Dtype = typer.Option(Dtype.auto, help="Weights' precision; auto: fp32 on CPU, bf16 (else fp16) on GPUs."),
+    cpu_offload: bool = typer.Option(False, "--cpu-offload", help="Keep the model in CPU memory, each part on the GPU only while it runs (needs a GPU)."),
+    revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit) of a hub model."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch (default: torch's choice)."),
+    crf: int = typer.Option(18, min=0, max=51, help="H.264 quality (0 best, 51 worst)."),
+    no_provenance: bool = typer.Option(
+        False, "--no-provenance", help="Write clips without watermark, C2PA manifest or repository record (a warning says so)."
+    ),
+    keys: Optional[Path] = typer.Option(None, "--keys", help="Key directory (default: $SYNTHVID_HOME/keys); keys are made there on first use."),
+    repo: Optional[Path] = typer.Option(None, "--repo", help="Manifest repository (default: $SYNTHVID_HOME/manifests.sqlite)."),
+    hash_prompt: bool = typer.Option(False, "--hash-prompt", help="Manifests carry the prompt's SHA-256 instead of its text."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary and rows as JSON."),
+) -> None:
+    """Generate clips from a prompt or a suite; watermark, sign and register every clip.
+
+    Each clip: generate → watermark (payload: 2-byte generator id + 6-byte content id) → H.264 →
+    C2PA sign → register in the manifest repository → one row of results.parquet (prompt, seed, model,
+    path, payload, manifest id, seconds per stage). Clip k of prompt i always gets the same seed,
+    whatever the batch size. Weights of hub models come from the Hugging Face cache (HF_HUB_OFFLINE=1
+    is respected); synthvid-tiny ships with synthvid.
+
+    Example: synthvid generate --suite shapes-smoke --out runs/gen && synthvid verify runs/gen/clips/*.mp4
+    """
+    from genkit.backends import load_backend, resolve_model
+    from genkit.generate import model_prompts, open_provenance, resolve_settings, run_generation
+
+    if prompt is not None and not prompt.strip():
+        raise typer.BadParameter("the prompt is empty", param_hint="PROMPT")
+    suite_path, items = _prompt_items(prompt, suite)
+    source = resolve_model(model)
+    model_prompts(source, items, suite_path)  # before keys, weights and folders: a bad prompt costs nothing
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    err = _stderr()
+    provenance = None
+    if no_provenance:
+        err.print("[bold yellow]warning:[/] --no-provenance: clips get no watermark, no C2PA manifest and no repository "
+                  "record; nothing will tie them to this model", highlight=False)
+    else:
+        provenance = open_provenance(keys, repo)
+        if provenance.created_keys:
+            err.print(f"created signing keys in {provenance.key_dir} (trust anchor for verifiers: {provenance.key_dir / 'ca.pem'})", highlight=False)
+    try:
+        backend = load_backend(source, device=device, dtype=dtype.value, cpu_offload=cpu_offload, revision=revision)
+        settings = resolve_settings(
+            backend, frames=frames, height=height, width=width, fps=fps, steps=steps, guidance=guidance,
+            negative_prompt=negative_prompt, batch_size=batch_size, crf=crf, hash_prompt=hash_prompt, base_seed=seed,
+        )
+        config = {"suite": suite, "suite_file": str(suite_path) if suite_path else None, "prompt": prompt, "dtype": dtype.value}
+        progress, task = _progress(len(items) * num_videos_per_prompt, "generating")
+        with progress:
+            run = run_generation(
+                out, backend, items, settings, provenance,
+                samples_per_prompt=num_videos_per_prompt, config=config, overwrite=overwrite, suite_path=suite_path,
+                on_clip=lambda row: progress.advance(task),
+            )
+    finally:
+        if provenance is not None:
+            provenance.close()
+    summary = {
+        "run": str(run.root),
+        "clips": str(run.clips_dir),
+        "table": str(run.results_path),
+        "record": str(run.run_path),
+        "count": len(run.rows),
+        "model": backend.name,
+        "model_id": backend.model_id,
+        "model_revision": backend.revision,
+        "provenance": provenance is not None,
+        "repository": str(provenance.repository.path) if provenance else None,
+        "trust_anchor": str(provenance.key_dir / "ca.pem") if provenance else None,
+        "seconds_per_clip": run.record.get("seconds_per_clip"),
+    }
+    if as_json:
+        _print_json({**summary, "rows": run.rows})
+        return
+    console = _stdout()
+    if len(run.rows) <= TABLE_ROWS_SHOWN:
+        _print_generate_table(console, run.rows)
+    console.print(f"Generated {len(run.rows)} clips with {backend.model_id} into {run.clips_dir} ({summary['seconds_per_clip']} s a clip)")
+    if provenance is not None:
+        console.print(f"Signed and registered in {provenance.repository.path}; check them: synthvid verify {run.clips_dir}/*.mp4")
+        unverified = [row["path"] for row in run.rows if row["watermark_verified"] is False]
+        if unverified:
+            err.print(f"[bold yellow]warning:[/] the watermark could not be read back from {len(unverified)} clips "
+                      f"(e.g. {unverified[0]}); try a lower --crf or a larger size", highlight=False)
+    console.print(f"Table: {run.results_path}  (pandas.read_parquet)")
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def _print_generate_table(console, rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Generated clips")
+    for column in ("id", "sample", "seed", "prompt", "clip", "payload", "manifest", "s"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["prompt_id"], str(row["sample_index"]), str(row["seed"]), row["prompt"], row["path"],
+            row["payload"] or "—", (row["manifest_id"] or "—").removeprefix("urn:c2pa:"), f"{row['total_seconds']:.2f}",
+        )
+    console.print(table)
+
+
+# --------------------------------------------------------------------------------------------- train
+
+train_app = typer.Typer(help="Train the models synthvid ships.", no_args_is_help=True, rich_markup_mode="rich")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("tiny")
+def train_tiny(
+    minutes: float = typer.Option(..., "--minutes", min=0.1, max=60 * 24 * 30, help="Wall-clock budget of this run, in minutes."),
+    out: Path = typer.Option(Path("runs/train-tiny"), "--out", "-o", help="Training folder: checkpoint.pt, loss.csv, eval.csv, pipeline/."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from --out's checkpoint.pt (weights, optimiser, EMA, data order)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of a saved synthvid-tiny pipeline folder."),
+    threads: int = typer.Option(2, "--threads", min=1, max=256, help="CPU threads for torch."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in all (including resumed ones)."),
+    eval_every: int = typer.Option(1000, "--eval-every", min=0, help="Score EMA samples with the world analyzer every N steps (0: never)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train synthvid-tiny on shapes-world clips rendered on the fly.
+
+    Checkpoints (the whole state, every 10 minutes and at the end) go to --out/checkpoint.pt, the EMA
+    pipeline to --out/pipeline (a save_pretrained folder: synthvid generate --model DIR), the loss to
+    loss.csv and prompt adherence to eval.csv. Progress is logged every 25 steps.
+
+    Example: synthvid train tiny --minutes 60 --out runs/train-tiny && synthvid train tiny --minutes 60 --out runs/train-tiny --resume
+    """
+    if resume and not (out / "checkpoint.pt").is_file():
+        raise GenkitError(f"{out}: --resume needs {out / 'checkpoint.pt'}, which does not exist (drop --resume to start a new run)")
+    if resume and init_from is not None:
+        raise typer.BadParameter("--init-from starts a new run from saved weights; it cannot be combined with --resume", param_hint="--init-from")
+    if init_from is not None:
+        index = init_from / "model_index.json"
+        if not index.is_file() or "SynthvidTinyPipeline" not in index.read_text(errors="replace"):
+            raise GenkitError(f"{init_from}: not a synthvid-tiny pipeline folder (its model_index.json must name SynthvidTinyPipeline)")
+    if out.exists() and not out.is_dir():
+        raise GenkitError(f"{out}: exists and is not a folder")
+    from genkit.tiny.train import TrainConfig, train
+
+    logging.getLogger("genkit.tiny.train").setLevel(logging.INFO)  # the loss every 25 steps is the progress report
+    config = TrainConfig(
+        out=str(out), minutes=minutes, threads=threads, max_steps=max_steps, init_from=str(init_from) if init_from else None,
+        eval_every_steps=eval_every,
+    )
+    pipeline = train(config, resume=resume)
+    state_file = pipeline / "training_state.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    result = {"pipeline": str(pipeline), "steps": state.get("steps"), "minutes_trained": round(state.get("seconds", 0) / 60, 2),
+              "loss_log": str(out / "loss.csv"), "eval_log": str(out / "eval.csv")}
+    if as_json:
+        _print_json(result)
+        return
+    console = _stdout()
+    console.print(f"trained to step {result['steps']} ({result['minutes_trained']} min in all); EMA pipeline in {pipeline}")
+    console.print(f"use it: synthvid generate --model {pipeline} --suite shapes-smoke --out runs/tiny-check")

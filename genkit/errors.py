@@ -28,3 +28,8 @@ class SuiteError(LocatedError):
 
 class RunFolderError(LocatedError):
     """A run folder cannot be created or written (exists with other content, not writable, ...)."""
+
+
+class ModelError(LocatedError):
+    """A generation model cannot be loaded or run: weights absent, not a pipeline folder, unknown name,
+    unusable device or dtype, settings the model refuses. ``path`` is the model's name, id or folder."""
