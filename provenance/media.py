@@ -150,6 +150,8 @@ def read_video(
         if container.format.name == "image2" or container.format.name.endswith("_pipe"):
             raise MediaError(path, f"is a still image ({container.format.name}), not a video")
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # FFmpeg has no decoder for it, e.g. a corrupt codec tag in stsd
+            raise MediaError(path, "video stream has an unknown or corrupt codec (no decoder)")
         width, height = stream.codec_context.width, stream.codec_context.height
         if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
             raise MediaError(path, f"absurd frame size {width}x{height} (each side must be 1..{MAX_SIDE})")

@@ -97,6 +97,18 @@ def test_byte_flip_is_tampered(tmp_path, capsys, signed, keys, box):
     assert "TAMPERED" in out and "assertion.bmffHash.mismatch" in out
 
 
+def test_corrupt_codec_tag_is_tampered_not_a_crash(tmp_path, capsys, signed, keys):
+    # Found by the tamper campaign: a flipped bit in the stsd codec tag left PyAV without a decoder.
+    data = signed.path.read_bytes()
+    at = data.index(b"avc1", data.index(b"stsd"))
+    altered = tmp_path / "codec.mp4"
+    altered.write_bytes(data[:at + 3] + b"0" + data[at + 4:])  # avc1 -> avc0
+    code, [result], _ = verify_json(capsys, altered, "--trust", keys.ca_cert, "--wm-key", keys.watermark_key)
+    assert code == 1 and result["verdict"] == "TAMPERED"
+    assert "assertion.bmffHash.mismatch" in result["codes"]
+    assert any("unknown or corrupt codec" in note for note in result["notes"])
+
+
 def test_expired_leaf_is_untrusted_signer(capsys, expiring_chain, keys):
     path, not_after = expiring_chain
     wait_until(not_after)
