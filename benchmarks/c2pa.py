@@ -34,9 +34,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+# Run as a script, this file's folder comes first on sys.path and this file, named c2pa.py as the issue
+# asks, would shadow the c2pa-python package that provenance imports: take the folder off the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from genkit.runfolder import git_commit, hardware
+import numpy as np  # noqa: E402 - after the sys.path fix above
+
+from genkit.runfolder import git_commit, hardware  # noqa: E402
 from genkit.world import render
 from provenance.credentials import (
     C2PA_BOX_UUID,
@@ -59,10 +63,10 @@ RESULTS = Path(__file__).parent / "results" / "c2pa.md"
 PROMPTS = [
     "a red circle moving left on a blue background",
     "a green star moving up on a black background",
-    "a yellow square moving right on a purple background",
-    "a white triangle moving down on a gray background",
-    "a blue diamond moving left on a white background",
-    "a orange cross moving up on a green background",
+    "a yellow square moving right on a magenta background",
+    "a white triangle moving down on a textured blue background",
+    "a cyan diamond moving left on a black background with noise",
+    "a magenta cross moving up on a green background",
 ]
 VERDICTS = ["TRUSTED", "UNTRUSTED_SIGNER", "TAMPERED", "WATERMARK_ONLY", "NO_PROVENANCE", "bad input (exit 2)"]
 BUNNY = "bigbuckbunny.mp4"
