@@ -13,6 +13,10 @@ class ProvenanceError(Exception):
     """Base class of every error raised by :mod:`provenance`."""
 
 
+class WatermarkError(ProvenanceError, ValueError):
+    """Bad input to the watermark: frames of the wrong type or size, a payload or key of the wrong length."""
+
+
 class _FileError(ProvenanceError):
     """An error about one file (or none): the message is ``"<file>: <reason>"``."""
 

@@ -1,0 +1,25 @@
+"""Invisible, keyed, robust video watermark (algorithm id ``io.synthvid.wm.v1``).
+
+``embed(frames, payload, key)`` hides 8 bytes in every frame of a uint8 ``[T, H, W, 3]`` clip;
+``detect(frames, key)`` returns a :class:`Detection`. Keys are secrets of at least 16 bytes (any
+longer length works; they only feed HMAC-SHA256 and never appear in outputs or logs). The design and
+the false-positive argument are in :mod:`provenance.watermark.core`; reusable attacks for benchmarks
+and robustness tests are in :mod:`provenance.watermark.attacks`.
+"""
+
+from provenance.watermark.core import (
+    ALGORITHM,
+    DEFAULT_STRENGTH,
+    FALSE_POSITIVE_RATE,
+    HYPOTHESES,
+    MIN_KEY_BYTES,
+    PAYLOAD_BYTES,
+    Detection,
+    detect,
+    embed,
+)
+
+__all__ = [
+    "ALGORITHM", "DEFAULT_STRENGTH", "FALSE_POSITIVE_RATE", "HYPOTHESES", "MIN_KEY_BYTES", "PAYLOAD_BYTES",
+    "Detection", "detect", "embed",
+]
