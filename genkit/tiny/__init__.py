@@ -6,6 +6,10 @@ Importing this package is cheap; the torch/diffusers modules load on first attri
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+
+# The shipped weights: a save_pretrained folder produced by `synthvid train tiny` (see its MODEL_CARD.md).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "synthvid-tiny"
 
 _LAZY = {
     "SynthvidTinyPipeline": "genkit.tiny.pipeline",
