@@ -251,7 +251,6 @@ def resolve_model(model: str = TINY_NAME) -> ModelSource:
     if model == TINY_NAME:
         from genkit.tiny import DEFAULT_MODEL_DIR
 
-        TinyBackend.check_folder(DEFAULT_MODEL_DIR)
         return ModelSource(model, TinyBackend, folder=DEFAULT_MODEL_DIR)
     folder = Path(model).expanduser()
     if folder.exists():

@@ -466,16 +466,16 @@ def generate(
 
         torch.set_num_threads(threads)
     err = _stderr()
-    provenance = None
     if no_provenance:
         err.print("[bold yellow]warning:[/] --no-provenance: clips get no watermark, no C2PA manifest and no repository "
                   "record; nothing will tie them to this model", highlight=False)
-    else:
+    backend = load_backend(source, device=device, dtype=dtype.value, cpu_offload=cpu_offload, revision=revision)
+    provenance = None
+    if not no_provenance:
         provenance = open_provenance(keys, repo)
         if provenance.created_keys:
             err.print(f"created signing keys in {provenance.key_dir} (trust anchor for verifiers: {provenance.key_dir / 'ca.pem'})", highlight=False)
     try:
-        backend = load_backend(source, device=device, dtype=dtype.value, cpu_offload=cpu_offload, revision=revision)
         settings = resolve_settings(
             backend, frames=frames, height=height, width=width, fps=fps, steps=steps, guidance=guidance,
             negative_prompt=negative_prompt, batch_size=batch_size, crf=crf, hash_prompt=hash_prompt, base_seed=seed,

@@ -1,0 +1,194 @@
+"""``synthvid generate`` with synthvid-tiny: seeds per item, frames to uint8, resizing, and the CLI end to
+end (generate → watermark → H.264 → sign → register → verify TRUSTED), on a tiny random pipeline saved
+with save_pretrained; bad prompts, --no-provenance and missing weights."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import numpy as np
+import pytest
+from tiny_pipelines import one_thread, saved, tiny_synthvid_pipeline  # noqa: F401 - fixture
+
+from genkit.backends import clips_to_uint8, load_backend
+from genkit.errors import ModelError
+from genkit.generate import generator_id, item_seed, plan_clips
+from genkit.suites import SuiteItem
+from provenance.media import read_video
+from provenance.repository import ManifestRepository
+
+PROMPTS = ["a red circle moving left on a blue background", "a big yellow star standing still on a black background"]
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    return saved(tiny_synthvid_pipeline(), tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_folder):
+    return load_backend(str(tiny_folder), device="cpu")
+
+
+def generate(backend, requests, **settings):
+    import torch
+
+    settings = {"frames": 4, "height": 40, "width": 40, "steps": 2, "guidance": 4.0, **settings}
+    generators = [torch.Generator().manual_seed(request.seed) for request in requests]
+    return backend.generate([request.model_prompt for request in requests], generators, **settings)
+
+
+def test_item_seeds_depend_only_on_base_prompt_and_sample():
+    seeds = {(i, k): item_seed(7, i, k) for i in range(20) for k in range(5)}
+    assert len(set(seeds.values())) == len(seeds)  # no two items share a seed
+    assert all(0 <= seed < 2**63 for seed in seeds.values())
+    assert item_seed(7, 3, 2) == seeds[3, 2]  # stable
+    assert item_seed(8, 3, 2) != seeds[3, 2]
+    items = [SuiteItem(p, f"p{i}") for i, p in enumerate(PROMPTS)]
+    plan = plan_clips(items, PROMPTS, 2, base_seed=7)
+    assert [(r.prompt_index, r.sample_index, r.clip_name) for r in plan] == [(0, 0, "p0-0"), (0, 1, "p0-1"), (1, 0, "p1-0"), (1, 1, "p1-1")]
+    assert [r.seed for r in plan] == [seeds[0, 0], seeds[0, 1], seeds[1, 0], seeds[1, 1]]
+    assert [r.clip_name for r in plan_clips(items, PROMPTS, 1, 7)] == ["p0", "p1"]
+
+
+def test_a_clip_does_not_depend_on_its_batch(tiny, one_thread):
+    plan = plan_clips([SuiteItem(p, str(i)) for i, p in enumerate(PROMPTS)], [tiny.model_prompt(p) for p in PROMPTS], 2, 0)
+    batched = generate(tiny, plan)
+    alone = [generate(tiny, [request])[0] for request in plan]
+    reversed_batch = generate(tiny, plan[::-1])[::-1]
+    for together, single, backwards in zip(batched, alone, reversed_batch):
+        # Batched float kernels may differ in the last bits; after rounding at most a rare level apart.
+        for other in (single, backwards):
+            difference = np.abs(together.astype(int) - other)
+            assert difference.max() <= 1 and (difference == 0).mean() > 0.999
+    assert np.abs(batched[0].astype(int) - batched[1]).mean() > 5  # another seed is another clip
+
+
+def test_tiny_samples_at_32_and_resizes_to_the_requested_size(tiny, one_thread):
+    [request] = plan_clips([SuiteItem(PROMPTS[0], "0")], [PROMPTS[0]], 1, 0)
+    [clip] = generate(tiny, [request], frames=3, height=48, width=80)
+    assert clip.shape == (3, 48, 80, 3) and clip.dtype == np.uint8
+    assert tiny.defaults.height == tiny.defaults.width == 64 and tiny.native_size == 32
+
+
+def test_frames_become_uint8_by_rounding_from_any_pipeline_output():
+    import torch
+    from PIL import Image
+
+    levels = np.arange(256, dtype=np.float32).reshape(1, 1, 16, 16, 1).repeat(3, axis=-1)
+    floats = (levels + 0.6) / 255  # truncation would give `levels`, rounding gives levels + 1 (clipped at 255)
+    expected = np.minimum(levels + 1, 255).astype(np.uint8)[0]
+    [from_numpy] = clips_to_uint8(floats)
+    assert np.array_equal(from_numpy, expected)
+    [from_torch] = clips_to_uint8(torch.from_numpy(floats).permute(0, 1, 4, 2, 3))  # diffusers' "pt": [B, T, C, H, W]
+    assert np.array_equal(from_torch, expected)
+    [from_pil] = clips_to_uint8([[Image.fromarray(expected[0])]])
+    assert np.array_equal(from_pil, expected)
+    [grey] = clips_to_uint8(floats[..., :1])
+    assert np.array_equal(grey, expected)
+    with pytest.raises(ModelError, match="returned 1 clips for 2 prompts"):
+        clips_to_uint8(floats, count=2)
+
+
+@pytest.fixture
+def cli(capsys, tmp_path, monkeypatch):
+    """The umbrella CLI in this process (torch and diffusers are imported once for all tests), in
+    ``tmp_path`` with ``$SYNTHVID_HOME`` there: ``cli(*argv) -> (exit code, stdout, stderr)``."""
+    from genkit.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SYNTHVID_HOME", str(tmp_path / "home"))
+
+    def call(*argv):
+        code = run([str(arg) for arg in argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return call
+
+
+def run_json(code, out, err) -> dict:
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_cli_generates_signed_registered_clips_that_verify_trusted(cli, tiny_folder, tmp_path):
+    (tmp_path / "two.txt").write_text("\n".join(PROMPTS) + "\n")
+    code, out, err = cli(
+        "generate", "--suite", "two.txt", "--model", tiny_folder, "--out", "run", "--steps", "2", "--seed", "5", "--threads", "1", "--json"
+    )
+    summary = run_json(code, out, err)
+    keys = tmp_path / "home" / "keys"
+    assert f"created signing keys in {keys}" in " ".join(err.split())
+    for secret in ("ca.key", "signer.key", "watermark.key"):
+        assert stat.S_IMODE((keys / secret).stat().st_mode) == 0o600
+    rows = summary["rows"]
+    assert summary["count"] == 2 and summary["provenance"] is True
+    assert [row["prompt_id"] for row in rows] == ["0000", "0001"]
+    assert [row["seed"] for row in rows] == [item_seed(5, 0, 0), item_seed(5, 1, 0)]
+    assert rows[1]["model_prompt"] == "a large yellow star standing still on a black background"  # canonical wording
+    tag = generator_id(rows[0]["model_id"], rows[0]["model_revision"]).hex()
+    for row in rows:
+        assert row["payload"].startswith(tag) and len(row["payload"]) == 16
+        clip = read_video(tmp_path / "run" / row["path"])
+        assert clip.frames.shape == (8, 64, 64, 3) and clip.fps == 8.0
+        for stage in ("generate", "watermark", "encode", "sign", "register"):
+            assert row[f"{stage}_seconds"] >= 0
+    assert rows[0]["payload"] != rows[1]["payload"]
+    with ManifestRepository(tmp_path / "home" / "manifests.sqlite", create=False) as repository:
+        records = [repository.lookup(row["payload"]) for row in rows]
+    assert [record.manifest_label for record in records] == [row["manifest_id"] for row in rows]
+    generation = next(a for a in records[0].active_manifest["assertions"] if a["label"] == "org.synthvid.generation-parameters")
+    assert generation["data"]["seed"] == rows[0]["seed"] and generation["data"]["prompt"] == PROMPTS[0]
+
+    code, out, err = cli("verify", *(f"run/{row['path']}" for row in rows), "--json")
+    assert code == 0, out + err
+    verdicts = json.loads(out)
+    assert [v["verdict"] for v in verdicts] == ["TRUSTED", "TRUSTED"]
+    assert [v["manifest_label"] for v in verdicts] == [row["manifest_id"] for row in rows]
+    assert [v["soft_binding_payloads"] for v in verdicts] == [[row["payload"]] for row in rows]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "complete" and record["config"]["provenance"]["generator_id"] == tag
+
+
+def test_cli_refuses_a_prompt_outside_the_shapes_world_in_one_line(synthvid, tmp_path, monkeypatch):
+    """As a user runs it (a subprocess): fails at once, before keys, weights or folders."""
+    monkeypatch.setenv("SYNTHVID_HOME", str(tmp_path / "home"))
+    done = synthvid("generate", "a purple cat playing the piano", "--out", "run")
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: prompt 'a purple cat playing the piano': synthvid-tiny knows only the shapes-world grammar")
+    assert "COLOR: red, green" in line and "SHAPE: circle" in line  # the vocabulary, to fix the prompt
+    assert not (tmp_path / "run").exists() and not (tmp_path / "home").exists()
+
+
+def test_cli_suite_prompt_error_names_file_and_prompt(cli, tmp_path):
+    (tmp_path / "bad.txt").write_text(PROMPTS[0] + "\na red circle dancing\n")
+    code, _, err = cli("generate", "--suite", "bad.txt", "--out", "run")
+    assert code == 2
+    assert err.startswith("error: bad.txt: prompt 0001: prompt 'a red circle dancing': synthvid-tiny knows only")
+
+
+def test_cli_no_provenance_warns_and_writes_unsigned_clips(cli, tiny_folder, tmp_path):
+    code, out, err = cli(
+        "generate", PROMPTS[0], "--model", tiny_folder, "--out", "run", "--steps", "2", "--threads", "1", "--no-provenance", "--json"
+    )
+    summary = run_json(code, out, err)
+    assert "warning: --no-provenance" in err and "no watermark" in err
+    [row] = summary["rows"]
+    assert summary["provenance"] is False and row["payload"] is None and row["manifest_id"] is None
+    assert read_video(tmp_path / "run" / row["path"]).frames.shape == (8, 64, 64, 3)
+    assert not (tmp_path / "home").exists()  # no keys made, no repository touched
+    code, out, _ = cli("verify", f"run/{row['path']}", "--json")
+    assert code == 1 and json.loads(out)[0]["verdict"] == "NO_PROVENANCE"
+
+
+def test_cli_model_folder_without_a_pipeline_is_one_line_exit_2(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, _, err = cli("generate", PROMPTS[0], "--model", "empty", "--out", "run")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: empty: not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained(folder)"
+    ]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "home").exists()
