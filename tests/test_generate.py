@@ -192,3 +192,24 @@ def test_cli_model_folder_without_a_pipeline_is_one_line_exit_2(cli, tmp_path):
         "error: empty: not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained(folder)"
     ]
     assert not (tmp_path / "run").exists() and not (tmp_path / "home").exists()
+
+
+def test_cli_train_tiny_runs_exports_and_refuses_a_missing_checkpoint(cli, tiny_folder, tmp_path):
+    code, out, err = cli(
+        "train", "tiny", "--minutes", "5", "--max-steps", "1", "--eval-every", "0", "--threads", "1",
+        "--init-from", tiny_folder, "--out", "train", "--json",
+    )
+    result = run_json(code, out, err)
+    assert result["steps"] == 1 and result["pipeline"] == "train/pipeline"
+    assert (tmp_path / "train" / "checkpoint.pt").is_file()
+    state = json.loads((tmp_path / "train" / "pipeline" / "training_state.json").read_text())
+    assert state["steps"] == 1 and state["config"]["init_from"] == str(tiny_folder)
+    assert load_backend(str(tmp_path / "train" / "pipeline"), device="cpu").model_id == "synthvid-tiny:pipeline"
+
+    code, _, err = cli("train", "tiny", "--minutes", "1", "--out", "elsewhere", "--resume")
+    assert code == 2
+    assert err.strip() == "error: elsewhere: --resume needs elsewhere/checkpoint.pt, which does not exist (drop --resume to start a new run)"
+    (tmp_path / "wan").mkdir()
+    (tmp_path / "wan" / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
+    code, _, err = cli("train", "tiny", "--minutes", "1", "--init-from", "wan")
+    assert code == 2 and err.startswith("error: wan: not a synthvid-tiny pipeline folder")
