@@ -9,12 +9,18 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.synthvid-installed
 DEV_INSTALLED := $(VENV)/.synthvid-dev-installed
 RUN_DIR := runs/smoke
+MODEL ?= synthvid-tiny
 
 .PHONY: run test suites benchmark
 
+# The smoke suite with the embedded model (MODEL=DIR for other weights), every clip watermarked, signed
+# and registered with the user's keys (made on first use), then verified: make fails unless all are TRUSTED.
 run: $(INSTALLED)
-	$(BIN)/synthvid world render --suite shapes-smoke --out $(RUN_DIR) --overwrite
-	@echo "Run folder: $(RUN_DIR)  (clips/, run.json)"
+	$(BIN)/synthvid generate --suite shapes-smoke --model $(MODEL) --out $(RUN_DIR) --overwrite
+	@$(BIN)/synthvid verify $(RUN_DIR)/clips/*.mp4 --json > $(RUN_DIR)/verify.json; status=$$?; \
+	  $(BIN)/python -c "import collections, json; v = json.load(open('$(RUN_DIR)/verify.json')); print('synthvid verify:', ', '.join(f'{n} {k}' for k, n in collections.Counter(r.get('verdict', 'error') for r in v).items()), 'of', len(v), 'clips (details: $(RUN_DIR)/verify.json)')"; \
+	  exit $$status
+	@echo "Run folder: $(RUN_DIR)  (clips/, run.json, verify.json)"
 	@echo "Table:      $(RUN_DIR)/results.parquet  -> python -c \"import pandas as pd; print(pd.read_parquet('$(RUN_DIR)/results.parquet'))\""
 
 test: $(DEV_INSTALLED)
