@@ -204,7 +204,6 @@ def test_umbrella_cli_mounts_verify(synthvid, signed, keys, tmp_path):
 @pytest.fixture(scope="module")
 def credentialed(tmp_path_factory, keys):
     """A clip credentialed by ``synthvid sign``, its repository, and the CLI result."""
-    pytest.importorskip("provenance.watermark")  # TEMPORARY until issue 3 lands: remove with it
     folder = tmp_path_factory.mktemp("credentialed")
     source = write_video(render(PROMPT, frames=16, size=64, fps=8, seed=11), folder / "from-elsewhere.mp4")
     out, repo = folder / "signed.mp4", folder / "manifests.sqlite"
@@ -254,7 +253,7 @@ def test_no_watermark_key_means_no_provenance_for_a_stripped_clip(tmp_path, caps
 
 
 def test_watermark_disagreeing_with_the_soft_binding_is_tampered(tmp_path, capsys, keys):
-    watermark = pytest.importorskip("provenance.watermark")  # TEMPORARY until issue 3 lands: remove with it
+    from provenance import watermark
 
     clip = render(PROMPT, frames=16, size=64, fps=8, seed=12)
     marked = watermark.embed(clip.frames, bytes.fromhex("aaaaaaaaaaaaaaaa"), load_watermark_key(keys.watermark_key))
