@@ -406,11 +406,14 @@ def read_manifest(path: str | Path, trust_anchors_pem: bytes | str | None = None
     try:
         with open(path, "rb") as f, c2pa.Reader(MP4_MIME, f, context=_context(trust_anchors_pem)) as reader:
             return _report(reader)
-    except c2pa.C2paError.ManifestNotFound:
-        return None
     except c2pa.C2paError as exc:
+        # A manifest box that c2pa cannot read is a manifest that no longer holds; without one, a
+        # parse failure means the file is not a valid MP4 and "not found" means no credentials.
+        carries_manifest = has_c2pa_box(path)
+        if isinstance(exc, c2pa.C2paError.ManifestNotFound) and not carries_manifest:
+            return None
         reason = _first_line(exc)
-        if "asset could not be parsed" in reason and not has_c2pa_box(path):
+        if not carries_manifest:
             raise MediaError(path, f"not a valid MP4 file ({reason})") from exc
         return ManifestReport(
             state="Invalid", label=None, manifest={}, store_json="{}",
@@ -458,11 +461,12 @@ class Box:
 BMFF_FIRST_BOXES = {"ftyp", "styp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid"}
 
 
-def top_level_boxes(path: str | Path) -> list[Box]:
+def top_level_boxes(path: str | Path, *, known_first: bool = True) -> list[Box]:
     """The top-level ISO-BMFF boxes of ``path``, reading headers only.
 
     Raises :class:`MediaError` for a file that is not ISO BMFF (MP4/MOV) or whose boxes do not tile
-    it (truncated, or a box size that runs past the end).
+    it (truncated, or a box size that runs past the end). ``known_first=False`` accepts any printable
+    type for the first box: a damaged MP4 (its ftyp type altered) still tiles into boxes.
     """
     path = Path(path)
     size = path.stat().st_size
@@ -476,7 +480,7 @@ def top_level_boxes(path: str | Path) -> list[Box]:
                 raise MediaError(path, f"truncated: {size - offset} stray bytes after the last box at offset {offset}")
             box_size, kind = struct.unpack(">I4s", header[:8])
             kind_text = kind.decode("latin-1")
-            if not boxes and kind_text not in BMFF_FIRST_BOXES:
+            if not boxes and (kind_text not in BMFF_FIRST_BOXES if known_first else not kind_text.isprintable()):
                 raise MediaError(path, "not an MP4/MOV (ISO BMFF) file")
             header_size = 8
             if box_size == 1:
@@ -505,7 +509,8 @@ def is_c2pa_box(path: str | Path, box: Box) -> bool:
 
 
 def has_c2pa_box(path: str | Path) -> bool:
+    """Whether ``path`` tiles into boxes of which one is a C2PA manifest box (even if ftyp is damaged)."""
     try:
-        return any(is_c2pa_box(path, box) for box in top_level_boxes(path))
+        return any(is_c2pa_box(path, box) for box in top_level_boxes(path, known_first=False))
     except MediaError:
         return False

@@ -25,7 +25,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from provenance.credentials import ManifestReport, read_manifest, read_manifest_store, sha256_file, top_level_boxes
+from provenance.credentials import (
+    ManifestReport,
+    has_c2pa_box,
+    read_manifest,
+    read_manifest_store,
+    sha256_file,
+    top_level_boxes,
+)
 from provenance.errors import ManifestError, MediaError
 
 log = logging.getLogger(__name__)
@@ -185,7 +192,9 @@ def verify_file(
     except MediaError as exc:
         if not exc.reason.startswith("not an MP4"):
             raise
-        bmff = False  # other containers carry no C2PA manifest here; the watermark may still be there
+        # Other containers carry no C2PA manifest here (the watermark may still be there), unless
+        # this is an MP4 with a damaged first box that still carries its manifest box.
+        bmff = has_c2pa_box(path)
     report = read_manifest(path, trust_anchors_pem) if bmff else None
 
     from provenance.media import read_video  # numpy + PyAV: only now that pixels may be needed

@@ -109,6 +109,18 @@ def test_corrupt_codec_tag_is_tampered_not_a_crash(tmp_path, capsys, signed, key
     assert any("unknown or corrupt codec" in note for note in result["notes"])
 
 
+def test_damaged_ftyp_type_with_the_manifest_still_there_is_tampered(tmp_path, capsys, signed, keys):
+    # Found by the tamper campaign: 'ftyp' -> 'gtyp' made the file look like no MP4 at all, so the
+    # manifest box went unread. c2pa cannot parse it; the file still carries credentials: TAMPERED.
+    data = bytearray(signed.path.read_bytes())
+    data[4] ^= 0x01
+    altered = tmp_path / "gtyp.mp4"
+    altered.write_bytes(bytes(data))
+    code, [result], _ = verify_json(capsys, altered, "--trust", keys.ca_cert)
+    assert code == 1 and result["verdict"] == "TAMPERED"
+    assert result["codes"] == ["manifest.unreadable"]
+
+
 def test_expired_leaf_is_untrusted_signer(capsys, expiring_chain, keys):
     path, not_after = expiring_chain
     wait_until(not_after)
