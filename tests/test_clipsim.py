@@ -1,0 +1,114 @@
+"""CLIPSIM: agreement with torchmetrics' CLIPScore on the same random-init open_clip model, local
+checkpoints (local-dir folder, custom .json config + weights file, QuickGELU), state merging, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from eval.clipsim import CLIPSIM, clip_scores
+from eval.encoders import load_clip, torchmetrics_clip
+from eval.errors import EvalError, ModelFileError
+from genkit.world import render, sample_prompts
+
+TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def save_local_dir(folder, seed: int, *, quick_gelu: bool = False):
+    """A random-init open_clip model in the layout of a shipped one: open_clip_config.json + safetensors."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {**TINY_CONFIG, **({"quick_gelu": True} if quick_gelu else {})}
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": config, "preprocess_cfg": {}}))
+    torch.manual_seed(seed)
+    model = open_clip.CLIP(**config)
+    with torch.no_grad():  # one shared offset after both towers' final norms: cosines mostly positive, so
+        shared = torch.randn(32)  # CLIPScore's clamp at 0 stays out of the comparison; the rest is random
+        model.visual.ln_post.bias.copy_(shared)
+        model.ln_final.bias.copy_(shared)
+        model.text_projection.copy_(model.visual.proj)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    return load_clip(f"local-dir:{save_local_dir(tmp_path_factory.mktemp('clip') / 'tiny', seed=3)}")
+
+
+def world(count: int, seed: int, frames: int = 4):
+    prompts = sample_prompts(count, np.random.default_rng(seed))
+    clips = np.stack([render(p, frames=frames, size=48, seed=seed + i).frames for i, p in enumerate(prompts)])
+    return clips, [p.text for p in prompts]
+
+
+def test_agrees_with_torchmetrics_clipscore_through_its_model_processor_callable(encoder):
+    from torchmetrics.multimodal.clip_score import CLIPScore
+
+    clips, prompts = world(3, 1)
+    ours = CLIPSIM(encoder, percent=True)
+    ours.update(clips, prompts)
+    theirs = CLIPScore(model_name_or_path=torchmetrics_clip(encoder))
+    frames = torch.from_numpy(clips).flatten(0, 1).permute(0, 3, 1, 2)  # every frame, CHW
+    theirs.update(frames, [p for p in prompts for _ in range(clips.shape[1])])
+    expected = float(theirs.compute())
+    assert expected > 1.0  # CLIPScore clamps its mean at 0: the comparison must stay away from the clamp
+    assert abs(float(ours.compute()) - expected) <= 1e-5 * abs(expected)
+
+
+def test_raw_cosine_by_default_percent_for_display_and_states_merge(encoder):
+    clips, prompts = world(4, 2)
+    raw, percent, part = CLIPSIM(encoder), CLIPSIM(encoder, percent=True), CLIPSIM(encoder)
+    raw.update(clips, prompts)
+    percent.update(clips, prompts)
+    per_clip = clip_scores(encoder, clips, prompts)
+    assert per_clip.shape == (4,) and bool(((per_clip >= -1) & (per_clip <= 1)).all())
+    assert float(raw.compute()) == pytest.approx(float(per_clip.double().mean()), abs=1e-7)
+    assert float(percent.compute()) == pytest.approx(100 * float(raw.compute()), rel=1e-9)
+    half = CLIPSIM(encoder)
+    part.update(clips[:1], prompts[:1])
+    half.update(clips[1:], prompts[1:])
+    part.merge_state(half)
+    assert float(part.compute()) == pytest.approx(float(raw.compute()), abs=1e-7)
+
+
+def test_custom_json_config_with_a_checkpoint_file_and_quickgelu(tmp_path):
+    import open_clip
+
+    config_file = tmp_path / "synthvid-test-clip.json"
+    config_file.write_text(json.dumps(TINY_CONFIG))
+    torch.manual_seed(5)
+    model = open_clip.CLIP(**TINY_CONFIG, quick_gelu=True)
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    encoder = load_clip(str(config_file), tmp_path / "weights.pt", quick_gelu=True)
+    assert any(type(m).__name__ == "QuickGELU" for m in encoder.model.modules())
+    assert torch.equal(encoder.model.state_dict()["text_projection"], model.state_dict()["text_projection"])
+    clips, prompts = world(1, 3)
+    assert clip_scores(encoder, clips, prompts).shape == (1,)
+
+
+def test_missing_or_remote_weights_are_one_line_errors(tmp_path):
+    with pytest.raises(ModelFileError, match="never downloads") as info:
+        load_clip("ViT-B-32", tmp_path / "absent.safetensors")
+    assert str(info.value).startswith(f"{tmp_path / 'absent.safetensors'}: ") and "\n" not in str(info.value)
+    with pytest.raises(EvalError, match="local files"):
+        load_clip("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K")
+    with pytest.raises(EvalError, match="unknown open_clip model"):
+        load_clip("ViT-Q-99")
+    with pytest.raises(ModelFileError, match="open_clip_config.json"):
+        load_clip(f"local-dir:{tmp_path}")
+
+
+def test_one_prompt_per_clip_is_required(encoder):
+    clips, prompts = world(2, 4)
+    with pytest.raises(EvalError, match="one prompt per clip"):
+        clip_scores(encoder, clips, prompts[:1])
