@@ -5,56 +5,23 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
+from eval_helpers import TINY_CLIP_CONFIG, save_tiny_clip, world_clips
 
 from eval.clipsim import CLIPSIM, clip_scores
 from eval.encoders import load_clip, torchmetrics_clip
 from eval.errors import EvalError, ModelFileError
-from genkit.world import render, sample_prompts
-
-TINY_CONFIG = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-    "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-
-
-def save_local_dir(folder, seed: int, *, quick_gelu: bool = False):
-    """A random-init open_clip model in the layout of a shipped one: open_clip_config.json + safetensors."""
-    import open_clip
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {**TINY_CONFIG, **({"quick_gelu": True} if quick_gelu else {})}
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": config, "preprocess_cfg": {}}))
-    torch.manual_seed(seed)
-    model = open_clip.CLIP(**config)
-    with torch.no_grad():  # one shared offset after both towers' final norms: cosines mostly positive, so
-        shared = torch.randn(32)  # CLIPScore's clamp at 0 stays out of the comparison; the rest is random
-        model.visual.ln_post.bias.copy_(shared)
-        model.ln_final.bias.copy_(shared)
-        model.text_projection.copy_(model.visual.proj)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
-    return folder
-
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
-    return load_clip(f"local-dir:{save_local_dir(tmp_path_factory.mktemp('clip') / 'tiny', seed=3)}")
-
-
-def world(count: int, seed: int, frames: int = 4):
-    prompts = sample_prompts(count, np.random.default_rng(seed))
-    clips = np.stack([render(p, frames=frames, size=48, seed=seed + i).frames for i, p in enumerate(prompts)])
-    return clips, [p.text for p in prompts]
+    return load_clip(f"local-dir:{save_tiny_clip(tmp_path_factory.mktemp('clip') / 'tiny', seed=3)}")
 
 
 def test_agrees_with_torchmetrics_clipscore_through_its_model_processor_callable(encoder):
     from torchmetrics.multimodal.clip_score import CLIPScore
 
-    clips, prompts = world(3, 1)
+    clips, prompts = world_clips(3, 1)
     ours = CLIPSIM(encoder, percent=True)
     ours.update(clips, prompts)
     theirs = CLIPScore(model_name_or_path=torchmetrics_clip(encoder))
@@ -66,7 +33,7 @@ def test_agrees_with_torchmetrics_clipscore_through_its_model_processor_callable
 
 
 def test_raw_cosine_by_default_percent_for_display_and_states_merge(encoder):
-    clips, prompts = world(4, 2)
+    clips, prompts = world_clips(4, 2)
     raw, percent, part = CLIPSIM(encoder), CLIPSIM(encoder, percent=True), CLIPSIM(encoder)
     raw.update(clips, prompts)
     percent.update(clips, prompts)
@@ -85,14 +52,14 @@ def test_custom_json_config_with_a_checkpoint_file_and_quickgelu(tmp_path):
     import open_clip
 
     config_file = tmp_path / "synthvid-test-clip.json"
-    config_file.write_text(json.dumps(TINY_CONFIG))
+    config_file.write_text(json.dumps(TINY_CLIP_CONFIG))
     torch.manual_seed(5)
-    model = open_clip.CLIP(**TINY_CONFIG, quick_gelu=True)
+    model = open_clip.CLIP(**TINY_CLIP_CONFIG, quick_gelu=True)
     torch.save(model.state_dict(), tmp_path / "weights.pt")
     encoder = load_clip(str(config_file), tmp_path / "weights.pt", quick_gelu=True)
     assert any(type(m).__name__ == "QuickGELU" for m in encoder.model.modules())
     assert torch.equal(encoder.model.state_dict()["text_projection"], model.state_dict()["text_projection"])
-    clips, prompts = world(1, 3)
+    clips, prompts = world_clips(1, 3)
     assert clip_scores(encoder, clips, prompts).shape == (1,)
 
 
@@ -109,6 +76,6 @@ def test_missing_or_remote_weights_are_one_line_errors(tmp_path):
 
 
 def test_one_prompt_per_clip_is_required(encoder):
-    clips, prompts = world(2, 4)
+    clips, prompts = world_clips(2, 4)
     with pytest.raises(EvalError, match="one prompt per clip"):
         clip_scores(encoder, clips, prompts[:1])

@@ -9,13 +9,14 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+from eval_helpers import world_clips
 
 from eval.errors import EvalError, FramesError, ModelFileError
 from eval.frechet import frechet_distance_features
 from eval.fvd import FrechetVideoDistance, I3DFeatures, TinyVideoFeatures, make_extractor
 from eval.i3d import InceptionI3d, fuse_for_inference, load_i3d, preprocess_i3d, save_torchscript
 from eval.video_encoder import TinyVideoConfig, TinyVideoEncoder
-from genkit.world import render, sample_prompts
+from genkit.world import render
 
 # Transcribed from piergiaj/pytorch-i3d pytorch_i3d.py (InceptionI3d.__init__), independently of
 # eval/i3d.py: the stem units (name, in, out, kernel) and the Inception blocks (name, in, outputs).
@@ -171,15 +172,14 @@ def tiny_extractor(tmp_path_factory):
     return TinyVideoFeatures(small_tiny_encoder(tmp_path_factory.mktemp("tiny-video")))
 
 
-def world_clips(count: int, seed: int, *, frames: int = 8, size: int = 32) -> np.ndarray:
-    prompts = sample_prompts(count, np.random.default_rng(seed))
-    return np.stack([render(p, frames=frames, size=size, seed=seed * 1000 + i).frames for i, p in enumerate(prompts)])
+def clips(count: int, seed: int, *, frames: int = 8) -> np.ndarray:
+    return world_clips(count, seed, frames=frames, size=32)[0]
 
 
 def test_fvd_agrees_with_torchmetrics_fid_given_the_same_extractor(tiny_extractor):
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    real, fake = world_clips(24, 1), world_clips(20, 2)
+    real, fake = clips(24, 1), clips(20, 2)
     fake[:, :, ::2] = 255 - fake[:, :, ::2]  # a visible difference
     ours = FrechetVideoDistance(tiny_extractor)
     theirs = FrechetInceptionDistance(feature=tiny_extractor)  # a custom feature network gets the clips as they are
@@ -197,7 +197,7 @@ def test_fvd_agrees_with_torchmetrics_fid_given_the_same_extractor(tiny_extracto
 
 
 def test_states_merge_like_a_distributed_sync(tiny_extractor):
-    features = tiny_extractor(world_clips(16, 3))  # once: float32 convolutions vary with the batch split
+    features = tiny_extractor(clips(16, 3))  # once: float32 convolutions vary with the batch split
     whole, part_a, part_b = (FrechetVideoDistance(tiny_extractor) for _ in range(3))
     whole.update_features(features[:10], real=True)
     whole.update_features(features[10:], real=False)
@@ -229,7 +229,7 @@ def test_small_sets_warn_and_fvd_infinity_is_reported(tiny_extractor):
 
 
 def test_fvd_tiny_is_labelled_zero_for_one_set_and_positive_between_two(tiny_extractor):
-    real = world_clips(12, 4)
+    real = clips(12, 4)
     scores = []
     for fake in (real, 255 - real):
         metric = FrechetVideoDistance(tiny_extractor)
@@ -253,9 +253,9 @@ def test_videomae_extractor_matches_transformers_own_preprocessing(tmp_path):
                                        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
     processor.save_pretrained(tmp_path / "videomae")
     extractor = make_extractor(f"videomae:{tmp_path / 'videomae'}")
-    clips = world_clips(2, 6, frames=6)
-    ours = extractor(clips)
-    pixel_values = processor([list(clip[:4]) for clip in clips], return_tensors="pt")["pixel_values"]
+    videos = clips(2, 6, frames=6)
+    ours = extractor(videos)
+    pixel_values = processor([list(clip[:4]) for clip in videos], return_tensors="pt")["pixel_values"]
     with torch.inference_mode():
         theirs = extractor.model(pixel_values=pixel_values).last_hidden_state.mean(1)
     assert ours.shape == (2, 24)

@@ -1,0 +1,326 @@
+"""Temporal-consistency metrics as torchmetrics ``Metric`` objects (formulas and sources per class).
+
+Every metric here scores each clip (``scores``) and keeps a weighted running mean over clips (states
+``value_sum``, ``weight_sum``, float64, reduced by summation, so they sync across processes). The
+per-clip functions are public too; :func:`temporal_clip_scores` computes all of them for one clip
+sharing its embeddings and optical flows (what ``synthvid eval`` does).
+
+Optical flow is OpenCV's DIS (Kroeger et al. 2016, preset MEDIUM) on grey frames: on shapes-world
+camera pans it recovers the true 1.28 px/frame translation, and it is ~4× faster than Farneback. The
+references used FlowNet2 (Lai et al.) and RAFT (VBench), so absolute values differ from theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torchmetrics import Metric
+
+from eval.encoders import ImageEncoder
+from eval.errors import FramesError
+from eval.frames import video_batch
+
+# VBench dynamic degree: a clip "moves" when enough frame pairs have a top-5 % flow above a threshold
+# that scales with the frame size (6 px at 256) and with low frame rates (×8/fps below 8 fps).
+TOP_FRACTION = 0.05
+VBENCH_THRESHOLD_PX_AT_256 = 6.0
+
+
+# ----------------------------------------------------------------------------------------- flows
+
+
+@dataclass
+class ClipFlows:
+    """Forward (t → t+1) and backward (t+1 → t) flows of a clip, each ``[T−1, H, W, 2]`` (x, y) in pixels."""
+
+    forward: np.ndarray
+    backward: np.ndarray
+
+
+def optical_flows(frames: np.ndarray) -> ClipFlows:
+    """DIS optical flow between consecutive frames of a uint8 ``[T, H, W, 3]`` clip, both directions."""
+    import cv2
+
+    if frames.shape[0] < 2:
+        raise FramesError(None, f"optical flow needs at least 2 frames, got {frames.shape[0]}")
+    grey = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    forward = np.stack([dis.calc(a, b, None) for a, b in zip(grey[:-1], grey[1:])])
+    backward = np.stack([dis.calc(b, a, None) for a, b in zip(grey[:-1], grey[1:])])
+    return ClipFlows(forward, backward)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``image`` sampled at x + flow(x) (bilinear, borders replicated): the next frame brought back
+    along the forward flow (FlowNet2's Resample2d, as Lai et al. use it)."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, xx + flow[..., 0], yy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Pixels of frame t without a reliable match in t+1 (bool ``[H, W]``): Lai et al. 2018's
+    ``detect_occlusion`` (after Ruder et al. 2016). With F the forward and B the backward flow and
+    B̂(x) = B(x + F(x)):
+
+        occluded ⇔ |F + B̂|² > 0.01 (|F|² + |B̂|²) + 0.5            (forward-backward inconsistency)
+                 ∨ |∇F_x|² + |∇F_y|² > 0.01 |F|² + 0.002            (motion boundary)
+
+    with one-sided differences for ∇, as fast_blind_video_consistency ``utils.py`` computes them.
+    """
+    back = warp(backward.astype(np.float32), forward.astype(np.float32))
+    fb = np.square(forward + back).sum(-1)
+    inconsistent = fb > 0.01 * (np.square(forward).sum(-1) + np.square(back).sum(-1)) + 0.5
+    gradient = np.zeros(forward.shape[:2], np.float64)
+    for c in range(2):
+        du = np.zeros(forward.shape[:2]); dv = np.zeros(forward.shape[:2])
+        du[:, :-1] = forward[:, :-1, c] - forward[:, 1:, c]
+        dv[:-1, :] = forward[:-1, :, c] - forward[1:, :, c]
+        gradient += du**2 + dv**2
+    boundary = gradient > 0.01 * np.square(forward).sum(-1) + 0.002
+    return inconsistent | boundary
+
+
+# ------------------------------------------------------------------------------- per-clip scores
+
+
+def clip_temp(embeddings: torch.Tensor) -> float:
+    """CLIP-Temp: mean cosine of consecutive frames' embeddings, (1/(T−1)) Σ_t cos(e_t, e_{t+1}).
+    ``embeddings`` ``[T, D]`` are L2-normalised."""
+    return float((embeddings[:-1] * embeddings[1:]).sum(-1).mean())
+
+
+def vbench_consistency(embeddings: torch.Tensor) -> tuple[float, int]:
+    """VBench's subject/background consistency terms of one clip: (Σ_{t≥2} ½ (max(0, ⟨e_1, e_t⟩) +
+    max(0, ⟨e_{t−1}, e_t⟩)), number of terms T−1); the score is their ratio."""
+    first = (embeddings[:1] * embeddings[1:]).sum(-1).clamp(min=0)
+    previous = (embeddings[:-1] * embeddings[1:]).sum(-1).clamp(min=0)
+    return float(((first + previous) / 2).sum()), int(embeddings.shape[0] - 1)
+
+
+def flickering_score(frames: np.ndarray) -> float:
+    """VBench temporal flickering: (255 − mean_t MAE(f_t, f_{t+1})) / 255, MAE over pixels and
+    channels of uint8 frames; 1 = no change between frames."""
+    diffs = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    return float((255.0 - diffs.mean()) / 255.0)
+
+
+def warping_error(frames: np.ndarray, flows: ClipFlows) -> float:
+    """Lai et al. 2018 warping error: (1/(T−1)) Σ_t Σ_p M_t(p) ‖f_t(p) − ŵ_t(p)‖² / Σ_p M_t(p)·C, with
+    frames in [0, 1], ŵ_t = f_{t+1} warped back along the forward flow, M_t = 1 − occlusion mask and
+    C = 3 channels (all pixels when everything is occluded), as ``evaluate_WarpError.py`` does."""
+    images = frames.astype(np.float32) / 255.0
+    total = 0.0
+    for t in range(len(flows.forward)):
+        visible = ~occlusion_mask(flows.forward[t], flows.backward[t])
+        diff = warp(images[t + 1], flows.forward[t]) - images[t]
+        count = visible.sum() * diff.shape[-1]
+        total += float(np.square(diff)[visible].sum() / count) if count else float(np.square(diff).mean())
+    return total / len(flows.forward)
+
+
+def pair_motion(flows: ClipFlows) -> np.ndarray:
+    """Per frame pair, the mean of the largest 5 % of forward-flow magnitudes (pixels per frame):
+    VBench's dynamic-degree statistic (``DynamicDegree.get_score``)."""
+    magnitude = np.sqrt(np.square(flows.forward).sum(-1)).reshape(len(flows.forward), -1)
+    keep = max(1, int(magnitude.shape[1] * TOP_FRACTION))
+    return np.sort(magnitude, axis=1)[:, -keep:].mean(axis=1)
+
+
+def is_dynamic(per_pair: np.ndarray, height: int, width: int, fps: float) -> bool:
+    """VBench's rule: moving when at least round(4·T/16) pairs exceed 6·(min(H, W)/256)·max(1, 8/fps) px."""
+    threshold = VBENCH_THRESHOLD_PX_AT_256 * (min(height, width) / 256.0) * max(1.0, 8.0 / fps)
+    needed = max(1, round(4 * (len(per_pair) + 1) / 16.0))
+    return int((per_pair > threshold).sum()) >= needed
+
+
+# ------------------------------------------------------------------------------------ metrics
+
+
+class ClipMeanMetric(Metric):
+    """Weighted mean over clips of a per-clip score; subclasses implement :meth:`scores`."""
+
+    is_differentiable = False
+    full_state_update = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("value_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("weight_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def scores(self, videos: torch.Tensor, fps: float) -> tuple[list[float], list[float]]:
+        """Per clip: (score, weight) of the set-level mean."""
+        raise NotImplementedError
+
+    def update(self, videos, fps: float = 8.0) -> None:
+        values, weights = self.scores(video_batch(videos), fps)
+        self.update_scores(values, weights)
+
+    def update_scores(self, values, weights=None) -> None:
+        """Add per-clip scores already computed (``weights`` default to 1)."""
+        values = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+        weights = torch.ones_like(values) if weights is None else torch.as_tensor(weights, dtype=torch.float64).reshape(-1)
+        self.value_sum += (values * weights).sum().to(self.value_sum.device)
+        self.weight_sum += weights.sum().to(self.weight_sum.device)
+
+    def compute(self) -> torch.Tensor:
+        return self.value_sum / self.weight_sum
+
+
+def _needs(videos: torch.Tensor, minimum: int, what: str) -> None:
+    if videos.shape[1] < minimum:
+        raise FramesError(None, f"{what} needs clips of at least {minimum} frames, got {videos.shape[1]}")
+
+
+class CLIPTemp(ClipMeanMetric):
+    """CLIP-Temp = (1/(T−1)) Σ_t cos(E(f_t), E(f_{t+1})), averaged over clips; E a CLIP image encoder.
+
+    Source: Esser et al. 2023, "Structure and Content-Guided Video Synthesis with Diffusion Models"
+    (Gen-1, "temporal consistency": CLIP cosine of consecutive frames); named CLIP-Temp in EvalCrafter
+    (Liu et al. 2024, reference code ``metrics/clip_temp_score.py``). Higher is steadier.
+    """
+
+    higher_is_better = True
+
+    def __init__(self, encoder: ImageEncoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+
+    def scores(self, videos, fps):
+        _needs(videos, 2, "CLIP-Temp")
+        return [clip_temp(self.encoder.encode_frames(clip)) for clip in videos], [1.0] * len(videos)
+
+
+class SubjectConsistency(ClipMeanMetric):
+    """VBench subject consistency: S = Σ_clips Σ_{t≥2} ½ (max(0, ⟨d_1, d_t⟩) + max(0, ⟨d_{t−1}, d_t⟩)) /
+    Σ_clips (T−1), d_t the L2-normalised features of frame t (a weighted mean over all frame pairs).
+
+    Source: Huang et al. 2024, "VBench: Comprehensive Benchmark Suite for Video Generative Models";
+    reference code ``vbench/subject_consistency.py``. VBench uses DINO ViT-B/16 features; the encoder
+    is pluggable (``timm:vit_base_patch16_224.dino:FILE`` for DINO, default: the CLIP encoder in use).
+    """
+
+    higher_is_better = True
+
+    def __init__(self, encoder: ImageEncoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+
+    def scores(self, videos, fps):
+        _needs(videos, 2, "subject consistency")
+        terms = [vbench_consistency(self.encoder.encode_frames(clip)) for clip in videos]
+        return [s / n for s, n in terms], [n for _, n in terms]
+
+
+class BackgroundConsistency(SubjectConsistency):
+    """VBench background consistency: the subject-consistency formula on CLIP image features.
+
+    Source: Huang et al. 2024 (VBench); reference code ``vbench/background_consistency.py`` (CLIP
+    ViT-B/32). Encoder pluggable, default the CLIP encoder in use.
+    """
+
+
+class TemporalFlickering(ClipMeanMetric):
+    """VBench temporal flickering: per clip (255 − mean_t MAE(f_t, f_{t+1}))/255, averaged over clips.
+
+    Source: Huang et al. 2024 (VBench); reference code ``vbench/temporal_flickering.py``. VBench applies
+    it to static scenes only (its static filter); here it scores every clip, so motion lowers it too.
+    Higher is steadier.
+    """
+
+    higher_is_better = True
+
+    def scores(self, videos, fps):
+        _needs(videos, 2, "temporal flickering")
+        return [flickering_score(clip.cpu().numpy()) for clip in videos], [1.0] * len(videos)
+
+
+class WarpingError(ClipMeanMetric):
+    """Warping error (Lai et al. 2018, "Learning Blind Video Temporal Consistency"; reference code
+    phoenix104104/fast_blind_video_consistency ``evaluate_WarpError.py`` and ``utils.detect_occlusion``):
+
+        E_warp = (1/(T−1)) Σ_t Σ_p M_t(p) ‖f_t(p) − warp(f_{t+1}, F_t)(p)‖² / (C Σ_p M_t(p))
+
+    frames in [0, 1], F_t the forward optical flow (OpenCV DIS here, FlowNet2 there), M_t the
+    non-occluded pixels (:func:`occlusion_mask`); averaged over clips. Lower is more consistent.
+    DIS flow is smooth across object edges: a still object on a panning background is carried along
+    with the background, and forward and backward flows agree, so the mask keeps it and it counts as
+    error (about 10× a clean translation's on shapes-world clips).
+    """
+
+    higher_is_better = False
+
+    def scores(self, videos, fps):
+        _needs(videos, 2, "the warping error")
+        frames = [clip.cpu().numpy() for clip in videos]
+        return [warping_error(f, optical_flows(f)) for f in frames], [1.0] * len(videos)
+
+
+class MotionMagnitude(ClipMeanMetric):
+    """Motion magnitude, a dynamic-degree proxy: per clip the mean over frame pairs of the mean of the
+    top 5 % forward-flow magnitudes (pixels per frame), averaged over clips; ``dynamic_share`` is the
+    share of clips VBench's rule calls dynamic (:func:`is_dynamic`), i.e. VBench's dynamic degree.
+
+    Source: Huang et al. 2024 (VBench) dynamic degree, reference code ``vbench/dynamic_degree.py``
+    (RAFT flow there, OpenCV DIS here).
+    """
+
+    higher_is_better = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("dynamic_count", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("clip_count", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def scores(self, videos, fps):
+        _needs(videos, 2, "motion magnitude")
+        values = []
+        for clip in videos:
+            per_pair = pair_motion(optical_flows(clip.cpu().numpy()))
+            values.append(float(per_pair.mean()))
+            self.add_dynamic(is_dynamic(per_pair, clip.shape[1], clip.shape[2], fps))
+        return values, [1.0] * len(values)
+
+    def add_dynamic(self, dynamic: bool) -> None:
+        self.dynamic_count += float(dynamic)
+        self.clip_count += 1.0
+
+    def dynamic_share(self) -> float:
+        return float(self.dynamic_count / self.clip_count) if float(self.clip_count) else float("nan")
+
+
+# ------------------------------------------------------------------------ all of them, one clip
+
+TEMPORAL_METRICS = ("clip_temp", "subject_consistency", "background_consistency", "temporal_flickering",
+                    "warping_error", "motion_magnitude")
+
+
+def temporal_clip_scores(frames: np.ndarray, *, clip_encoder: ImageEncoder, subject_encoder: ImageEncoder | None = None,
+                         fps: float = 8.0) -> dict:
+    """Every temporal score of one uint8 ``[T, H, W, 3]`` clip, embeddings and flows computed once.
+
+    Returns ``{name: value}`` for :data:`TEMPORAL_METRICS` plus ``dynamic`` (VBench's rule) and
+    ``consistency_pairs`` (the weight of the two VBench consistencies).
+    """
+    if frames.shape[0] < 2:
+        raise FramesError(None, f"temporal metrics need clips of at least 2 frames, got {frames.shape[0]}")
+    clip_embeddings = clip_encoder.encode_frames(frames)
+    subject_embeddings = clip_embeddings if subject_encoder in (None, clip_encoder) else subject_encoder.encode_frames(frames)
+    flows = optical_flows(frames)
+    per_pair = pair_motion(flows)
+    subject_sum, pairs = vbench_consistency(subject_embeddings)
+    background_sum, _ = vbench_consistency(clip_embeddings)
+    return {
+        "clip_temp": clip_temp(clip_embeddings),
+        "subject_consistency": subject_sum / pairs,
+        "background_consistency": background_sum / pairs,
+        "temporal_flickering": flickering_score(frames),
+        "warping_error": warping_error(frames, flows),
+        "motion_magnitude": float(per_pair.mean()),
+        "dynamic": is_dynamic(per_pair, frames.shape[1], frames.shape[2], fps),
+        "consistency_pairs": pairs,
+    }

@@ -1,0 +1,169 @@
+"""Temporal metrics: golden values of each formula, optical flow and the occlusion mask on known motion,
+the Metric objects against the per-clip functions, and shuffled frames against ordered ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from eval_helpers import save_tiny_clip, world_clips
+
+from eval.encoders import TimmImageEncoder, load_clip, load_image_encoder
+from eval.errors import FramesError
+from eval.temporal import (
+    BackgroundConsistency,
+    CLIPTemp,
+    ClipFlows,
+    MotionMagnitude,
+    SubjectConsistency,
+    TemporalFlickering,
+    WarpingError,
+    clip_temp,
+    flickering_score,
+    is_dynamic,
+    occlusion_mask,
+    optical_flows,
+    temporal_clip_scores,
+    vbench_consistency,
+    warp,
+    warping_error,
+)
+from genkit.world import render
+
+
+def unit_rows(*rows) -> torch.Tensor:
+    return torch.nn.functional.normalize(torch.tensor(rows, dtype=torch.float32), dim=-1)
+
+
+def test_consistency_formulas_on_hand_made_embeddings():
+    e = unit_rows([1, 0], [0, 1], [1, 0])
+    assert clip_temp(e) == pytest.approx(0.0)
+    assert clip_temp(unit_rows([1, 1], [1, 1])) == pytest.approx(1.0)
+    # VBench: t=2 → ½(⟨e1,e2⟩ + ⟨e1,e2⟩) = 0; t=3 → ½(⟨e1,e3⟩ + ⟨e2,e3⟩) = ½
+    assert vbench_consistency(e) == (pytest.approx(0.5), 2)
+    # negative cosines count as 0: t=2 → 0, t=3 → ½(1 + 0)
+    assert vbench_consistency(unit_rows([1, 0], [-1, 0], [1, 0]))[0] == pytest.approx(0.5)
+
+
+def test_flickering_score_is_vbenchs():
+    still = np.full((5, 8, 8, 3), 77, np.uint8)
+    assert flickering_score(still) == 1.0
+    blinking = np.stack([np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 10, np.uint8)] * 3)
+    assert flickering_score(blinking) == pytest.approx((255 - 10) / 255)
+
+
+def textured_frame(seed: int = 0, size: int = 48) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (size // 4, size // 4, 3)).astype(np.uint8)
+    import cv2
+
+    return cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+def test_warp_undoes_a_known_translation_and_consistent_flows_have_no_occlusion():
+    frame = textured_frame()
+    moved = np.roll(frame, 2, axis=1)  # the next frame: content 2 px to the right
+    flow = np.zeros((48, 48, 2), np.float32)
+    flow[..., 0] = 2.0
+    back = warp(moved.astype(np.float32), flow)
+    np.testing.assert_allclose(back[:, :46], frame[:, :46].astype(np.float32), atol=1e-3)
+    interior = (slice(4, -4), slice(4, -4))
+    assert not occlusion_mask(flow, -flow)[interior].any()
+    assert occlusion_mask(flow, np.zeros_like(flow))[interior].all()  # |F + B̂|² = 4 > 0.01·4 + 0.5
+    boundary = flow.copy()
+    boundary[:, 24:, 0] = 6.0  # a motion edge at column 23/24
+    mask = occlusion_mask(boundary, -boundary)
+    assert mask[10:-10, 23].all() and not mask[10:-10, 10].any()
+
+
+def test_dis_flow_recovers_a_camera_pan():
+    clip = render("a red circle standing still on a textured blue background with camera pan left", frames=8, size=64, seed=2).frames
+    flows = optical_flows(clip)
+    assert flows.forward.shape == (7, 64, 64, 2)
+    expected = 0.30 * 64 / 7  # the texture slides 30 % of the frame to the right over the clip
+    assert np.median(flows.forward[..., 0]) == pytest.approx(expected, rel=0.1)
+    assert np.median(flows.backward[..., 0]) == pytest.approx(-expected, rel=0.1)
+
+
+def test_warping_error_is_near_zero_for_a_pure_translation_and_large_without_the_flow():
+    wide = textured_frame(size=96)
+    clip = np.stack([wide[16:80, 20 - 2 * t : 84 - 2 * t] for t in range(6)])  # content moves 2 px right a frame
+    flows = optical_flows(clip)
+    unwarped = float(np.square(np.diff(clip.astype(np.float32) / 255, axis=0)).mean())
+    assert warping_error(clip, flows) < unwarped / 10
+    still = ClipFlows(np.zeros_like(flows.forward), np.zeros_like(flows.backward))
+    assert warping_error(clip, still) == pytest.approx(unwarped, rel=1e-4)  # zero flow: nothing occluded, plain MSE
+
+
+def test_dynamic_rule_is_vbenchs():
+    # 64-px frames at 8 fps: threshold 6·64/256 = 1.5 px; 16 frames need round(4·16/16) = 4 pairs above it.
+    assert is_dynamic(np.array([2.0] * 4 + [0.0] * 11), 64, 64, 8.0)
+    assert not is_dynamic(np.array([2.0] * 3 + [0.0] * 12), 64, 64, 8.0)
+    assert not is_dynamic(np.array([2.0] * 15), 64, 64, 4.0)  # 4 fps doubles the threshold to 3 px
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    return load_clip(f"local-dir:{save_tiny_clip(tmp_path_factory.mktemp('clip') / 'tiny', seed=4)}")
+
+
+def test_metric_objects_agree_with_the_per_clip_scores(encoder):
+    clips, _ = world_clips(3, 7, frames=6)
+    fps = 8.0
+    per_clip = [temporal_clip_scores(clip, clip_encoder=encoder, fps=fps) for clip in clips]
+    metrics = {
+        "clip_temp": CLIPTemp(encoder), "subject_consistency": SubjectConsistency(encoder),
+        "background_consistency": BackgroundConsistency(encoder), "temporal_flickering": TemporalFlickering(),
+        "warping_error": WarpingError(), "motion_magnitude": MotionMagnitude(),
+    }
+    for name, metric in metrics.items():
+        metric.update(clips, fps=fps)
+        expected = np.mean([scores[name] for scores in per_clip])  # equal lengths: VBench's pair weighting = clip mean
+        assert float(metric.compute()) == pytest.approx(expected, rel=1e-5, abs=1e-7), name
+    assert metrics["motion_magnitude"].dynamic_share() == pytest.approx(np.mean([s["dynamic"] for s in per_clip]))
+
+
+def test_shuffled_frames_raise_warping_error_and_flicker():
+    clip = render("a yellow star moving right on a textured blue background", frames=12, size=64, seed=5).frames
+    shuffled = clip[np.random.default_rng(0).permutation(12)]
+    ordered_metrics, shuffled_metrics = (WarpingError(), TemporalFlickering()), (WarpingError(), TemporalFlickering())
+    for metric in ordered_metrics:
+        metric.update(clip)
+    for metric in shuffled_metrics:
+        metric.update(shuffled)
+    assert float(shuffled_metrics[0].compute()) > 2 * float(ordered_metrics[0].compute())
+    assert float(shuffled_metrics[1].compute()) < float(ordered_metrics[1].compute())  # VBench score: lower = more flicker
+
+
+def test_motion_magnitude_tells_still_from_moving():
+    still = render("a red square standing still on a green background", frames=8, size=64, seed=1).frames
+    moving = render("a red square moving right on a green background", frames=8, size=64, seed=1).frames
+    metric_still, metric_moving = MotionMagnitude(), MotionMagnitude()
+    metric_still.update(still)
+    metric_moving.update(moving)
+    assert float(metric_still.compute()) < 0.2 < 1.0 < float(metric_moving.compute())
+
+
+def test_subject_consistency_takes_a_timm_encoder_and_merges_states(tmp_path):
+    import timm
+
+    torch.manual_seed(0)
+    backbone = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=32)
+    torch.save(backbone.state_dict(), tmp_path / "dino.pt")
+    encoder = TimmImageEncoder("vit_tiny_patch16_224", tmp_path / "dino.pt", img_size=32)
+    assert load_image_encoder(encoder) is encoder
+    clips, _ = world_clips(2, 8, frames=5)
+    whole, part, rest = SubjectConsistency(encoder), SubjectConsistency(encoder), SubjectConsistency(encoder)
+    whole.update(clips)
+    part.update(clips[:1])
+    rest.update(clips[1:])
+    part.merge_state(rest)
+    assert 0.0 <= float(whole.compute()) <= 1.0
+    assert float(part.compute()) == pytest.approx(float(whole.compute()), rel=1e-6)
+
+
+def test_one_frame_clips_are_refused():
+    with pytest.raises(FramesError, match="at least 2 frames"):
+        WarpingError().update(np.zeros((1, 16, 16, 3), np.uint8))
+    with pytest.raises(FramesError, match="at least 2 frames"):
+        optical_flows(np.zeros((1, 16, 16, 3), np.uint8))
