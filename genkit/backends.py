@@ -27,7 +27,8 @@ id), how, where it goes and which flag points at it.
 
 The tiny backend samples at the model's native 32×32 (it was trained there) and resizes to the
 requested size with bicubic interpolation (antialiased kernel, in float before rounding). Default
-output is 64×64, because the watermark needs ≥ 36 px a side. Bicubic was chosen by measurement:
+output is 64×64: an exact 2× upscale, above the smallest frame the watermark accepts (its minimum side,
+32 px today). Bicubic was chosen by measurement:
 upscaling shapes-world clips rendered at 32 to 64 and comparing with the same clips rendered at 64,
 nearest gives 27.2 dB PSNR, bilinear 28.4, bicubic 28.6, Lanczos 28.6 (48 clips), and the world
 analyzer reads all four attributes correctly after every filter.
@@ -358,7 +359,7 @@ class TinyBackend:
         self.revision = revision
         self.device = device
         self.native_size = DEFAULT_SIZE
-        # 64×64 by default: the watermark needs ≥ 36 px a side, and 2× is an exact upscale of 32.
+        # 64×64 by default: room for the watermark (it refuses small frames), and an exact 2× upscale of 32.
         self.defaults = Defaults(DEFAULT_FRAMES, 2 * DEFAULT_SIZE, 2 * DEFAULT_SIZE, 8.0, DEFAULT_STEPS, DEFAULT_GUIDANCE)
 
     @classmethod
@@ -452,7 +453,9 @@ class DiffusersBackend:
             model_id, commit = hub_id, folder.name  # the cache's snapshot folder is named by the commit
         else:
             _model_index(folder)
-            model_id, commit = f"local:{folder.resolve().name}", None
+            model_id, commit = f"local:{folder.resolve().name}", None  # hashing GBs of weights is not worth a revision
+            if revision:
+                log.warning("--revision %s is ignored for the local folder %s", revision, folder)
         torch_dtype = resolve_dtype(dtype, device)
         try:
             pipe = DiffusionPipeline.from_pretrained(folder, **_dtype_kwargs(torch_dtype))
@@ -467,7 +470,7 @@ class DiffusersBackend:
             pipe.to(device)
         log.info("loaded %s (%s, %s) on %s", model_id, type(pipe).__name__, _dtype_name(torch_dtype), device)
         defaults = source.defaults or _signature_defaults(pipe)
-        return cls(pipe, name=name, model_id=model_id, revision=commit or revision, defaults=defaults, device=device)
+        return cls(pipe, name=name, model_id=model_id, revision=commit, defaults=defaults, device=device)
 
     @staticmethod
     def model_prompt(prompt: str) -> str:

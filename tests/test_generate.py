@@ -213,3 +213,11 @@ def test_cli_train_tiny_runs_exports_and_refuses_a_missing_checkpoint(cli, tiny_
     (tmp_path / "wan" / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
     code, _, err = cli("train", "tiny", "--minutes", "1", "--init-from", "wan")
     assert code == 2 and err.startswith("error: wan: not a synthvid-tiny pipeline folder")
+
+
+def test_cli_refuses_a_size_the_watermark_cannot_carry_before_any_clip(cli, tiny_folder, tmp_path):
+    code, _, err = cli("generate", PROMPTS[0], "--model", tiny_folder, "--out", "run", "--height", "24", "--width", "24")
+    assert code == 2
+    [line] = [line for line in err.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: --height 24 --width 24: ") and "too small" in line and line.endswith("or pass --no-provenance")
+    assert not (tmp_path / "run").exists()
