@@ -51,10 +51,13 @@ class CLIPSIM(Metric):
         self.add_state("score_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("clip_count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, videos, prompts) -> None:
-        """Add clips (``[B, T, H, W, 3]``, a clip, or a list) with their prompts (a string per clip)."""
-        scores = clip_scores(self.encoder, videos, prompts)
-        self.score_sum += scores.double().sum().to(self.score_sum.device)
+    def update(self, videos=None, prompts=None, *, scores=None) -> None:
+        """Add clips (``[B, T, H, W, 3]``, a clip, or a list) with their prompts (a string per clip), or
+        per-clip ``scores`` already computed with :func:`clip_scores`."""
+        if scores is None:
+            scores = clip_scores(self.encoder, videos, prompts)
+        scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
+        self.score_sum += scores.sum().to(self.score_sum.device)
         self.clip_count += scores.numel()
 
     def compute(self) -> torch.Tensor:

@@ -156,13 +156,12 @@ class ClipMeanMetric(Metric):
         """Per clip: (score, weight) of the set-level mean."""
         raise NotImplementedError
 
-    def update(self, videos, fps: float = 8.0) -> None:
-        values, weights = self.scores(video_batch(videos), fps)
-        self.update_scores(values, weights)
-
-    def update_scores(self, values, weights=None) -> None:
-        """Add per-clip scores already computed (``weights`` default to 1)."""
-        values = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    def update(self, videos=None, fps: float = 8.0, *, scores=None, weights=None) -> None:
+        """Add clips (``[B, T, H, W, 3]``, a clip, or a list) at ``fps``, or per-clip ``scores`` already
+        computed (e.g. by :func:`temporal_clip_scores`) with their ``weights`` (default 1)."""
+        if scores is None:
+            scores, weights = self.scores(video_batch(videos), fps)
+        values = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
         weights = torch.ones_like(values) if weights is None else torch.as_tensor(weights, dtype=torch.float64).reshape(-1)
         self.value_sum += (values * weights).sum().to(self.value_sum.device)
         self.weight_sum += weights.sum().to(self.weight_sum.device)

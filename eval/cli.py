@@ -1,0 +1,268 @@
+"""Command line of the eval package: ``synthvid eval`` and ``synthvid eval-train video|clip``.
+
+Mounted by the umbrella ``synthvid`` (genkit/cli.py); runnable alone as ``python -m eval``. Module level
+imports only typer, the standard library and eval's errors; torch, open_clip, PyAV and pandas load
+inside the commands. A world reference (``--reference world:SUITE``) and training render the shapes
+world, which lives in genkit: those two paths import it inside their functions (the CLI's edge), the
+metrics never do.
+
+Exit codes: 0 success, 2 bad input (including clips that cannot be read; the others are still scored).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from eval.errors import EvalError
+
+USER_ERRORS = (EvalError,)
+EXIT_BAD_INPUT = 2
+TABLE_ROWS_SHOWN = 40
+
+app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
+
+log = logging.getLogger(__name__)
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _progress(total: int, description: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="clip", file=sys.stderr, disable=total < 2 or not sys.stderr.isatty())
+
+
+def _parse_metrics(value: Optional[str]) -> Optional[tuple[str, ...]]:
+    from eval.evaluate import METRIC_GROUPS
+
+    if value is None:
+        return None
+    names = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    unknown = [n for n in names if n not in METRIC_GROUPS]
+    if unknown or not names:
+        raise typer.BadParameter(f"choose from {','.join(METRIC_GROUPS)}, got {value!r}", param_hint="--metrics")
+    return names
+
+
+@app.command("eval")
+def eval_command(
+    fake: Path = typer.Option(..., "--fake", help="Folder of generated clips, or a run folder (clips/ + results.parquet)."),
+    real: Optional[Path] = typer.Option(None, "--real", help="Folder (or run folder) of reference clips for FVD."),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", help="Reference rendered on the fly for FVD: world:SUITE (a suite file or bundled name)."),
+    prompts: Optional[Path] = typer.Option(
+        None, "--prompts", help="Prompts for CLIPSIM: .txt (one a line, clips in name order), .csv/.jsonl/.json (clip, prompt)."),
+    metrics: Optional[str] = typer.Option(
+        None, "--metrics", help="Comma-separated: fvd,clipsim,temporal (default: all that the inputs allow)."),
+    fvd_extractor: str = typer.Option(
+        "synthvid-tiny-video", "--fvd-extractor", help="synthvid-tiny-video (FVD-tiny), i3d:PATH (i3d_torchscript.pt or "
+        "i3d_pretrained_400.pt: published FVD), or videomae:FOLDER."),
+    clip_model: str = typer.Option(
+        "synthvid-tiny-clip", "--clip-model", help="synthvid-tiny-clip, an open_clip name (ViT-B-32, ViT-L-14-quickgelu, ...), "
+        "a .json model config, or local-dir:FOLDER."),
+    clip_pretrained: Optional[Path] = typer.Option(None, "--clip-pretrained", help="Local checkpoint for an open_clip name."),
+    quick_gelu: bool = typer.Option(False, "--quick-gelu", help="Force QuickGELU (OpenAI weights with a plain model name)."),
+    subject_encoder: Optional[str] = typer.Option(
+        None, "--subject-encoder", help="Encoder of subject consistency: clip (default) or timm:NAME:CHECKPOINT (VBench: DINO ViT-B/16)."),
+    reference_frames: Optional[int] = typer.Option(None, "--reference-frames", min=2, max=1024, help="Frames of world clips (default: the fake clips')."),
+    reference_size: Optional[str] = typer.Option(None, "--reference-size", help="WIDTHxHEIGHT of world clips (default: the fake clips')."),
+    reference_seed: int = typer.Option(0, "--reference-seed", min=0, help="Seed of the first world clip; clip i gets seed + i."),
+    reference_crf: int = typer.Option(18, "--reference-crf", min=-1, max=51, help="H.264 round trip of world clips (as world render writes them); -1: none."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=2, help="Read at most this many frames of each clip."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Clips per FVD feature batch."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write set-level metrics and per-clip rows as JSON here "
+                                       "(default for a run folder: its metrics.json)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch."),
+    as_json: bool = typer.Option(False, "--json", help="Print set-level metrics and per-clip rows as JSON."),
+) -> None:
+    """Score generated clips: FVD against a reference set, CLIPSIM against prompts, temporal consistency.
+
+    Clips are streamed (one in memory at a time; FVD features in small batches). Per-clip scores go
+    to a table, set-level scores to JSON. FVD from the default extractor is FVD-tiny, meaningful on
+    shapes-world content only; published FVD needs --fvd-extractor i3d:PATH.
+
+    Example: synthvid eval --fake runs/gen --reference world:shapes-smoke --metrics fvd,clipsim,temporal --json
+    """
+    from eval.evaluate import EvalSettings, FolderEvaluation, find_clips, read_prompts
+
+    chosen = _parse_metrics(metrics)
+    if real is not None and reference is not None:
+        raise typer.BadParameter("give --real DIR or --reference world:SUITE, not both", param_hint="--real / --reference")
+    if reference is not None and not reference.startswith("world:"):
+        raise typer.BadParameter("only world:SUITE references can be rendered (e.g. world:shapes-smoke)", param_hint="--reference")
+    fakes = find_clips(fake)
+    reals = find_clips(real) if real is not None else None
+    if prompts is not None:
+        fakes.prompts = read_prompts(prompts, fakes)
+    has_reference = reals is not None or reference is not None
+    if chosen is None:
+        chosen = tuple(m for m in ("fvd", "clipsim", "temporal")
+                       if (m != "fvd" or has_reference) and (m != "clipsim" or fakes.prompts))
+    if "fvd" in chosen and not has_reference:
+        raise EvalError(fake, "FVD needs a reference set: give --real DIR or --reference world:SUITE")
+    if "clipsim" in chosen:
+        missing = [p for p in fakes.paths if p not in fakes.prompts]
+        if missing:
+            raise EvalError(missing[0], f"no prompt for this clip and {len(missing) - 1} others; CLIPSIM needs --prompts FILE or a run folder")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    settings = EvalSettings(metrics=chosen, fvd_extractor=fvd_extractor, clip_model=clip_model,
+                            clip_pretrained=str(clip_pretrained) if clip_pretrained else None, quick_gelu=quick_gelu,
+                            subject_encoder=subject_encoder, max_frames=max_frames, batch_size=batch_size)
+    evaluation = FolderEvaluation(settings)
+    rows: list[dict] = []
+    with _progress(len(fakes.paths), "scoring") as bar:
+        rows.extend(evaluation.run(fakes, on_clip=bar.update))
+    if not rows:
+        _report_failures(evaluation.failed)
+        raise EvalError(fake, "no clip could be scored")
+    reference_name = None
+    if evaluation.fvd is not None:
+        if reals is not None:
+            reference_name = str(real)
+            with _progress(len(reals.paths), "reference") as bar:
+                evaluation.add_real((v.frames for v in map(evaluation.read, reals.paths) if v is not None), on_clip=bar.update)
+        else:
+            from eval.evaluate import world_reference
+
+            suite = reference.removeprefix("world:")
+            reference_name = reference
+            first = rows[0]
+            width, height = map(int, (reference_size or first["size"]).lower().split("x"))
+            frames = reference_frames or first["frames"]
+            clips = world_reference(suite, frames=frames, size=(height, width), fps=8.0, seed=reference_seed,
+                                    crf=None if reference_crf < 0 else reference_crf)
+            evaluation.add_real(clips)
+    summary = {"fake": str(fake), "reference": reference_name, "clips": len(rows), "failed": evaluation.failed,
+               "metrics": list(chosen), **evaluation.summary()}
+    target = out or (fakes.run_folder / "metrics.json" if fakes.run_folder else None)
+    if target is not None:
+        try:
+            target.write_text(json.dumps({**summary, "per_clip": rows}, indent=2, default=str) + "\n")
+        except OSError as exc:
+            raise EvalError(target, f"cannot write ({exc.strerror or exc})") from exc
+    if as_json:
+        _print_json({**summary, "per_clip": rows})
+    else:
+        _print_report(rows, summary, target)
+    _report_failures(evaluation.failed)
+    if evaluation.failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _report_failures(failed: list[dict]) -> None:
+    for item in failed:
+        print(f"error: {item['error']}", file=sys.stderr)
+
+
+def _print_report(rows: list[dict], summary: dict, target: Optional[Path]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    if len(rows) <= TABLE_ROWS_SHOWN:
+        table = Table(title="Per-clip scores")
+        columns = [c for c in rows[0] if c not in ("prompt", "frames", "size")]
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*[f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+        console.print(table)
+    lines = []
+    if "fvd" in summary:
+        fvd = summary["fvd"]
+        value = "n/a" if fvd["value"] is None else f"{fvd['value']:.3f}"
+        extra = f", FVD∞ {fvd['fvd_inf']:.3f}" if "fvd_inf" in fvd else ""
+        lines.append(f"{fvd['label']}: {value} (N real {fvd['n_real']}, N fake {fvd['n_fake']}{extra})")
+        if "warning" in fvd:
+            lines.append(f"  [yellow]warning:[/] {fvd['warning']}")
+    if "clipsim" in summary and summary["clipsim"]["value"] is not None:
+        c = summary["clipsim"]
+        lines.append(f"CLIPSIM ({c['model']}): {c['value']:.4f} (×100: {c['percent']:.2f}) over {c['clips']} clips")
+    if "temporal" in summary:
+        t = summary["temporal"]
+        lines.append("Temporal: " + ", ".join(f"{k} {v:.4f}" for k, v in t.items() if isinstance(v, float)))
+    for line in lines:
+        console.print(line, highlight=False)
+    if target is not None:
+        console.print(f"Set-level JSON and per-clip rows: {target}", highlight=False)
+
+
+class TrainableModel(str, enum.Enum):
+    video = "video"
+    clip = "clip"
+
+
+@app.command("eval-train")
+def eval_train(
+    model: TrainableModel = typer.Argument(..., help="video: synthvid-tiny-video (FVD-tiny); clip: synthvid-tiny-clip (CLIPSIM)."),
+    minutes: float = typer.Option(..., "--minutes", min=0.1, help="Wall-clock budget of this session, in minutes."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Training folder: checkpoint.pt, loss.csv, eval.csv, model/ "
+                                       "(default runs/train-tiny-video or runs/train-tiny-clip)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from --out's checkpoint.pt (weights, optimiser, data stream)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in all."),
+    threads: int = typer.Option(1, "--threads", min=1, max=256, help="CPU threads for torch."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the weights and the data stream."),
+    as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
+) -> None:
+    """Train a small model eval ships, on shapes-world data rendered on the fly.
+
+    video: synthvid-tiny-video, the FVD-tiny encoder (attributes + frame order of 16-frame clips).
+    clip: synthvid-tiny-clip, an open_clip custom model (contrastive, frames and their prompts).
+    Everything is checkpointed (--resume continues the same data stream) and the model is exported to
+    --out/model at each checkpoint; copy that folder to eval/models/synthvid-tiny-video (or -clip) to ship it.
+
+    Example: synthvid eval-train video --minutes 15 --out runs/train-tiny-video && synthvid eval-train video --minutes 60 --out runs/train-tiny-video --resume
+    """
+    out = out or Path(f"runs/train-tiny-{model.value}")
+    logging.getLogger("eval.training").setLevel(logging.INFO)  # the loss every 25 steps is the progress report
+    if model is TrainableModel.video:
+        from eval.train_video import train_video_encoder as train
+    else:
+        from eval.train_clip import train_clip as train
+    summary = train(out, minutes=minutes, max_steps=max_steps, resume=resume, threads=threads, seed=seed)
+    _print_training(summary, out, as_json)
+
+
+def _print_training(summary: dict, out: Path, as_json: bool) -> None:
+    result = {**summary, "model": str(out / "model"), "loss_log": str(out / "loss.csv"), "eval_log": str(out / "eval.csv")}
+    if as_json:
+        _print_json(result)
+        return
+    print(f"trained to step {summary['steps']} ({summary['minutes_trained']} min in all); model in {out / 'model'}")
+    print("held-out evaluation: " + ", ".join(f"{k} {v}" for k, v in summary["evaluation"].items()))
+
+
+def _standalone_app() -> typer.Typer:
+    """``app`` under a root with ``--debug`` for ``python -m eval``; the umbrella has its own root."""
+    root = typer.Typer(name="eval", help="synthvid eval: FVD, CLIPSIM and temporal metrics.", add_completion=False,
+                       no_args_is_help=True, rich_markup_mode="rich")
+
+    @root.callback()
+    def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
+        """synthvid eval: FVD, CLIPSIM and temporal metrics.
+
+        Example: python -m eval eval --fake runs/gen --reference world:shapes-smoke
+        """
+        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    root.add_typer(app)
+    return root
+
+
+def main() -> None:
+    """``python -m eval``."""
+    from provenance.cli import run_typer_app
+
+    sys.exit(run_typer_app(_standalone_app(), sys.argv[1:], prog_name="python -m eval", user_errors=USER_ERRORS))

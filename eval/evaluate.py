@@ -1,0 +1,312 @@
+"""Evaluate folders of clips: the file-reading edge of eval, behind ``synthvid eval``.
+
+Clips are read one at a time with :func:`provenance.media.read_video` and given to the metrics as
+frames; only per-clip rows (a few numbers each) and the metrics' fixed-size states are kept, so memory
+does not grow with the number of clips. FVD features are computed in small batches of clips of one
+shape (``batch_size``).
+
+A folder is either a folder of video files (sorted by name) or a run folder (``clips/`` next to
+``results.parquet``, as ``synthvid generate`` and ``synthvid world render`` write them), whose table
+also gives each clip's prompt. Prompts can come from a file instead (:func:`read_prompts`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from eval.errors import EvalError, InputSetError
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
+METRIC_GROUPS = ("fvd", "clipsim", "temporal")
+
+
+@dataclass
+class ClipSet:
+    """Clips to score: ``paths`` in order, the folder they came from, and prompts if known."""
+
+    root: Path
+    paths: list[Path]
+    prompts: dict[Path, str] = field(default_factory=dict)
+    run_folder: Path | None = None
+
+
+def find_clips(folder: str | Path) -> ClipSet:
+    """The clips of a folder of videos or of a run folder (see the module docstring)."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputSetError(folder, "no such folder")
+    if not folder.is_dir():
+        raise InputSetError(folder, "is a file; give the folder that holds the clips")
+    table = folder / "results.parquet"
+    if (folder / "clips").is_dir() and table.is_file():
+        import pandas as pd
+
+        try:
+            rows = pd.read_parquet(table, columns=None)
+        except Exception as exc:  # pyarrow raises its own error types for damaged files
+            raise InputSetError(table, f"cannot read the run table ({' '.join(str(exc).split())[:160]})") from exc
+        if "path" not in rows.columns:
+            raise InputSetError(table, "has no 'path' column; not a synthvid run table")
+        paths = [(folder / p).resolve() for p in rows["path"]]
+        prompts = {}
+        if "prompt" in rows.columns:
+            prompts = {path: str(prompt) for path, prompt in zip(paths, rows["prompt"]) if isinstance(prompt, str)}
+        clip_set = ClipSet(folder, paths, prompts, run_folder=folder)
+    else:
+        paths = sorted(p.resolve() for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+        clip_set = ClipSet(folder, paths)
+    if not clip_set.paths:
+        raise InputSetError(folder, f"holds no video files ({', '.join(VIDEO_SUFFIXES)}) and is not a run folder")
+    return clip_set
+
+
+def read_prompts(path: str | Path, clips: ClipSet) -> dict[Path, str]:
+    """Prompts per clip from ``path``: ``.txt`` (one a line, in the clips' order; blank and ``#`` lines
+    skipped), ``.csv``/``.jsonl``/``.json`` (records with ``prompt`` and ``clip`` or ``path``: a file name,
+    stem or path relative to the clip folder), or a ``.json`` object ``{clip: prompt}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputSetError(path, "no such prompt file")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        if len(lines) != len(clips.paths):
+            raise InputSetError(path, f"has {len(lines)} prompts for {len(clips.paths)} clips (a .txt file gives one per clip, in name order)")
+        return dict(zip(clips.paths, lines))
+    try:
+        if suffix == ".csv":
+            import csv
+            import io
+
+            records = list(csv.DictReader(io.StringIO(text)))
+        elif suffix == ".jsonl":
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        elif suffix == ".json":
+            data = json.loads(text)
+            records = [{"clip": k, "prompt": v} for k, v in data.items()] if isinstance(data, dict) else data
+        else:
+            raise InputSetError(path, "unknown prompt file type; use .txt, .csv, .jsonl or .json")
+    except (ValueError, AttributeError) as exc:
+        raise InputSetError(path, f"cannot parse ({' '.join(str(exc).split())[:160]})") from exc
+    by_name: dict[str, Path] = {}
+    for clip in clips.paths:
+        for key in (clip.name, clip.stem, str(clip), _relative(clip, clips.root)):
+            by_name.setdefault(key, clip)
+    prompts: dict[Path, str] = {}
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
+            raise InputSetError(path, f"record {number} has no 'prompt' text")
+        key = str(record.get("clip") or record.get("path") or "")
+        clip = by_name.get(key) or by_name.get(Path(key).name) or by_name.get(Path(key).stem)
+        if clip is None:
+            raise InputSetError(path, f"record {number} names clip {key!r}, which is not in {clips.root}")
+        prompts[clip] = record["prompt"]
+    return prompts
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def world_reference(suite: str, *, frames: int, size: tuple[int, int], fps: float, seed: int, crf: int | None) -> Iterator[np.ndarray]:
+    """Frames of the shapes-world renders of a prompt suite, clip ``i`` with seed ``seed + i``, through an
+    H.264 round trip at ``crf`` (``None``: raw), as ``synthvid world render`` writes them.
+
+    The shapes world belongs to genkit, above eval; it is imported here, at the command line's edge,
+    only when a world reference is asked for.
+    """
+    from genkit.errors import GenkitError
+    from genkit.suites import load_suite
+    from genkit.world import render
+    from provenance.media import encode_decode
+
+    try:
+        items = load_suite(suite)
+        height, width = size
+        for index, item in enumerate(items):
+            video = render(item.prompt, frames=frames, size=(height, width), fps=fps, seed=seed + index)
+            yield (encode_decode(video, crf=crf, preset="medium") if crf is not None else video).frames  # write_video's preset
+    except GenkitError as exc:
+        raise InputSetError(None, f"world:{suite}: {exc}") from exc
+
+
+@dataclass
+class EvalSettings:
+    metrics: tuple[str, ...] = METRIC_GROUPS
+    fvd_extractor: str | None = None
+    clip_model: str = "synthvid-tiny-clip"
+    clip_pretrained: str | None = None
+    quick_gelu: bool = False
+    subject_encoder: str | None = None
+    max_frames: int | None = None
+    batch_size: int = 8
+    keep_features: bool = True
+
+
+class FolderEvaluation:
+    """Streams fake (and real) clips through the selected metrics; :meth:`run` yields per-clip rows."""
+
+    def __init__(self, settings: EvalSettings):
+        self.settings = settings
+        self.fvd = self.clipsim = self.temporal = None
+        self.encoder = self.subject_encoder = None
+        self.failed: list[dict] = []
+        self.dynamic_count = 0
+        if "fvd" in settings.metrics:
+            from eval.fvd import FrechetVideoDistance
+
+            self.fvd = FrechetVideoDistance(settings.fvd_extractor, keep_features=settings.keep_features)
+        if "clipsim" in settings.metrics or "temporal" in settings.metrics:
+            from eval.encoders import load_clip
+
+            self.encoder = load_clip(settings.clip_model, settings.clip_pretrained, quick_gelu=settings.quick_gelu)
+        if "clipsim" in settings.metrics:
+            from eval.clipsim import CLIPSIM
+
+            self.clipsim = CLIPSIM(self.encoder)
+        if "temporal" in settings.metrics:
+            from eval.encoders import load_image_encoder
+            from eval.temporal import (BackgroundConsistency, CLIPTemp, MotionMagnitude, SubjectConsistency,
+                                       TemporalFlickering, WarpingError)
+
+            self.subject_encoder = load_image_encoder(settings.subject_encoder, clip=self.encoder)
+            self.temporal = {
+                "clip_temp": CLIPTemp(self.encoder), "subject_consistency": SubjectConsistency(self.subject_encoder),
+                "background_consistency": BackgroundConsistency(self.encoder), "temporal_flickering": TemporalFlickering(),
+                "warping_error": WarpingError(), "motion_magnitude": MotionMagnitude(),
+            }
+
+    def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None) -> int:
+        """Feed reference clips (frames) to FVD; returns how many were used."""
+        count = 0
+        for batch in _same_shape_batches(clips, self.settings.batch_size):
+            self.fvd.update(batch, real=True)
+            count += len(batch)
+            if on_clip:
+                for _ in batch:
+                    on_clip()
+        return count
+
+    def read(self, path: Path):
+        """A clip (:class:`provenance.media.Video`), or ``None`` after recording why it cannot be read."""
+        from provenance.errors import MediaError
+        from provenance.media import read_video
+
+        try:
+            return read_video(path, max_frames=self.settings.max_frames)
+        except MediaError as exc:
+            self.failed.append({"path": str(path), "error": " ".join(str(exc).split())})
+            return None
+
+    def run(self, clips: ClipSet, on_clip: Callable[[], None] | None = None) -> Iterator[dict]:
+        """Score every fake clip; yields one row per readable clip (FVD features are batched)."""
+        pending: list[tuple[np.ndarray, dict]] = []
+        for path in clips.paths:
+            video = self.read(path)
+            if video is not None:
+                try:
+                    row = self.score_clip(path, video.frames, clips.prompts.get(path), clips.root, fps=video.fps)
+                except EvalError as exc:
+                    self.failed.append({"path": str(path), "error": " ".join(str(exc).split())})
+                    row = None
+                if row is not None:
+                    pending.append((video.frames, row))
+            if on_clip:
+                on_clip()
+            if pending and (len(pending) >= self.settings.batch_size or pending[0][0].shape != pending[-1][0].shape):
+                yield from self._flush(pending)
+                pending = []
+        yield from self._flush(pending)
+
+    def _flush(self, pending: list[tuple[np.ndarray, dict]]) -> Iterator[dict]:
+        if not pending:
+            return
+        if self.fvd is not None:
+            for batch in _same_shape_batches((frames for frames, _ in pending), len(pending)):
+                self.fvd.update(batch, real=False)
+        for _, row in pending:
+            yield row
+
+    def score_clip(self, path: Path, frames: np.ndarray, prompt: str | None, root: Path, *, fps: float = 8.0) -> dict:
+        row: dict = {"clip": _relative(path, root), "frames": int(frames.shape[0]), "size": f"{frames.shape[2]}x{frames.shape[1]}"}
+        if self.clipsim is not None:
+            if prompt is None:
+                raise EvalError(path, "no prompt for this clip (CLIPSIM needs one: give --prompts FILE or a run folder)")
+            from eval.clipsim import clip_scores
+
+            score = float(clip_scores(self.encoder, frames, [prompt])[0])
+            self.clipsim.update(scores=[score])
+            row["prompt"] = prompt
+            row["clipsim"] = score
+        if self.temporal is not None:
+            from eval.temporal import temporal_clip_scores
+
+            scores = temporal_clip_scores(frames, clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps)
+            for name, metric in self.temporal.items():
+                weight = scores["consistency_pairs"] if name in ("subject_consistency", "background_consistency") else 1.0
+                metric.update(scores=[scores[name]], weights=[weight])
+            self.temporal["motion_magnitude"].add_dynamic(scores["dynamic"])
+            row.update({name: scores[name] for name in self.temporal})
+            row["dynamic"] = bool(scores["dynamic"])
+        return row
+
+    def summary(self) -> dict:
+        """Set-level results (JSON-ready)."""
+        import warnings
+
+        out: dict = {}
+        if self.fvd is not None:
+            n_real, n_fake = int(self.fvd.real_count), int(self.fvd.fake_count)
+            entry = {"label": self.fvd.label, "extractor": self.fvd.extractor.name, "n_real": n_real, "n_fake": n_fake}
+            if min(n_real, n_fake) >= 2:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    result = self.fvd.compute()
+                entry["value"] = float(result["fvd"])
+                if "fvd_inf" in result:
+                    entry["fvd_inf"] = float(result["fvd_inf"])
+                if caught:
+                    entry["warning"] = " ".join(str(caught[0].message).split())
+            else:
+                entry["value"] = None
+                entry["warning"] = f"FVD needs at least 2 real and 2 fake clips, got {n_real} real and {n_fake} fake"
+            out["fvd"] = entry
+        if self.clipsim is not None:
+            count = int(self.clipsim.clip_count)
+            value = float(self.clipsim.compute()) if count else None
+            out["clipsim"] = {"value": value, "percent": None if value is None else 100 * value,
+                              "model": self.encoder.name, "clips": count, "scale": "raw cosine (percent = ×100)"}
+        if self.temporal is not None:
+            entry = {}
+            for name, metric in self.temporal.items():
+                entry[name] = float(metric.compute()) if float(metric.weight_sum) else None
+            entry["dynamic_degree"] = self.temporal["motion_magnitude"].dynamic_share()
+            entry["encoder"] = self.encoder.name
+            entry["subject_encoder"] = self.subject_encoder.name
+            out["temporal"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in entry.items()}
+        return out
+
+
+def _same_shape_batches(clips: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Consecutive clips stacked into batches of at most ``size`` clips of one shape."""
+    batch: list[np.ndarray] = []
+    for frames in clips:
+        if batch and (len(batch) >= size or frames.shape != batch[0].shape):
+            yield np.stack(batch)
+            batch = []
+        batch.append(frames)
+    if batch:
+        yield np.stack(batch)

@@ -1,0 +1,131 @@
+"""``synthvid eval``: a rendered run folder against its own world reference (FVD exactly 0) and another
+seed's, plain folders with prompt files, unreadable clips, bad input; ``python -m eval`` stays light.
+
+The commands run in-process through the umbrella's runner (the same code path as the console
+script, without paying torch's import again per test); tiny random models stand in for the shipped ones.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from eval_helpers import save_tiny_clip
+
+from eval.video_encoder import TinyVideoConfig, TinyVideoEncoder
+from genkit.cli import run
+from provenance.media import Video, write_video
+
+PROMPTS = [
+    "a red circle moving left on a blue background",
+    "a green square moving right on a black background",
+    "a yellow star standing still on a magenta background",
+]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> list[str]:
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    TinyVideoEncoder(TinyVideoConfig(frames=8, size=32, channels=(8, 16, 16), groups=4, feature_dim=12)).save(root / "video")
+    save_tiny_clip(root / "clip", seed=1)
+    return ["--fvd-extractor", f"synthvid-tiny-video:{root / 'video'}", "--clip-model", f"local-dir:{root / 'clip'}"]
+
+
+@pytest.fixture(scope="module")
+def world_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A run folder from ``synthvid world render`` and its suite file."""
+    root = tmp_path_factory.mktemp("world")
+    suite = root / "suite.txt"
+    suite.write_text("\n".join(PROMPTS) + "\n")
+    assert run(["world", "render", "--suite", str(suite), "--out", str(root / "run"), "--frames", "8", "--size", "32"]) == 0
+    return root / "run", suite
+
+
+def eval_json(capsys, *args) -> tuple[int, dict | None, str]:
+    """Exit code, the JSON printed, and stderr of ``synthvid eval ARGS --json``."""
+    capsys.readouterr()
+    code = run(["eval", *map(str, args), "--json"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if captured.out.strip() else None), captured.err
+
+
+def test_run_folder_against_its_own_world_reference_and_another_seed(capsys, models, world_run):
+    folder, suite = world_run
+    code, same, _ = eval_json(capsys, "--fake", folder, "--reference", f"world:{suite}", *models)
+    assert code == 0, same
+    assert same["metrics"] == ["fvd", "clipsim", "temporal"]  # a run folder brings its prompts
+    assert same["fvd"]["n_real"] == same["fvd"]["n_fake"] == 3
+    assert same["fvd"]["value"] == pytest.approx(0.0, abs=1e-6)  # the same renders, seeds and H.264 settings
+    assert "fewer than 256" in same["fvd"]["warning"] and same["fvd"]["label"].startswith("FVD-tiny")
+    assert -1.0 <= same["clipsim"]["value"] <= 1.0 and same["clipsim"]["clips"] == 3
+    assert set(same["temporal"]) >= {"clip_temp", "subject_consistency", "background_consistency", "temporal_flickering",
+                                     "warping_error", "motion_magnitude", "dynamic_degree"}
+    rows = same["per_clip"]
+    assert [row["prompt"] for row in rows] == PROMPTS and all(row["frames"] == 8 for row in rows)
+    assert json.loads((folder / "metrics.json").read_text())["fvd"]["value"] == same["fvd"]["value"]
+    code, other, _ = eval_json(capsys, "--fake", folder, "--reference", f"world:{suite}", "--reference-seed", "50",
+                            "--metrics", "fvd", *models)
+    assert code == 0 and other["fvd"]["value"] > 1e-6 and "clipsim" not in other
+
+
+def test_plain_folder_with_prompt_file_and_a_broken_clip(capsys, models, world_run, tmp_path):
+    folder, _ = world_run
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for index, source in enumerate(sorted((folder / "clips").glob("*.mp4"))):
+        (clips / f"c{index}.mp4").write_bytes(source.read_bytes())
+    (clips / "c9.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(40))  # sorted last: no prompt needed for it
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("\n".join(json.dumps({"clip": f"c{i}.mp4", "prompt": p}) for i, p in enumerate(PROMPTS)) + "\n"
+                       + json.dumps({"clip": "c9", "prompt": PROMPTS[0]}) + "\n")
+    code, result, err = eval_json(capsys, "--fake", clips, "--real", folder, "--prompts", prompts, *models)
+    assert code == 2  # the broken clip is reported, the others are scored
+    assert [row["clip"] for row in result["per_clip"]] == ["c0.mp4", "c1.mp4", "c2.mp4"]
+    assert len(result["failed"]) == 1 and result["failed"][0]["path"].endswith("c9.mp4")
+    assert result["fvd"]["value"] == pytest.approx(0.0, abs=1e-6)  # the same three clips on both sides
+    assert err.count("error: ") == 1 and "c9.mp4: " in err
+
+
+def test_table_output_lists_every_clip(capsys, models, world_run):
+    folder, _ = world_run
+    capsys.readouterr()
+    assert run(["eval", "--fake", str(folder), "--metrics", "temporal", *models]) == 0
+    out = capsys.readouterr().out
+    assert "Per-clip scores" in out and out.count("clips/") >= 3 and "Temporal:" in out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--fake", "{tmp}/absent"], "absent: no such folder"),
+        (["--fake", "{run}", "--metrics", "fvd"], "FVD needs a reference set"),
+        (["--fake", "{tmp}/empty"], "holds no video files"),
+        (["--fake", "{run}", "--prompts", "{tmp}/two.txt"], "has 2 prompts for 3 clips"),
+        (["--fake", "{run}", "--reference", "world:{tmp}/two.txt", "--metrics", "fvd", "--fvd-extractor", "i3d:{tmp}/none.pt"],
+         "none.pt: no such I3D checkpoint"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, world_run, tmp_path, args, message):
+    folder, _ = world_run
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "two.txt").write_text("a red circle moving left on a blue background\na blue circle moving up on a red background\n")
+    argv = [a.format(tmp=tmp_path, run=folder) for a in args]
+    capsys.readouterr()
+    assert run(["eval", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def test_module_entry_point_help_imports_nothing_heavy():
+    code = ("import sys, runpy; sys.argv = ['eval', '--help']\n"
+            "try:\n    runpy.run_module('eval', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('HEAVY:' + ' '.join(m for m in ('torch', 'open_clip', 'torchmetrics', 'genkit', 'av') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "eval" in done.stdout and "eval-train" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY:", done.stdout[-300:]
