@@ -221,3 +221,13 @@ def test_cli_refuses_a_size_the_watermark_cannot_carry_before_any_clip(cli, tiny
     [line] = [line for line in err.splitlines() if line.startswith("error:")]
     assert line.startswith("error: --height 24 --width 24: ") and "too small" in line and line.endswith("or pass --no-provenance")
     assert not (tmp_path / "run").exists()
+
+
+def test_generate_and_train_help_show_an_example_and_the_models(cli):
+    code, out, _ = cli("generate", "--help")
+    text = " ".join(out.replace("│", " ").split())
+    assert code == 0 and "Example: synthvid generate --suite shapes-smoke --out runs/gen" in text
+    for name in ("wan2.1-1.3b", "cogvideox-2b", "ltx-video", "zeroscope", "modelscope", "--no-provenance", "--cpu-offload"):
+        assert name in text
+    code, out, _ = cli("train", "tiny", "--help")
+    assert code == 0 and "Example: synthvid train tiny --minutes 60" in " ".join(out.replace("│", " ").split())
