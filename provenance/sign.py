@@ -77,6 +77,8 @@ def credential_clip(
     out = Path(out_path)
     if out.exists() and out.is_dir():
         raise SigningError(out, "is a directory")
+    if not out.parent.is_dir():  # say so before the work, and name the user's path, not a temporary one
+        raise SigningError(out, f"directory {out.parent} does not exist")
     payload = new_payload(repository, payload_prefix)
     kwargs = {} if watermark_strength is None else {"strength": watermark_strength}
     seconds: dict[str, float] = {}

@@ -187,6 +187,16 @@ def test_sign_refuses_a_private_key_readable_by_others(tmp_path, capsys, keys, u
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "r.sqlite").exists()
 
 
+def test_sign_bad_input_is_one_line_exit_2(tmp_path, capsys, keys, unsigned_mp4):
+    common = ["--keys", keys.directory, "--repo", tmp_path / "r.sqlite"]
+    code, _, err = cli(capsys, "sign", tmp_path / "absent.mp4", "--out", tmp_path / "o.mp4", *common)
+    assert code == 2 and err.strip() == f"error: {tmp_path / 'absent.mp4'}: no such file"
+    code, _, err = cli(capsys, "sign", unsigned_mp4, "--out", tmp_path / "no-dir" / "o.mp4", *common)
+    assert code == 2 and err.strip() == f"error: {tmp_path / 'no-dir' / 'o.mp4'}: directory {tmp_path / 'no-dir'} does not exist"
+    with ManifestRepository(tmp_path / "r.sqlite", create=False) as repo:
+        assert len(repo) == 0  # nothing registered for clips that were never made
+
+
 def test_python_m_provenance_verify_imports_no_heavy_package(tmp_path, signed, keys):
     code = (
         "import sys\n"
