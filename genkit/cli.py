@@ -478,7 +478,7 @@ def generate(
     if not no_provenance:
         provenance = open_provenance(keys, repo)
         if provenance.created_keys:
-            err.print(f"created signing keys in {provenance.key_dir} (trust anchor for verifiers: {provenance.key_dir / 'ca.pem'})", highlight=False)
+            err.print(f"created signing keys in {provenance.key_dir} (trust anchor for verifiers: {provenance.trust_anchor})", highlight=False)
     try:
         settings = resolve_settings(
             backend, frames=frames, height=height, width=width, fps=fps, steps=steps, guidance=guidance,
@@ -506,7 +506,7 @@ def generate(
         "model_revision": backend.revision,
         "provenance": provenance is not None,
         "repository": str(provenance.repository.path) if provenance else None,
-        "trust_anchor": str(provenance.key_dir / "ca.pem") if provenance else None,
+        "trust_anchor": str(provenance.trust_anchor) if provenance else None,
         "seconds_per_clip": run.record.get("seconds_per_clip"),
     }
     if as_json:
@@ -521,7 +521,8 @@ def generate(
         unverified = [row["path"] for row in run.rows if row["watermark_verified"] is False]
         if unverified:
             err.print(f"[bold yellow]warning:[/] the watermark could not be read back from {len(unverified)} clips "
-                      f"(e.g. {unverified[0]}); try a lower --crf or a larger size", highlight=False)
+                      f"(e.g. {unverified[0]}): they are signed and registered, but a copy stripped of its manifest "
+                      "could not be traced by its pixels", highlight=False)
     console.print(f"Table: {run.results_path}  (pandas.read_parquet)")
 
 

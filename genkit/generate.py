@@ -113,6 +113,13 @@ class Provenance:
     key_dir: Path
     created_keys: bool
 
+    @property
+    def trust_anchor(self) -> Path:
+        """The CA certificate verifiers need (``synthvid verify --trust``)."""
+        from provenance.keys import KeyPaths
+
+        return KeyPaths.in_directory(self.key_dir).ca_cert
+
     def close(self) -> None:
         self.repository.close()
 
@@ -209,7 +216,7 @@ def run_generation(
         "samples_per_prompt": samples_per_prompt,
         "provenance": None if provenance is None else {
             "key_dir": str(provenance.key_dir),
-            "trust_anchor": str(Path(provenance.key_dir) / "ca.pem"),
+            "trust_anchor": str(provenance.trust_anchor),
             "repository": str(provenance.repository.path),
             "signer": provenance.signer.signer_name,
             "generator_id": generator_id(backend.model_id, backend.revision).hex(),
