@@ -133,6 +133,8 @@ class Trainer:
             from genkit.tiny.pipeline import SynthvidTinyPipeline
 
             self.pipe = SynthvidTinyPipeline.from_pretrained(cfg.init_from)
+            # The checkpoint must record the architecture actually trained, not the default one.
+            cfg.unet = {key: self.pipe.unet.config[key] for key in DEFAULT_UNET}
             log.info("initialised from %s", cfg.init_from)
         else:
             self.pipe = build_pipeline(cfg.unet)
