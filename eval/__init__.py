@@ -1,1 +1,13 @@
-"""eval."""
+"""eval: metrics of generated video, as torchmetrics ``Metric`` objects that take frames.
+
+- :mod:`eval.frechet` — the Fréchet distance (float64, symmetric eigenproblem, FD∞).
+- :mod:`eval.fvd` — ``FrechetVideoDistance`` with I3D (:mod:`eval.i3d`), VideoMAE or the shipped
+  ``synthvid-tiny-video`` (:mod:`eval.video_encoder`) features.
+- :mod:`eval.clipsim` — ``CLIPSIM`` over any open_clip model (:mod:`eval.encoders`).
+- :mod:`eval.temporal` — CLIP-Temp, VBench subject/background consistency and temporal flickering,
+  warping error, motion magnitude.
+- :mod:`eval.evaluate` and :mod:`eval.cli` — ``synthvid eval`` over folders of clips (the only place
+  that reads files, through :mod:`provenance.media`).
+
+Importing this package is cheap: torch, open_clip and torchmetrics load with the submodules that need them.
+"""

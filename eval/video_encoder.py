@@ -1,7 +1,8 @@
 """synthvid-tiny-video: the small 3-D CNN whose features give FVD-tiny.
 
-A residual 3-D CNN (stem + three stride-2 stages, GroupNorm, SiLU) over 16 frames of 64×64 RGB in
-[−1, 1]; the features are a 128-d linear projection of the global average pool. It is trained here
+A residual 3-D CNN (stem + three stride-2 stages, GroupNorm, SiLU) over 16 frames of 32×32 RGB in
+[−1, 1] (clips are resized to it); the features are a 128-d linear projection of the global mean and
+max pools. It is trained here
 (``synthvid eval-train video``, see :mod:`eval.train_video`) on shapes-world clips to recognise their
 attributes (colours, shape, size, motion, texture, noise, camera pan) and whether the frames are in
 order, shuffled or partly frozen, so its features see appearance and motion. Scores computed with it
@@ -69,7 +70,7 @@ class TinyVideoEncoder(nn.Module):
         c = config.channels
         self.stem = nn.Sequential(nn.Conv3d(3, c[0], 3, (1, 2, 2), 1, bias=False), nn.GroupNorm(config.groups, c[0]), nn.SiLU())
         self.stages = nn.Sequential(*[ResidualBlock3d(c[i], c[i + 1], 2, config.groups) for i in range(len(c) - 1)])
-        self.project = nn.Linear(c[-1], config.feature_dim)
+        self.project = nn.Linear(2 * c[-1], config.feature_dim)
         self.heads = nn.ModuleDict({name: nn.Linear(config.feature_dim, classes) for name, classes in config.heads.items()})
 
     @property
@@ -77,8 +78,11 @@ class TinyVideoEncoder(nn.Module):
         return self.config.feature_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, frames, size, size]`` in [−1, 1] → features ``[B, feature_dim]``."""
-        return self.project(self.stages(self.stem(x)).mean(dim=(2, 3, 4)))
+        """``[B, 3, frames, size, size]`` in [−1, 1] → features ``[B, feature_dim]``: a projection of the
+        mean and the max over space and time (the max keeps a small object's features from being
+        averaged away by the background)."""
+        maps = self.stages(self.stem(x)).flatten(2)
+        return self.project(torch.cat([maps.mean(dim=2), maps.amax(dim=2)], dim=1))
 
     def classify(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         hidden = F.silu(features)
