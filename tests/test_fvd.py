@@ -210,7 +210,8 @@ def test_states_merge_like_a_distributed_sync(tiny_extractor):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         merged, single = part_a.compute(), whole.compute()
-    assert float(merged["fvd"]) == pytest.approx(float(single["fvd"]), rel=1e-9)
+    # 10 samples in 12 dimensions: zero eigenvalues, whose square roots turn 1e-16 rounding into ~1e-8
+    assert float(merged["fvd"]) == pytest.approx(float(single["fvd"]), rel=1e-7)
     assert int(merged["n_real"]) == 10 and int(merged["n_fake"]) == 6
 
 
