@@ -1,4 +1,4 @@
-"""Watermark benchmark: io.synthvid.wm.v1 against invisible-watermark (dwtDct, dwtDctSvd, rivaGan), one run.
+"""Watermark benchmark: io.synthvid.wm.v2 against invisible-watermark (dwtDct, dwtDctSvd, rivaGan), one run.
 
     nice -n 10 python benchmarks/watermark.py            # full: 50 clips/attack at 256², 64², 2,000 null clips
     python benchmarks/watermark.py --quick               # a few clips, a few hundred null clips
@@ -104,15 +104,18 @@ class Ours:
 
 
 def raw_bit_accuracy(frames, payload) -> float:
-    """Code-bit accuracy at the uncropped geometry and the best-fitting gain (for clips not found)."""
+    """Code-bit accuracy of the window-mean statistic at the uncropped geometry and best gain (clips not found)."""
     if min(frames.shape[1:3]) < core.MIN_DETECT_SIDE:
         return 0.5
-    layout = core._layout(KEY)
+    height, width = frames.shape[1:3]
+    grid = core._embed_grid(height, width)
+    layout = core._layout(KEY, grid)
     expected = code.encode(payload, core._derive(KEY, "check"), layout.scramble)
-    view = core._view(frames.shape[1], frames.shape[2], 1.0)
-    values = core._unit_values(core._work_luma(frames), view, layout.signs)
-    gain = core.GAINS[int(np.argmax(core._lattice_fit(values, view.units, layout.dither, core.GAINS)))]
-    soft = core._soft_bits(values, view.units, layout.dither, layout.bit_of_unit, core.STEP * gain)
+    view = core._view(height, width, 1.0, grid=grid)
+    values = core._unit_values(core._chunk_means(core._work_luma(frames)), view, layout.signs)
+    steps = core._step(grid) * core.GAINS
+    step = steps[int(np.argmax(core._lattice_fit(values, view.units, layout.dither, steps)))]
+    soft = core._soft_bits(core._evidence(values, layout.dither, step), view.units, layout.bit_of_unit)
     return float(np.mean((soft < 0) == expected))
 
 

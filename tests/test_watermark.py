@@ -160,16 +160,20 @@ def test_flat_dark_and_saturated_frames(level):
     assert not detect(frames, KEY).found
 
 
-def test_unmarked_bits_are_fair_coins():
+@pytest.mark.parametrize("statistic", ["mean", "frames"])
+def test_unmarked_bits_are_fair_coins(statistic):
     """The null model behind the analytic false-positive rate: without the key's mark, bits are fair."""
     frames = camera()
-    view = core._view(frames.shape[1], frames.shape[2], 1.0)
-    luma = core._work_luma(frames)
     ones = []
     for k in range(60):
-        layout = core._layout(b"null-model-key-%04d" % k)
-        values = core._unit_values(luma, view, layout.signs)
-        soft = core._soft_bits(values, view.units, layout.dither, layout.bit_of_unit, core.STEP)
+        layout = core._layout(b"null-model-key-%04d" % k, core.GRID)
+        view = core._view(frames.shape[1], frames.shape[2], 1.0, grid=core.GRID)
+        luma = core._work_luma(frames)
+        if statistic == "mean":
+            evidence = core._evidence(core._unit_values(core._chunk_means(luma), view, layout.signs), layout.dither, core.STEP)
+        else:
+            evidence = core._evidence(core._unit_values(luma, view, layout.signs), layout.fine_dither, core.STEP / core.FINE)
+        soft = core._soft_bits(evidence, view.units, layout.bit_of_unit)
         ones.append(np.mean(soft < 0))
     # 60 × 164 fair bits: the mean is 0.5 ± 0.005 (1 sd); allow 4 sd.
     assert abs(np.mean(ones) - 0.5) < 0.02
@@ -184,7 +188,7 @@ def test_analytic_false_positive_rate_is_below_1e_9():
 
 
 def test_algorithm_id_is_stable():
-    assert ALGORITHM == "io.synthvid.wm.v1"
+    assert ALGORITHM == "io.synthvid.wm.v2"
 
 
 @pytest.mark.parametrize(

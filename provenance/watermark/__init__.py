@@ -1,4 +1,4 @@
-"""Invisible, keyed, robust video watermark (algorithm id ``io.synthvid.wm.v1``).
+"""Invisible, keyed, robust video watermark (algorithm id ``io.synthvid.wm.v2``).
 
 ``embed(frames, payload, key)`` hides 8 bytes in every frame of a uint8 ``[T, H, W, 3]`` clip;
 ``detect(frames, key)`` returns a :class:`Detection`. Keys are secrets of at least 16 bytes (any

@@ -1,28 +1,42 @@
-"""Keyed video watermark io.synthvid.wm.v1: spread-transform dither modulation on a normalised chip grid.
+"""Keyed video watermark io.synthvid.wm.v2: temporally coherent dither modulation on a normalised chip grid.
 
-Signal. Each frame's luma is described by a 36×36 grid of *chips*: weighted means of the luma under
+Signal. Each frame's luma is described by a ``G×G`` grid of *chips*: weighted means of the luma under
 raised-cosine bumps placed in frame-normalised coordinates, so a resized frame has the same chips.
-Chips form *units* of two horizontally adjacent chips (648 of them) whose value is the mean of their chips with key-derived balanced
-signs (a local contrast, blind to brightness offsets). Each unit carries one code bit by quantisation:
-the embedder moves the unit value to the nearest point of the lattice ``step·(Z + dither + bit/2)``
-(the dither is key-derived per unit). Moving to the nearest lattice point costs at most step/2
-whatever the picture, so the host image never masks the watermark (unlike additive spread spectrum,
-which on camera footage drowns in the picture). The change is spread over the unit's chips and
-synthesised with the same bumps: a smooth, low-to-mid frequency luma pattern, recomputed per frame.
-Every frame carries every bit (about four times: 648 units for 164 code bits); the unit-to-bit map fills the
-central units first, so a centre crop to 80 % keeps about two copies of every bit.
+Chips form *units* of two horizontally adjacent chips with key-derived opposite signs (a local
+contrast, blind to brightness offsets). Each unit carries one code bit by quantisation to the coset
+lattice ``step·(Z + dither + bit/2)`` (dither key-derived per unit). Moving a value to the nearest
+lattice point costs at most step/2 whatever the picture, so the host never masks the mark.
 
-Detection. The detector averages frames, searches centre-crop hypotheses (crop-not-scaled-back and
-crop-scaled-back are both a zoom about the centre in normalised coordinates) and gain hypotheses
-(brightness, contrast, strength) with a lattice-fit score, then, for the best hypotheses, sums the
-soft evidence ``cos(2π(value/(gain·step) − dither))`` over all frames and copies and decodes BCH.
-Frames may be dropped, repeated, reordered or retimed: they only add evidence.
+Temporal coherence. A video codec keeps what stays still: a mark that changes from frame to frame
+(each frame quantised to its own picture) survives in the intra frame and is mostly lost in the
+predicted ones. So the embedder moves the *window mean* of every unit (windows of up to
+:data:`WINDOW` frames) onto the coarse lattice with one constant shift per unit, and puts every single
+frame onto a nested fine lattice (step/:data:`FINE`, ``FINE`` odd, so that every coarse point is a
+fine point) with a small per-frame correction. The detector reads two statistics: the window mean
+on the coarse lattice (survives H.264, resizing, crops, photometric changes) and every frame on the
+fine lattice (survives dropped, repeated and reordered frames of an unprocessed clip, and one frame).
+
+Codec-aware embedding. The embedder round-trips its first result through H.264 (libx264 CRF
+:data:`LOOP_CRF` via :func:`provenance.media.encode_decode`, at most :data:`LOOP_PIXELS` pixels per
+frame) and adds to each unit's constant shift what the codec took away, so that a later re-encode
+lands on the lattice (attack-aware, informed embedding; detection stays blind).
+
+Grids. The grid is :data:`GRID` chips per side from :data:`SMALL_SIDE` pixels up, and the coarser
+:data:`SMALL_GRID` below (more pixels per chip where pixels are few); the detector tries both, so a
+clip resized across the boundary is still found.
+
+Detection. The detector averages the frames of the first window and searches centre-crop hypotheses
+(crop-not-scaled-back and crop-scaled-back are both a zoom about the centre in normalised coordinates),
+half-pixel shifts and luma gains (brightness, contrast, strength) coarse-to-fine with a lattice-fit
+score on that one mean image, then, for the best hypotheses, decodes BCH from the soft evidence
+``cos(2π(value/(gain·step) − dither))`` of each statistic.
 
 Null hypothesis. For content that does not carry this key's watermark the dithers are independent
-uniform phases, so the sum of cosines for one bit is symmetric about zero: every hard bit is a fair
+uniform phases, so every soft bit is a sum of cosines symmetric about zero: every hard bit is a fair
 coin, independent of the others and of the picture (flat, noise, anything). The false-match
 probability is then the exact sphere-volume expression of :mod:`provenance.watermark.code`, times the
-number of (crop, shift, gain) hypotheses the detector may decode; ``found`` needs ``p <= 1e-9``.
+number of (grid, statistic, crop, shift, gain) hypotheses the detector may decode, :data:`HYPOTHESES`;
+``found`` needs ``p <= 1e-9``.
 """
 
 from __future__ import annotations
@@ -40,34 +54,50 @@ from provenance.watermark import code
 
 log = logging.getLogger(__name__)
 
-ALGORITHM = "io.synthvid.wm.v1"
+ALGORITHM = "io.synthvid.wm.v2"
 PAYLOAD_BYTES = code.PAYLOAD_BYTES
 MIN_KEY_BYTES = 16
 DEFAULT_STRENGTH = 1.0
-GRID = 36  # chips per side of the frame
-UNIT_Y, UNIT_X = 1, 2  # a unit is two horizontally adjacent chips of opposite sign
-UNITS_Y, UNITS_X = GRID // UNIT_Y, GRID // UNIT_X
-N_UNITS = UNITS_Y * UNITS_X
-STEP = 4.2  # lattice step in luma grey levels at strength 1: PSNR ≈ 43 dB
+GRID = 28  # chips per side of the frame (frames with both sides >= SMALL_SIDE)
+SMALL_GRID = 20  # chips per side below SMALL_SIDE
+SMALL_SIDE = 128
+GRIDS = (GRID, SMALL_GRID)
+UNIT_X = 2  # a unit is two horizontally adjacent chips of opposite sign
+STEP = 4.8  # coarse lattice step in luma grey levels at strength 1 (GRID)
+SMALL_STEP = 5.6  # the same for SMALL_GRID
+PSNR_FLOOR = 42.2  # dB at strength 1: the embedder lowers the step of clips that would fall below
+SSIM_FLOOR = 0.982
+FINE = 9  # the per-frame lattice is STEP / FINE (odd: coarse points are fine points)
+WINDOW = 64  # frames whose mean shares one constant shift
+NEUMANN_TERMS = 3  # the constant shift is rendered with this approximate inverse (see _embed_pass)
+LOOP_CRF = 32
+LOOP_GAIN = 1.0
+LOOP_CAP = 0.5  # at most this many steps  # the embedder's own H.264 round trip
+LOOP_PIXELS = 320 * 320  # larger frames are box-averaged to about this many pixels for it
 MIN_EMBED_SIDE = 32  # pixels; below one pixel per chip the pattern aliases
 MIN_DETECT_SIDE = 16  # a 64×64 clip halved twice
 WORK_PIXELS_PER_CHIP = 4  # frames larger than this are box-averaged first (speed, no loss: chips are smooth)
 # Centre-crop fractions the detector tries (0.25 % steps: a unit value needs < 0.5 % scale error).
 CROPS = np.round(np.arange(1.0, 0.7 - 1e-9, -0.0025), 6)
-# Luma gain hypotheses (brightness, contrast, strength), 2.5 % apart.
-GAINS = 0.35 * 1.025 ** np.arange(71)
+# Luma gain hypotheses (brightness, contrast, strength), 2.5 % apart, 1.0 exactly among them.
+GAINS = 1.025 ** np.arange(-42, 29)
 # Sub-pixel shifts (received pixels) per axis: a crop whose margins differ by one pixel is off-centre by ½.
 SHIFTS = (-0.5, 0.0, 0.5)
-HYPOTHESES = len(CROPS) * len(GAINS) * len(SHIFTS) ** 2
+STATISTICS = ("mean", "frames")
+HYPOTHESES = len(GRIDS) * len(STATISTICS) * len(CROPS) * len(SHIFTS) ** 2 * len(GAINS)
 # Per-clip false-positive threshold on the p-value; decodes with more corrected errors than this
 # allows (11 of BCH's 11) are reported with their p-value but not as found.
 FALSE_POSITIVE_RATE = 1e-9
-_COARSE_CROP_STRIDE = 4
+_COARSE_CROP_STRIDE = 2
+_REFINE = 5
 _COARSE_GAIN_STRIDE = 4
 _CANDIDATES = 3
-_GAIN_CANDIDATES = 2
-_SEARCH_FRAMES = 3
+_GAIN_CANDIDATES = 3
+_UNIT_GAIN = int(np.argmin(np.abs(GAINS - 1.0)))  # no photometric change: always tried
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# The pattern is a luma change; the RGB change of least squared error that moves luma by 1 is
+# _LUMA / |_LUMA|² (grey, (1, 1, 1), would cost 1.27 dB more PSNR for the same luma change).
+COLOUR = _LUMA / np.float32(_LUMA @ _LUMA)
 
 
 @dataclass(frozen=True)
@@ -85,6 +115,8 @@ class Detection:
     frames_used: int
     crop: float | None = None
     gain: float | None = None
+    grid: int | None = None
+    statistic: str | None = None
 
 
 # ---------------------------------------------------------------- keys and layout
@@ -95,36 +127,52 @@ def _derive(key: bytes, label: str) -> bytes:
 
 @dataclass(frozen=True)
 class _Layout:
-    signs: np.ndarray  # [GRID, GRID] ±1, two of each in every unit
-    bit_of_unit: np.ndarray  # [N_UNITS]
-    dither: np.ndarray  # [N_UNITS] in [0, 1)
+    grid: int
+    signs: np.ndarray  # [grid, grid] ±1, one of each in every unit
+    bit_of_unit: np.ndarray  # [units]
+    dither: np.ndarray  # [units] in [0, 1): coarse lattice offsets
+    fine_dither: np.ndarray  # [units]: FINE·dither mod 1, the fine lattice's offsets
     scramble: np.ndarray  # [CODE_BITS] 0/1
+
+    @property
+    def units(self) -> int:
+        return self.bit_of_unit.size
 
 
 @lru_cache(maxsize=16)
-def _layout_from_seed(seed: bytes) -> _Layout:
+def _layout_from_seed(seed: bytes, grid: int) -> _Layout:
     rng = np.random.default_rng(np.frombuffer(seed, np.uint32))
-    signs = np.tile(np.array([1, -1], np.float32), (N_UNITS, 1))
-    signs = rng.permuted(signs, axis=1).reshape(UNITS_Y, UNITS_X, UNIT_Y, UNIT_X)
-    signs = signs.transpose(0, 2, 1, 3).reshape(GRID, GRID)
+    units_x = grid // UNIT_X
+    n_units = grid * units_x
+    signs = np.tile(np.array([1, -1], np.float32), (n_units, 1))
+    signs = rng.permuted(signs, axis=1).reshape(grid, grid)
     # Central units first, so that a centre crop removes second copies before first ones.
-    cy = (np.arange(UNITS_Y) + 0.5) / UNITS_Y - 0.5
-    cx = (np.arange(UNITS_X) + 0.5) / UNITS_X - 0.5
+    cy = (np.arange(grid) + 0.5) / grid - 0.5
+    cx = (np.arange(units_x) + 0.5) / units_x - 0.5
     ring = np.maximum(np.abs(cy)[:, None], np.abs(cx)[None, :]).ravel()
-    order = np.lexsort((rng.random(N_UNITS), ring))
-    bit_of_unit = np.empty(N_UNITS, np.int64)
-    for start in range(0, N_UNITS, code.CODE_BITS):
+    order = np.lexsort((rng.random(n_units), ring))
+    bit_of_unit = np.empty(n_units, np.int64)
+    for start in range(0, n_units, code.CODE_BITS):
         chunk = order[start:start + code.CODE_BITS]
         bit_of_unit[chunk] = rng.permutation(code.CODE_BITS)[: len(chunk)]
-    dither = rng.random(N_UNITS)
+    dither = rng.random(n_units)
+    fine_dither = np.mod(FINE * dither, 1.0)
     scramble = rng.integers(0, 2, code.CODE_BITS, dtype=np.uint8)
-    for array in (signs, bit_of_unit, dither, scramble):
+    for array in (signs, bit_of_unit, dither, fine_dither, scramble):
         array.flags.writeable = False
-    return _Layout(signs, bit_of_unit, dither, scramble)
+    return _Layout(grid, signs, bit_of_unit, dither, fine_dither, scramble)
 
 
-def _layout(key: bytes) -> _Layout:
-    return _layout_from_seed(_derive(key, "layout"))
+def _layout(key: bytes, grid: int = GRID) -> _Layout:
+    return _layout_from_seed(_derive(key, "layout"), grid)
+
+
+def _step(grid: int) -> float:
+    return STEP if grid == GRID else SMALL_STEP
+
+
+def _embed_grid(height: int, width: int) -> int:
+    return GRID if min(height, width) >= SMALL_SIDE else SMALL_GRID
 
 
 # ---------------------------------------------------------------- input checks
@@ -162,9 +210,9 @@ def _box_factor(height: int, width: int) -> int:
     return max(1, min(height, width) // (WORK_PIXELS_PER_CHIP * GRID))
 
 
-def _bumps(centres: np.ndarray) -> np.ndarray:
-    """Raised-cosine chip weights ``[len(centres), GRID]`` at normalised positions; a partition of unity."""
-    d = centres[:, None] * GRID - 0.5 - np.arange(GRID)[None, :]
+def _bumps(centres: np.ndarray, grid: int) -> np.ndarray:
+    """Raised-cosine chip weights ``[len(centres), grid]`` at normalised positions; a partition of unity."""
+    d = centres[:, None] * grid - 0.5 - np.arange(grid)[None, :]
     return np.where(np.abs(d) < 1, np.cos(0.5 * np.pi * d) ** 2, 0.0).astype(np.float32)
 
 
@@ -172,34 +220,34 @@ def _bumps(centres: np.ndarray) -> np.ndarray:
 class _View:
     """Chips of a received frame under one centre-crop hypothesis (work resolution)."""
 
-    rows: np.ndarray  # [GRID, h]  (transposed bumps, ready for rows @ L)
-    cols: np.ndarray  # [w, GRID]
-    norm: np.ndarray  # [GRID, GRID] bump mass per chip
-    units: np.ndarray  # [N_UNITS] bool: every chip of the unit fully visible
+    rows: np.ndarray  # [grid, h]  (transposed bumps, ready for rows @ L)
+    cols: np.ndarray  # [w, grid]
+    norm: np.ndarray  # [grid, grid] bump mass per chip
+    units: np.ndarray  # [units] bool: every chip of the unit fully visible
 
 
-def _axis(n_full: int, factor: int, crop: float, shift: float) -> tuple[np.ndarray, np.ndarray]:
+def _axis(n_full: int, factor: int, crop: float, shift: float, grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Bumps at the work pixels of a received axis that shows the central ``crop`` of the marked one."""
     def marked(position):  # received pixel position -> normalised position in the marked frame
         return 0.5 + ((position + shift) / n_full - 0.5) * crop
 
-    bumps = _bumps(marked((np.arange(n_full // factor) + 0.5) * factor))
+    bumps = _bumps(marked((np.arange(n_full // factor) + 0.5) * factor), grid)
     # A chip counts only if its bump lies inside the visible part of the marked frame.
-    lo = np.maximum((np.arange(GRID) - 0.5) / GRID, 0.0)
-    hi = np.minimum((np.arange(GRID) + 1.5) / GRID, 1.0)
-    tol = 0.05 / GRID
+    lo = np.maximum((np.arange(grid) - 0.5) / grid, 0.0)
+    hi = np.minimum((np.arange(grid) + 1.5) / grid, 1.0)
+    tol = 0.05 / grid
     visible = (lo >= marked(0.0) - tol) & (hi <= marked(float(n_full)) + tol)
     return bumps, visible
 
 
-@lru_cache(maxsize=1024)
-def _view(height: int, width: int, crop: float, shift_y: float = 0.0, shift_x: float = 0.0) -> _View:
+@lru_cache(maxsize=2048)
+def _view(height: int, width: int, crop: float, shift_y: float = 0.0, shift_x: float = 0.0, grid: int = GRID) -> _View:
     factor = _box_factor(height, width)
-    by, vis_y = _axis(height, factor, crop, shift_y)
-    bx, vis_x = _axis(width, factor, crop, shift_x)
+    by, vis_y = _axis(height, factor, crop, shift_y, grid)
+    bx, vis_x = _axis(width, factor, crop, shift_x, grid)
     norm = np.outer(by.sum(0), bx.sum(0))
     chip_ok = np.outer(vis_y, vis_x) & (norm > 1e-3)
-    units = chip_ok.reshape(UNITS_Y, UNIT_Y, UNITS_X, UNIT_X).all(axis=(1, 3)).ravel()
+    units = chip_ok.reshape(grid, grid // UNIT_X, UNIT_X).all(axis=2).ravel()
     return _View(np.ascontiguousarray(by.T), bx, np.maximum(norm, 1e-6).astype(np.float32), units)
 
 
@@ -216,42 +264,50 @@ def _work_luma(frames: np.ndarray) -> np.ndarray:
 
 
 def _unit_values(luma: np.ndarray, view: _View, signs: np.ndarray) -> np.ndarray:
-    """Signed unit means ``[..., N_UNITS]`` of ``luma`` ``[..., h, w]``."""
+    """Signed unit means ``[..., units]`` of ``luma`` ``[..., h, w]``."""
     chips = (view.rows @ luma @ view.cols) / view.norm
-    signed = (chips * signs).reshape(*chips.shape[:-2], UNITS_Y, UNIT_Y, UNITS_X, UNIT_X)
-    return signed.mean(axis=(-3, -1)).reshape(*chips.shape[:-2], N_UNITS)
+    signed = (chips * signs).reshape(*chips.shape[:-1], chips.shape[-1] // UNIT_X, UNIT_X)
+    return signed.mean(axis=-1).reshape(*chips.shape[:-2], -1)
 
 
 @dataclass(frozen=True)
 class _Synthesis:
     """Full-resolution bumps of a frame size and the inverse response unit amplitude -> unit value."""
 
-    rows: np.ndarray  # [H, GRID]
-    cols: np.ndarray  # [GRID, W]
-    inverse: np.ndarray  # [N_UNITS, N_UNITS]
+    rows: np.ndarray  # [H, grid]
+    cols: np.ndarray  # [grid, W]
+    response: np.ndarray  # [units, units]: unit values moved by unit amplitudes (values = amplitudes @ response.T)
+    inverse: np.ndarray  # [units, units]: exact inverse of the response
+    smooth: np.ndarray  # [units, units]: truncated Neumann series of the inverse (cheap in pixels, approximate)
 
 
 @lru_cache(maxsize=8)
-def _synthesis(height: int, width: int, seed: bytes) -> _Synthesis:
-    signs = _layout_from_seed(seed).signs
-    rows = _bumps((np.arange(height) + 0.5) / height)
-    cols = _bumps((np.arange(width) + 0.5) / width)
-    view = _view(height, width, 1.0)
+def _synthesis(height: int, width: int, seed: bytes, grid: int) -> _Synthesis:
+    signs = _layout_from_seed(seed, grid).signs
+    rows = _bumps((np.arange(height) + 0.5) / height, grid)
+    cols = _bumps((np.arange(width) + 0.5) / width, grid)
+    view = _view(height, width, 1.0, grid=grid)
     f = _box_factor(height, width)
     # Response of the detector's chips (work resolution) to one unit of amplitude on each unit.
-    box_rows = rows[: (height // f) * f].reshape(height // f, f, GRID).mean(1)
-    box_cols = cols[: (width // f) * f].reshape(width // f, f, GRID).mean(1)
+    box_rows = rows[: (height // f) * f].reshape(height // f, f, grid).mean(1)
+    box_cols = cols[: (width // f) * f].reshape(width // f, f, grid).mean(1)
     resp_rows, resp_cols = view.rows @ box_rows, box_cols.T @ view.cols
-    basis = np.zeros((N_UNITS, GRID, GRID), np.float32)
-    uy, ux = np.divmod(np.arange(N_UNITS), UNITS_X)
-    for dy in range(UNIT_Y):
-        for dx in range(UNIT_X):
-            basis[np.arange(N_UNITS), uy * UNIT_Y + dy, ux * UNIT_X + dx] = 1.0
+    n_units = grid * (grid // UNIT_X)
+    basis = np.zeros((n_units, grid, grid), np.float32)
+    uy, ux = np.divmod(np.arange(n_units), grid // UNIT_X)
+    for dx in range(UNIT_X):
+        basis[np.arange(n_units), uy, ux * UNIT_X + dx] = 1.0
     basis *= signs
     chips = (resp_rows @ basis @ resp_cols) / view.norm
-    signed = (chips * signs).reshape(N_UNITS, UNITS_Y, UNIT_Y, UNITS_X, UNIT_X).mean(axis=(2, 4))
-    response = signed.reshape(N_UNITS, N_UNITS).T.astype(np.float64)  # [value unit, amplitude unit]
-    return _Synthesis(rows, np.ascontiguousarray(cols.T), np.linalg.inv(response).astype(np.float32))
+    signed = (chips * signs).reshape(n_units, grid, grid // UNIT_X, UNIT_X).mean(axis=3)
+    response = signed.reshape(n_units, n_units).T.astype(np.float64)  # [value unit, amplitude unit]
+    rest = np.eye(n_units) - response
+    smooth, term = np.eye(n_units), np.eye(n_units)
+    for _ in range(NEUMANN_TERMS - 1):
+        term = term @ rest
+        smooth = smooth + term
+    return _Synthesis(rows, np.ascontiguousarray(cols.T), response.astype(np.float32),
+                      np.linalg.inv(response).astype(np.float32), smooth.astype(np.float32))
 
 
 # ---------------------------------------------------------------- embed
@@ -261,119 +317,260 @@ def _nearest_lattice(values: np.ndarray, offset: np.ndarray, step: float) -> np.
 
 
 def _render(frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Add the luma pattern of unit amplitudes ``[T, N_UNITS]`` to RGB frames; report any clipping."""
-    t = frames.shape[0]
-    chips = np.repeat(np.repeat(amplitude.reshape(t, UNITS_Y, UNITS_X), UNIT_Y, 1), UNIT_X, 2) * signs
-    delta = np.rint(synth.rows @ chips.astype(np.float32) @ synth.cols).astype(np.int16)
+    """Add the luma pattern of unit amplitudes ``[T, units]`` to RGB frames; report any clipping."""
+    t, grid = frames.shape[0], signs.shape[0]
+    chips = np.repeat(amplitude.reshape(t, grid, grid // UNIT_X), UNIT_X, 2) * signs
+    delta = synth.rows @ chips.astype(np.float32) @ synth.cols
     out = frames.astype(np.int16)
-    out += delta[..., None]
+    out += np.rint(delta[..., None] * COLOUR).astype(np.int16)
     clipped = bool(out.min() < 0 or out.max() > 255)
     np.clip(out, 0, 255, out=out)
     return out.astype(np.uint8), clipped
+
+
+def _windows(t: int) -> list[slice]:
+    """Consecutive windows of at most :data:`WINDOW` frames, of near-equal length."""
+    count = -(-t // WINDOW)
+    edges = np.linspace(0, t, count + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _window_means(values: np.ndarray) -> np.ndarray:
+    """Per frame, the mean of its window's values ``[T, units]``."""
+    out = np.empty_like(values)
+    for window in _windows(values.shape[0]):
+        out[window] = values[window].mean(axis=0)
+    return out
+
+
+def _loop_frames(frames: np.ndarray) -> np.ndarray:
+    """Frames box-averaged to at most about :data:`LOOP_PIXELS` pixels, for the embedder's codec loop."""
+    t, height, width, _ = frames.shape
+    f = int(np.ceil(np.sqrt(height * width / LOOP_PIXELS)))
+    if f <= 1:
+        return frames
+    h, w = height // f, width // f
+    block = frames[:, : h * f, : w * f].reshape(t, h, f, w * f, 3).sum(axis=2, dtype=np.uint16)
+    block = block.reshape(t, h, w, f, 3).sum(axis=3, dtype=np.uint32)
+    return ((block + (f * f) // 2) // (f * f)).astype(np.uint8)
+
+
+def _codec_loss(marked: np.ndarray, layout: _Layout) -> np.ndarray:
+    """Per frame, how much one H.264 round trip lowers its window's mean unit values ``[T, units]``."""
+    from provenance.media import Video, encode_decode
+
+    small = _loop_frames(marked)
+    decoded = encode_decode(Video(np.ascontiguousarray(small), 25.0), crf=LOOP_CRF).frames
+    view = _view(small.shape[1], small.shape[2], 1.0, grid=layout.grid)
+    before = _unit_values(_work_luma(small), view, layout.signs)
+    after = _unit_values(_work_luma(decoded), view, layout.signs)
+    return _window_means(before - after)
+
+
+def _embed_pass(frames, shift, values, layout, synth, view, step, extra=0.0):
+    """Frames moved by about ``shift`` (constant per window), each frame exactly on the fine lattice.
+
+    The constant shift is rendered with the truncated inverse (its exact inverse would spend much of
+    the distortion on fine detail that no codec keeps); the per-frame remainder to the fine lattice,
+    which is small, with the exact one. Clipping at dark or saturated pixels is compensated.
+    """
+    amplitude = shift @ synth.smooth.T + extra
+    achieved = values + amplitude @ synth.response.T
+    target = _nearest_lattice(achieved, layout.fine_dither, step / FINE)
+    amplitude = amplitude + (target - achieved) @ synth.inverse.T
+    marked, clipped = _render(frames, amplitude, synth, layout.signs)
+    for _ in range(2 if clipped else 0):  # dark or saturated pixels: push the rest harder
+        achieved = _unit_values(_work_luma(marked), view, layout.signs)
+        amplitude = amplitude + (target - achieved) @ synth.inverse.T
+        marked, clipped = _render(frames, amplitude, synth, layout.signs)
+    return marked
+
+
+def _marked(frames, layout, bits, step, seed):
+    """Two passes: place the window means and frames, then add what a codec round trip would remove."""
+    height, width = frames.shape[1:3]
+    grid = layout.grid
+    offset = layout.dither + bits[layout.bit_of_unit] / 2.0
+    fine_layout = _Layout(grid, layout.signs, layout.bit_of_unit, layout.dither,
+                          np.mod(layout.fine_dither + bits[layout.bit_of_unit] / 2.0, 1.0), layout.scramble)
+    view, synth = _view(height, width, 1.0, grid=grid), _synthesis(height, width, seed, grid)
+    values = _unit_values(_work_luma(frames), view, layout.signs)
+    means = _window_means(values)
+    shift = _nearest_lattice(means, offset, step) - means  # constant within a window
+    marked = _embed_pass(frames, shift, values, fine_layout, synth, view, step)
+    # What the first pass missed (the smooth rendering's error) plus what a codec round trip removes.
+    missed = means + shift - _window_means(_unit_values(_work_luma(marked), view, layout.signs))
+    if grid == GRID:  # on the small grid a codec takes most of the mark: compensating costs more than it gains
+        missed = missed + np.clip(LOOP_GAIN * _codec_loss(marked, layout), -LOOP_CAP * step, LOOP_CAP * step)
+    return _embed_pass(frames, shift, values, fine_layout, synth, view, step, missed)
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two uint8 RGB frames (Wang et al.: Gaussian σ=1.5, K1=0.01, K2=0.03, channels averaged)."""
+    from scipy.ndimage import gaussian_filter
+
+    x, y = a.astype(np.float32), b.astype(np.float32)
+    blur = lambda z: gaussian_filter(z, (1.5, 1.5, 0), truncate=3.5)  # noqa: E731
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ssim = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(ssim[3:-3, 3:-3].mean())
+
+
+def _quality_factor(frames: np.ndarray, marked: np.ndarray, strength: float) -> float:
+    """Factor (<= 1) on the step that keeps PSNR and SSIM above their floors (scaled with ``strength``)."""
+    mse = float(np.mean((marked.astype(np.float32) - frames) ** 2))
+    psnr_floor = PSNR_FLOOR - 20 * np.log10(max(strength, 1.0))
+    factor = 1.0 if mse == 0 else min(1.0, 10 ** ((10 * np.log10(255.0**2 / mse) - psnr_floor) / 20))
+    middle = frames.shape[0] // 2
+    loss = 1.0 - _ssim(frames[middle], marked[middle])
+    allowed = (1.0 - SSIM_FLOOR) * max(strength, 1.0) ** 2
+    if loss > allowed:
+        factor = min(factor, float(np.sqrt(allowed / loss)))
+    return factor
 
 
 def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFAULT_STRENGTH) -> np.ndarray:
     """Return a copy of ``frames`` (uint8 ``[T, H, W, 3]``, sides >= 32) carrying ``payload`` under ``key``.
 
     ``payload`` is exactly 8 bytes; ``key`` is a secret of at least 16 bytes (any length above; it is
-    only ever passed through HMAC-SHA256). ``strength`` scales the lattice step (1.0 ≈ 43 dB PSNR);
-    the detector finds strengths within its gain search (0.35–2.0 × brightness changes) by itself.
+    only ever passed through HMAC-SHA256). ``strength`` scales the lattice step; at 1.0 the step is
+    lowered, where a clip needs it, until PSNR >= 42.2 dB and SSIM >= 0.982 (floors that move with
+    ``strength``). The detector finds strengths within its gain search (0.35–2.0 × brightness) itself.
     """
     _check_frames(frames, MIN_EMBED_SIDE)
     _check_payload(payload)
     _check_key(key)
     if not (np.isfinite(strength) and 0.1 <= strength <= 4.0):
         raise WatermarkError(f"strength must be in [0.1, 4], got {strength!r}")
-    seed = _derive(key, "layout")
-    layout = _layout_from_seed(seed)
-    bits = code.encode(bytes(payload), _derive(key, "check"), layout.scramble)
-    offset = layout.dither + bits[layout.bit_of_unit] / 2.0
-    step = STEP * float(strength)
     height, width = frames.shape[1:3]
-    view, synth = _view(height, width, 1.0), _synthesis(height, width, seed)
-    out = np.empty_like(frames)
-    for start in range(0, frames.shape[0], 8):  # bounded memory at 1080p
-        chunk = frames[start:start + 8]
-        values = _unit_values(_work_luma(chunk), view, layout.signs)
-        target = _nearest_lattice(values, offset, step)
-        amplitude = (target - values) @ synth.inverse.T
-        marked, clipped = _render(chunk, amplitude, synth, layout.signs)
-        for _ in range(2 if clipped else 0):  # dark or saturated pixels: push the rest harder
-            achieved = _unit_values(_work_luma(marked), view, layout.signs)
-            amplitude = amplitude + (target - achieved) @ synth.inverse.T
-            marked, clipped = _render(chunk, amplitude, synth, layout.signs)
-        out[start:start + 8] = marked
-    return out
+    grid = _embed_grid(height, width)
+    seed = _derive(key, "layout")
+    layout = _layout_from_seed(seed, grid)
+    bits = code.encode(bytes(payload), _derive(key, "check"), layout.scramble)
+    step = _step(grid) * float(strength)
+    marked = _marked(frames, layout, bits, step, seed)
+    scale = 1.0
+    for _ in range(2):
+        factor = _quality_factor(frames, marked, float(strength))
+        if factor >= 1.0:
+            break
+        # A whole number of gain steps (so that the detector's gain grid meets it exactly), with a margin.
+        scale = float(GAINS[GAINS < scale * factor * 0.99].max(initial=GAINS[0]))
+        log.debug("embed: step lowered to %.3f of nominal for PSNR/SSIM", scale)
+        marked = _marked(frames, layout, bits, step * scale, seed)
+    return marked
 
 
 # ---------------------------------------------------------------- detect
 
-def _soft_bits(values: np.ndarray, units: np.ndarray, dither: np.ndarray, bit_of_unit: np.ndarray, step: float) -> np.ndarray:
-    evidence = np.cos(2 * np.pi * (values / step - dither)).sum(axis=0) * units
-    return np.bincount(bit_of_unit, weights=evidence, minlength=code.CODE_BITS)
+def _evidence(values: np.ndarray, dither: np.ndarray, step: float) -> np.ndarray:
+    """Soft evidence per unit for bit 0 (positive) or 1 (negative), summed over the leading axis."""
+    return np.cos(2 * np.pi * (values / step - dither)).sum(axis=0)
 
 
-def _lattice_fit(values: np.ndarray, units: np.ndarray, dither: np.ndarray, gains: np.ndarray) -> np.ndarray:
-    """Per gain: how well unit values ``[T, N_UNITS]`` sit on the union of both bit lattices (period step/2)."""
-    x = values[:, units][None] / (STEP * gains[:, None, None]) - dither[units][None, None]
+def _soft_bits(evidence: np.ndarray, units: np.ndarray, bit_of_unit: np.ndarray) -> np.ndarray:
+    return np.bincount(bit_of_unit, weights=evidence * units, minlength=code.CODE_BITS)
+
+
+def _lattice_fit(values: np.ndarray, units: np.ndarray, dither: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Per step: how well unit values ``[T, units]`` sit on the union of both bit lattices (period step/2)."""
+    x = values[:, units][None] / steps[:, None, None] - dither[units][None, None]
     n = max(int(units.sum()) * values.shape[0], 1)
     return np.cos(4 * np.pi * x).sum(axis=(1, 2)) / np.sqrt(n)
+
+
+def _chunk_means(luma: np.ndarray) -> np.ndarray:
+    """Means ``[chunks, h, w]`` of consecutive received frames, in chunks of at most :data:`WINDOW`."""
+    return np.stack([luma[window].mean(axis=0) for window in _windows(luma.shape[0])])
+
+
+def _search(means: np.ndarray, layout: _Layout, height: int, width: int) -> list[tuple[float, int, float, float]]:
+    """Best (score, crop index, shift y, shift x) hypotheses on the first chunk's mean image.
+
+    Every second crop with all nine shifts, then the crops next to the best few; each crop costs
+    three products with the image (one per vertical shift), shared by its nine shift hypotheses.
+    """
+    probe = means[0]
+    coarse_gains = GAINS[::_COARSE_GAIN_STRIDE]
+    scores: dict[tuple[int, float, float], float] = {}
+
+    def score(crop_index: int) -> None:
+        if any((crop_index, sy, sx) in scores for sy in SHIFTS for sx in SHIFTS):
+            return
+        crop = float(CROPS[crop_index])
+        for shift_y in SHIFTS:
+            partial = _view(height, width, crop, shift_y, 0.0, layout.grid).rows @ probe
+            for shift_x in SHIFTS:
+                view = _view(height, width, crop, shift_y, shift_x, layout.grid)
+                if not view.units.any():
+                    scores[(crop_index, shift_y, shift_x)] = -np.inf
+                    continue
+                chips = (partial @ view.cols) / view.norm
+                values = (chips * layout.signs).reshape(layout.grid, -1, UNIT_X).mean(axis=2).reshape(1, -1)
+                fit = _lattice_fit(values, view.units, layout.dither, _step(layout.grid) * coarse_gains)
+                scores[(crop_index, shift_y, shift_x)] = float(fit.max())
+
+    def best(count):
+        return sorted(scores, key=scores.get, reverse=True)[:count]
+
+    for i in range(0, len(CROPS), _COARSE_CROP_STRIDE):
+        score(i)
+    for crop_index, _, _ in best(_REFINE):
+        for i in range(max(0, crop_index - _COARSE_CROP_STRIDE + 1), min(len(CROPS), crop_index + _COARSE_CROP_STRIDE)):
+            score(i)
+    return [(scores[h], *h) for h in best(_CANDIDATES)]
 
 
 def detect(frames: np.ndarray, key: bytes) -> Detection:
     """Look for a watermark made with ``key`` in ``frames`` (uint8 ``[T, H, W, 3]``, any order or rate)."""
     _check_frames(frames, MIN_DETECT_SIDE)
     _check_key(key)
-    layout = _layout(key)
     check_key = _derive(key, "check")
     height, width = frames.shape[1:3]
-    luma = _work_luma(frames)
     t = frames.shape[0]
-    # Each frame is quantised to its own picture, so the search scores a few frames, not their mean.
-    probes = luma[np.unique(np.linspace(0, t - 1, min(t, _SEARCH_FRAMES)).round().astype(int))]
-    coarse_gains = GAINS[::_COARSE_GAIN_STRIDE]
-    scores: dict[tuple[int, float, float], float] = {}
-
-    def score(crop_index: int, shift_y: float = 0.0, shift_x: float = 0.0) -> float:
-        hypothesis = (crop_index, shift_y, shift_x)
-        if hypothesis not in scores:
-            view = _view(height, width, float(CROPS[crop_index]), shift_y, shift_x)
-            values = _unit_values(probes, view, layout.signs)
-            scores[hypothesis] = float(_lattice_fit(values, view.units, layout.dither, coarse_gains).max())
-        return scores[hypothesis]
-
-    def best(candidates, count):
-        return sorted(candidates, key=lambda h: scores[h], reverse=True)[:count]
-
-    # Coarse crops, then finer crops around the best, then sub-pixel shifts around those.
-    for i in range(0, len(CROPS), _COARSE_CROP_STRIDE):
-        score(i)
-    for crop_index, _, _ in best(list(scores), _CANDIDATES):
-        for i in range(max(0, crop_index - _COARSE_CROP_STRIDE + 1), min(len(CROPS), crop_index + _COARSE_CROP_STRIDE)):
-            score(i)
-    for crop_index, _, _ in best(list(scores), _CANDIDATES):
-        for shift_y in SHIFTS:
-            for shift_x in SHIFTS:
-                score(crop_index, shift_y, shift_x)
+    luma = _work_luma(frames)
+    means = _chunk_means(luma)
+    grids = sorted(GRIDS, key=lambda g: g != _embed_grid(height, width))  # the likelier grid first
+    candidates = []
+    for grid in grids:
+        layout = _layout(key, grid)
+        candidates += [(s, grid, c, sy, sx) for s, c, sy, sx in _search(means, layout, height, width)]
+    candidates.sort(key=lambda c: c[0], reverse=True)
+    candidates.insert(0, (np.inf, grids[0], 0, 0.0, 0.0))  # no geometric change: the commonest case
+    candidates = list(dict.fromkeys(c[1:] for c in candidates))
 
     found: Detection | None = None
-    for crop_index, shift_y, shift_x in best(list(scores), _CANDIDATES):
-        view = _view(height, width, float(CROPS[crop_index]), shift_y, shift_x)
-        if not view.units.any():
-            continue
-        values = _unit_values(luma, view, layout.signs)
-        gain_fit = _lattice_fit(values, view.units, layout.dither, GAINS)
-        for gain_index in np.argsort(gain_fit)[::-1][:_GAIN_CANDIDATES]:
-            soft = _soft_bits(values, view.units, layout.dither, layout.bit_of_unit, STEP * GAINS[gain_index])
-            decoded = code.decode((soft < 0).astype(np.uint8), check_key, layout.scramble)
-            if decoded is None:
-                continue
-            payload, errors = decoded
-            p_value = code.false_match_probability(errors, HYPOTHESES)
-            if found is None or p_value < found.p_value:
-                found = Detection(p_value <= FALSE_POSITIVE_RATE, payload, p_value, errors, t,
-                                  float(CROPS[crop_index]), float(GAINS[gain_index]))
-        if found is not None and found.found and found.bit_errors_corrected == 0:
+    for grid, crop_index, shift_y, shift_x in candidates:
+        layout = _layout(key, grid)
+        view = _view(height, width, float(CROPS[crop_index]), shift_y, shift_x, grid)
+        mean_values = _unit_values(means, view, layout.signs)
+        gain_fit = _lattice_fit(mean_values, view.units, layout.dither, _step(grid) * GAINS)
+        gain_order = [_UNIT_GAIN] + [int(g) for g in np.argsort(gain_fit)[::-1][:_GAIN_CANDIDATES] if g != _UNIT_GAIN]
+        trials = [("mean", g) for g in gain_order]
+        if t > 1:  # one frame: both statistics are the same
+            frame_values = _unit_values(luma, view, layout.signs)
+            fine_fit = _lattice_fit(frame_values, view.units, layout.fine_dither, _step(grid) * GAINS / FINE)
+            fine_order = [int(g) for g in np.argsort(fine_fit)[::-1][:_GAIN_CANDIDATES] if g != _UNIT_GAIN]
+            trials += [("frames", g) for g in [_UNIT_GAIN] + fine_order]
+        for name, gain_index in trials:
+            gain = float(GAINS[gain_index])
+            if name == "mean":
+                evidence = _evidence(mean_values, layout.dither, _step(grid) * gain)
+            else:
+                evidence = _evidence(frame_values, layout.fine_dither, _step(grid) * gain / FINE)
+            if True:
+                soft = _soft_bits(evidence, view.units, layout.bit_of_unit)
+                decoded = code.decode((soft < 0).astype(np.uint8), check_key, layout.scramble)
+                if decoded is None:
+                    continue
+                payload, errors = decoded
+                p_value = code.false_match_probability(errors, HYPOTHESES)
+                if found is None or p_value < found.p_value:
+                    found = Detection(p_value <= FALSE_POSITIVE_RATE, payload, p_value, errors, t,
+                                      float(CROPS[crop_index]), gain, grid, name)
+        if found is not None and found.found:
             break
     if found is None or not found.found:
         return Detection(False, None, 1.0 if found is None else found.p_value, None, t)
