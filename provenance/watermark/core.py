@@ -107,6 +107,7 @@ _REFINE = 5
 _COARSE_GAIN_STRIDE = 4
 _CANDIDATES = 3
 _RENDER_CHUNK = 8  # frames rendered at a time
+_CLIPPED = 0.01  # clipping of more than this fraction of values is compensated
 _SSIM_SIDE = 256  # the SSIM check looks at the central crop of this side of the middle frame
 _ROUNDING_MSE = 1 / 12  # rounding each channel to an integer
 _GAIN_CANDIDATES = 3
@@ -360,18 +361,21 @@ def _predicted_psnr(amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray)
     return 10 * np.log10(255.0**2 / max(mse, 1e-12))
 
 
-def _render(frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Add the luma pattern of unit amplitudes ``[T, units]`` to RGB frames; report any clipping."""
+def _render(frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray) -> tuple[np.ndarray, float]:
+    """Add the luma pattern of unit amplitudes ``[T, units]`` to RGB frames; the fraction of values clipped."""
     delta = synth.rows @ _chips(amplitude, signs) @ synth.cols
     out = np.empty_like(frames)
-    clipped = False
+    plane = np.empty_like(delta)
+    clipped = 0
     for channel in range(3):
-        plane = frames[..., channel].astype(np.int16)
-        plane += np.rint(delta * COLOUR[channel]).astype(np.int16)
-        clipped = clipped or bool(plane.min() < 0 or plane.max() > 255)
-        np.clip(plane, 0, 255, out=plane)
-        out[..., channel] = plane
-    return out, clipped
+        np.multiply(delta, COLOUR[channel], out=plane)
+        np.rint(plane, out=plane)
+        plane += frames[..., channel]
+        if plane.min() < 0 or plane.max() > 255:
+            clipped += np.count_nonzero((plane < 0) | (plane > 255))
+            np.clip(plane, 0, 255, out=plane)
+        out[..., channel] = plane  # integer-valued already: the cast is exact
+    return out, clipped / plane.size / 3
 
 
 def _windows(t: int) -> list[slice]:
@@ -429,18 +433,23 @@ def _plan(values, shift, extra, fine_offset, synth, step):
     return amplitude + (target - achieved) @ synth.inverse.T, target
 
 
-def _render_exact(frames, amplitude, target, synth, view, signs) -> np.ndarray:
-    """Render in chunks of frames (bounded memory at 1080p); compensate clipping at dark or saturated pixels."""
+def _render_exact(frames, amplitude, target, synth, view, signs) -> tuple[np.ndarray, bool]:
+    """Render in chunks of frames (bounded memory at 1080p); compensate clipping at dark or saturated pixels.
+
+    Returns the frames and whether any chunk was compensated (then the PSNR prediction no longer holds).
+    """
     out = np.empty_like(frames)
+    compensated = False
     for start in range(0, frames.shape[0], _RENDER_CHUNK):
         part = slice(start, start + _RENDER_CHUNK)
         marked, clipped = _render(frames[part], amplitude[part], synth, signs)
-        for _ in range(2 if clipped else 0):  # push the unclipped pixels harder
+        for _ in range(2 if clipped > _CLIPPED else 0):  # push the unclipped pixels harder
             achieved = _unit_values(_work_luma(marked), view, signs)
             amplitude[part] += (target[part] - achieved) @ synth.inverse.T
             marked, clipped = _render(frames[part], amplitude[part], synth, signs)
+            compensated = True
         out[part] = marked
-    return out
+    return out, compensated
 
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -456,11 +465,16 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(ssim[3:-3, 3:-3].mean())
 
 
-def _quality_factor(frames: np.ndarray, marked: np.ndarray, strength: float) -> float:
-    """Factor (<= 1) on the step that keeps PSNR and SSIM above their floors (scaled with ``strength``)."""
-    mse = float(np.mean((marked.astype(np.float32) - frames) ** 2))
+def _quality_factor(frames: np.ndarray, marked: np.ndarray, strength: float, psnr: float | None) -> float:
+    """Factor (<= 1) on the step that keeps PSNR and SSIM above their floors (scaled with ``strength``).
+
+    ``psnr`` is the predicted PSNR, or None to measure it (after clipping compensation).
+    """
+    if psnr is None:
+        mse = float(np.mean((marked.astype(np.float32) - frames) ** 2))
+        psnr = np.inf if mse == 0 else 10 * np.log10(255.0**2 / mse)
     psnr_floor = PSNR_FLOOR - 20 * np.log10(max(strength, 1.0))
-    factor = 1.0 if mse == 0 else min(1.0, 10 ** ((10 * np.log10(255.0**2 / mse) - psnr_floor) / 20))
+    factor = min(1.0, 10 ** ((psnr - psnr_floor) / 20))
     middle = frames.shape[0] // 2
     (height, width), side = frames.shape[1:3], _SSIM_SIDE
     y, x = max(0, (height - side) // 2), max(0, (width - side) // 2)  # a central crop: speed at large sizes
@@ -511,8 +525,8 @@ def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFA
         if predicted < floor and scale == 1.0:  # lower the step before rendering
             scale = float(GAINS[GAINS < 10 ** ((predicted - floor) / 20) * 0.995].max(initial=GAINS[0]))
             continue
-        marked = _render_exact(frames, amplitude, target, synth, view, layout.signs)
-        factor = _quality_factor(frames, marked, float(strength))
+        marked, compensated = _render_exact(frames, amplitude, target, synth, view, layout.signs)
+        factor = _quality_factor(frames, marked, float(strength), None if compensated else predicted)
         if factor >= 1.0:
             break
         # A whole number of gain steps (so that the detector's gain grid meets it exactly), with a margin.
