@@ -79,3 +79,15 @@ def test_one_prompt_per_clip_is_required(encoder):
     clips, prompts = world_clips(2, 4)
     with pytest.raises(EvalError, match="one prompt per clip"):
         clip_scores(encoder, clips, prompts[:1])
+
+
+def test_shipped_tiny_clip_loads_offline_fits_the_size_budget_and_prefers_the_right_prompt():
+    from eval.encoders import TINY_CLIP_DIR
+
+    assert sum(f.stat().st_size for f in TINY_CLIP_DIR.iterdir()) <= 20 * 1024**2
+    assert (TINY_CLIP_DIR / "MODEL_CARD.md").is_file()
+    encoder = load_clip()  # synthvid-tiny-clip through open_clip's local-dir: schema
+    clips, prompts = world_clips(6, 11, frames=4, size=64)
+    matched = clip_scores(encoder, clips, prompts)
+    mismatched = clip_scores(encoder, clips, prompts[1:] + prompts[:1])
+    assert bool((matched > mismatched).all()), (matched, mismatched)

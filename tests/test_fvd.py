@@ -269,3 +269,14 @@ def test_unknown_extractor_and_missing_model_are_one_line_errors(tmp_path):
     with pytest.raises(ModelFileError, match="synthvid eval-train video") as info:
         make_extractor(f"synthvid-tiny-video:{tmp_path}")
     assert "\n" not in str(info.value)
+
+
+def test_shipped_tiny_video_encoder_loads_and_fits_the_size_budget():
+    from eval.video_encoder import DEFAULT_DIR
+
+    assert sum(f.stat().st_size for f in DEFAULT_DIR.iterdir()) <= 10 * 1024**2
+    assert (DEFAULT_DIR / "MODEL_CARD.md").is_file()
+    extractor = make_extractor()  # the default: synthvid-tiny-video
+    assert extractor.num_features == 128 and extractor.label == "FVD-tiny (not comparable to published FVD)"
+    features = extractor(clips(3, 12, frames=16))
+    assert features.shape == (3, 128) and torch.isfinite(features).all()
