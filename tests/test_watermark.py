@@ -120,6 +120,17 @@ def test_survives_the_combined_attack_at_256px():
     assert result.crop == pytest.approx(0.9, abs=0.01)
 
 
+def test_saturated_units_count_less_and_a_boosted_clip_is_found(monkeypatch):
+    frames, _ = ATTACKS_BY_NAME["brightness ×1.5"].apply(marked(128, 4), 30.0, np.random.default_rng(0))
+    clipped = core._work_clipped(frames)
+    assert clipped is not None and clipped.max() > 0.5
+    view = core._view(128, 128, 1.0, grid=core.GRID)
+    weight = core._unclipped_weight(clipped, view)
+    assert 0.0 <= weight.min() < 0.5 and weight.max() <= 1.0
+    assert core._work_clipped(np.full((1, 64, 64, 3), 128, np.uint8)) is None
+    assert_recovers(frames)
+
+
 def test_wrong_key_finds_nothing():
     result = detect(marked(), OTHER_KEY)
     assert not result.found and result.payload is None
@@ -238,7 +249,7 @@ def test_detection_decodes_only_the_hypotheses_it_counts(monkeypatch):
     """The analytic false-positive rate multiplies by HYPOTHESES: every decode must be one of them."""
     steps, views = [], []
     evidence, view = core._evidence, core._view
-    monkeypatch.setattr(core, "_evidence", lambda v, d, step, scale=None: steps.append(step) or evidence(v, d, step, scale))
+    monkeypatch.setattr(core, "_evidence", lambda v, d, step, *a, **k: steps.append(step) or evidence(v, d, step, *a, **k))
     monkeypatch.setattr(core, "_view", lambda *a, **k: views.append((a, k)) or view(*a, **k))
     noise = np.random.default_rng(4).integers(0, 256, (3, 80, 96, 3), dtype=np.uint8)
     assert not detect(noise, KEY).found

@@ -291,6 +291,21 @@ def _work_luma(frames: np.ndarray) -> np.ndarray:
     return _box_sum(luma, f).astype(np.float32) * np.float32(1 / (256 * f * f))
 
 
+def _work_clipped(frames: np.ndarray) -> np.ndarray | None:
+    """Fraction ``[T, h, w]`` of channel values at 0 or 255 (box-averaged like the luma); None if there are none.
+
+    A saturated pixel cannot carry the mark: after a brightness or contrast boost the units there are
+    noise, and the detector gives them less weight (a function of the picture, so the null is unchanged).
+    """
+    hits = (frames == 255).sum(axis=-1, dtype=np.uint8) + (frames == 0).sum(axis=-1, dtype=np.uint8)
+    if not hits.any():
+        return None
+    f = _box_factor(*frames.shape[1:3])
+    if f == 1:
+        return hits.astype(np.float32) / 3
+    return _box_sum(hits, f).astype(np.float32) / (3 * f * f)
+
+
 def _unit_values(luma: np.ndarray, view: _View, signs: np.ndarray) -> np.ndarray:
     """Signed unit means ``[..., units]`` of ``luma`` ``[..., h, w]``."""
     chips = (view.rows @ luma @ view.cols) / view.norm
@@ -537,7 +552,8 @@ def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFA
 
 # ---------------------------------------------------------------- detect
 
-def _evidence(values: np.ndarray, dither: np.ndarray, step: float, scale: float | None = None) -> np.ndarray:
+def _evidence(values: np.ndarray, dither: np.ndarray, step: float, scale: float | None = None,
+              weight: np.ndarray | float = 1.0) -> np.ndarray:
     """Soft evidence per unit for bit 0 (positive) or 1 (negative), summed over the leading axis.
 
     Units of strong local contrast (``|value|`` large against ``scale``, :data:`CONTRAST_STEPS` coarse
@@ -545,7 +561,7 @@ def _evidence(values: np.ndarray, dither: np.ndarray, step: float, scale: float 
     picture, not of the key's dithers, so unmarked evidence stays symmetric about zero.
     """
     scale = step if scale is None else scale
-    weight = 1.0 / (1.0 + (values / (CONTRAST_STEPS * scale)) ** 2)
+    weight = weight / (1.0 + (values / (CONTRAST_STEPS * scale)) ** 2)
     return (np.cos(2 * np.pi * (values / step - dither)) * weight).sum(axis=0)
 
 
@@ -615,6 +631,8 @@ def detect(frames: np.ndarray, key: bytes) -> Detection:
     t = frames.shape[0]
     luma = _work_luma(frames)
     means = _chunk_means(luma)
+    clipped = _work_clipped(frames)
+    clipped_means = None if clipped is None else _chunk_means(clipped)
     best: list[Detection] = []
 
     def attempt(grid: int, crop_index: int, shift_y: float, shift_x: float) -> bool:
@@ -622,18 +640,20 @@ def detect(frames: np.ndarray, key: bytes) -> Detection:
         step = _step(grid)
         view = _view(height, width, float(CROPS[crop_index]), shift_y, shift_x, grid)
         mean_values = _unit_values(means, view, layout.signs)
+        mean_weight = 1.0 if clipped is None else _unclipped_weight(clipped_means, view)
         gain_fit = _lattice_fit(mean_values, view.units, layout.dither, step * GAINS)
         trials = [("mean", g) for g in _gain_order(gain_fit)]
         if t > 1:  # one frame: both statistics are the same
             frame_values = _unit_values(luma, view, layout.signs)
+            frame_weight = 1.0 if clipped is None else _unclipped_weight(clipped, view)
             fine_fit = _lattice_fit(frame_values, view.units, layout.fine_dither, step * GAINS / FINE)
             trials += [("frames", g) for g in _gain_order(fine_fit)]
         for name, gain_index in trials:
             gain = float(GAINS[gain_index])
             if name == "mean":
-                evidence = _evidence(mean_values, layout.dither, step * gain)
+                evidence = _evidence(mean_values, layout.dither, step * gain, weight=mean_weight)
             else:
-                evidence = _evidence(frame_values, layout.fine_dither, step * gain / FINE, step * gain)
+                evidence = _evidence(frame_values, layout.fine_dither, step * gain / FINE, step * gain, frame_weight)
             soft = _soft_bits(evidence, view.units, layout.bit_of_unit)
             decoded = code.decode((soft < 0).astype(np.uint8), check_key, layout.scramble)
             if decoded is None:
@@ -659,6 +679,13 @@ def detect(frames: np.ndarray, key: bytes) -> Detection:
     if not best or not best[0].found:
         return Detection(False, None, 1.0 if not best else best[0].p_value, None, t)
     return best[0]
+
+
+def _unclipped_weight(clipped: np.ndarray, view: _View) -> np.ndarray:
+    """Per unit ``(1 − fraction of saturated channel values under it)²``, ``[T, units]``."""
+    grid = view.norm.shape[0]
+    fraction = _unit_values(clipped, view, np.ones((grid, grid), np.float32))
+    return np.clip(1.0 - fraction, 0.0, 1.0) ** 2
 
 
 def _gain_order(fit: np.ndarray) -> list[int]:
