@@ -254,9 +254,9 @@ def main() -> None:
             f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine.get('cpu', platform.processor())} "
             f"({machine['cpus_usable']} cores usable), Python {platform.python_version()}, torch {torch.__version__}, "
             f"commit {commit['commit'][:7] + (' (dirty)' if commit['dirty'] else '') if commit else 'unknown'}. "
-            f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: the machine is shared with a "
-            "training job at higher priority, so times are CPU seconds of this process (all threads) unless "
-            "marked wall, and ratios come from alternating runs in the same process.",
+            f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: the machine is shared with "
+            "other jobs (a training job at higher priority in some runs), so times are CPU seconds of this "
+            "process (all threads) unless marked wall, and ratios come from alternating runs in the same process.",
             "",
             *body,
         ]
