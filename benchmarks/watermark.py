@@ -390,11 +390,16 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
         "with independent dithers. The hypotheses are chosen by a lattice fit of period step/2, blind to the "
         "bits. A received 164-bit word is therefore uniform; BCH(t=11) balls are disjoint and 2^64 codewords "
         "carry a valid 16-bit keyed tag, so the chance that one hypothesis decodes with ≤ e corrections is "
-        f"2^64·V(164, e)/2^164. The detector may decode any of {HYPOTHESES:,} hypotheses (2 grids × 2 statistics "
-        f"× {len(core.CROPS)} centre crops × {len(core.SHIFTS) ** 2} half-pixel shifts × {len(core.GAINS)} gains; a test "
-        "checks every decode is one of them), so "
-        f"p = {HYPOTHESES:,}·2^64·V(164, e)/2^164: {code.false_match_probability(10, HYPOTHESES):.2e} at e = 10 "
-        f"and {code.false_match_probability(11, HYPOTHESES):.2e} at e = 11. `found` requires p ≤ 1e-9, i.e. ≤ 10 corrections.",
+        f"2^64·V(164, e)/2^164. Two tiers share the budget. First the unchanged geometry on the grid the frame "
+        f"size implies: {core.IDENTITY_HYPOTHESES} hypotheses (2 statistics × {len(core.GAINS)} gains), "
+        f"p = {core.IDENTITY_HYPOTHESES}·2^64·V(164, e)/2^164 = {code.false_match_probability(11, core.IDENTITY_HYPOTHESES):.1e} "
+        f"at e = 11, so any BCH decode (≤ 11 corrections) is found (tier budget {core.IDENTITY_RATE:g}). Then "
+        f"everything the search may decode: {HYPOTHESES:,} hypotheses (2 grids × 2 statistics × {len(core.CROPS)} "
+        f"centre crops × {len(core.SHIFTS) ** 2} half-pixel shifts × {len(core.GAINS)} gains; a test checks that every "
+        f"decode is one of them), p = {HYPOTHESES:,}·2^64·V(164, e)/2^164 = {code.false_match_probability(10, HYPOTHESES):.2e} "
+        f"at e = 10 and {code.false_match_probability(11, HYPOTHESES):.2e} at e = 11, so ≤ 10 corrections "
+        f"(budget {FALSE_POSITIVE_RATE - core.IDENTITY_RATE:.0e}). Per clip: ≤ "
+        f"{code.false_match_probability(11, core.IDENTITY_HYPOTHESES) + code.false_match_probability(10, HYPOTHESES):.2e} ≤ 1e-9.",
         "",
         "## 64×64 targets",
         "",

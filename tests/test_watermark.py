@@ -291,11 +291,31 @@ def test_unmarked_bits_are_fair_coins(statistic):
 
 
 def test_analytic_false_positive_rate_is_below_1e_9():
-    # The worst decode that may still be reported as found, over every hypothesis the detector tries.
-    worst_found = max(e for e in range(code.BCH_T + 1) if code.false_match_probability(e, HYPOTHESES) <= FALSE_POSITIVE_RATE)
-    assert worst_found >= code.BCH_T - 1
-    assert code.false_match_probability(worst_found, HYPOTHESES) <= 1e-9
+    # The worst decode that may still be reported as found in each tier, over every hypothesis of the tier.
+    def worst(hypotheses, rate):
+        return max(e for e in range(code.BCH_T + 1) if code.false_match_probability(e, hypotheses) <= rate)
+
+    first = worst(core.IDENTITY_HYPOTHESES, core.IDENTITY_RATE)
+    rest = worst(HYPOTHESES, FALSE_POSITIVE_RATE - core.IDENTITY_RATE)
+    assert (first, rest) == (code.BCH_T, code.BCH_T - 1)
+    total = code.false_match_probability(first, core.IDENTITY_HYPOTHESES) + code.false_match_probability(rest, HYPOTHESES)
+    assert total <= 1e-9
     assert code.false_match_probability(code.BCH_T + 5, HYPOTHESES) > 1e-9  # the bound is not vacuous
+
+
+@pytest.mark.parametrize(("identity", "errors", "found"), [(True, 11, True), (False, 10, True), (False, 11, False)])
+def test_eleven_corrections_are_trusted_only_at_the_unchanged_geometry(monkeypatch, identity, errors, found):
+    calls = []
+
+    def decode(hard_bits, check_key, scramble):
+        calls.append(1)
+        return (PAYLOAD, errors) if identity or len(calls) > 2 * (1 + core._GAIN_CANDIDATES) else None
+
+    monkeypatch.setattr(code, "decode", decode)
+    result = detect(world(), KEY)
+    assert result.found is found
+    if found:
+        assert result.bit_errors_corrected == errors and result.p_value <= FALSE_POSITIVE_RATE
 
 
 def test_algorithm_id_is_stable():

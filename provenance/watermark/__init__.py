@@ -12,6 +12,8 @@ from provenance.watermark.core import (
     DEFAULT_STRENGTH,
     FALSE_POSITIVE_RATE,
     HYPOTHESES,
+    IDENTITY_HYPOTHESES,
+    IDENTITY_RATE,
     MIN_KEY_BYTES,
     PAYLOAD_BYTES,
     Detection,
@@ -20,6 +22,6 @@ from provenance.watermark.core import (
 )
 
 __all__ = [
-    "ALGORITHM", "DEFAULT_STRENGTH", "FALSE_POSITIVE_RATE", "HYPOTHESES", "MIN_KEY_BYTES", "PAYLOAD_BYTES",
+    "ALGORITHM", "DEFAULT_STRENGTH", "FALSE_POSITIVE_RATE", "HYPOTHESES", "IDENTITY_HYPOTHESES", "IDENTITY_RATE", "MIN_KEY_BYTES", "PAYLOAD_BYTES",
     "Detection", "detect", "embed",
 ]

@@ -48,8 +48,10 @@ of the picture (flat, noise, anything). The search and the choice of gains use t
 ``cos(4π(…))``, which is blind to the bits (shifting a value by half a step leaves it unchanged), so
 choosing hypotheses does not bias the bits either. The false-match
 probability is then the exact sphere-volume expression of :mod:`provenance.watermark.code`, times the
-number of (grid, statistic, crop, shift, gain) hypotheses the detector may decode, :data:`HYPOTHESES`;
-``found`` needs ``p <= 1e-9``.
+number of (grid, statistic, crop, shift, gain) hypotheses the detector may decode. Two tiers share the
+per-clip budget of 1e-9: the unchanged geometry on the size's grid (:data:`IDENTITY_HYPOTHESES`, found
+with any BCH decode, p <= 5e-12 <= :data:`IDENTITY_RATE`) and everything the search may decode
+(:data:`HYPOTHESES`, found with <= 10 corrections, p <= 7.6e-10 <= 1e-9 − IDENTITY_RATE).
 """
 
 from __future__ import annotations
@@ -99,9 +101,13 @@ GAINS = 1.025 ** np.arange(-42, 29)
 SHIFTS = (-0.5, 0.0, 0.5)
 STATISTICS = ("mean", "frames")
 HYPOTHESES = len(GRIDS) * len(STATISTICS) * len(CROPS) * len(SHIFTS) ** 2 * len(GAINS)
-# Per-clip false-positive threshold on the p-value; decodes with more corrected errors than this
-# allows (11 of BCH's 11) are reported with their p-value but not as found.
+# The first tier: the unchanged geometry on the grid the frame size implies (both statistics, any gain).
+IDENTITY_HYPOTHESES = len(STATISTICS) * len(GAINS)
+# Per-clip false-positive rate, split between the tiers: a first-tier decode is found when its
+# p-value (IDENTITY_HYPOTHESES hypotheses) is <= IDENTITY_RATE (any BCH decode: <= 11 corrections);
+# any other when its p-value (HYPOTHESES hypotheses) is <= FALSE_POSITIVE_RATE - IDENTITY_RATE (<= 10).
 FALSE_POSITIVE_RATE = 1e-9
+IDENTITY_RATE = 1e-10
 _COARSE_CROP_STRIDE = 2
 _REFINE = 5
 _COARSE_GAIN_STRIDE = 4
@@ -125,7 +131,8 @@ class Detection:
     """Result of :func:`detect`. ``found`` implies ``payload`` passed BCH decoding and the keyed check.
 
     ``p_value`` is the probability that a clip without this key's watermark decodes as well as this
-    one (1.0 when nothing decoded); ``found`` requires ``p_value <= FALSE_POSITIVE_RATE`` (1e-9).
+    one in the same tier of hypotheses (1.0 when nothing decoded); ``found`` requires it to be within
+    that tier's share of the per-clip false-positive rate ``FALSE_POSITIVE_RATE`` (1e-9).
     """
 
     found: bool
@@ -635,7 +642,7 @@ def detect(frames: np.ndarray, key: bytes) -> Detection:
     clipped_means = None if clipped is None else _chunk_means(clipped)
     best: list[Detection] = []
 
-    def attempt(grid: int, crop_index: int, shift_y: float, shift_x: float) -> bool:
+    def attempt(grid: int, crop_index: int, shift_y: float, shift_x: float, hypotheses: int, rate: float) -> bool:
         layout = _layout(key, grid)
         step = _step(grid)
         view = _view(height, width, float(CROPS[crop_index]), shift_y, shift_x, grid)
@@ -659,22 +666,23 @@ def detect(frames: np.ndarray, key: bytes) -> Detection:
             if decoded is None:
                 continue
             payload, errors = decoded
-            p_value = code.false_match_probability(errors, HYPOTHESES)
+            p_value = code.false_match_probability(errors, hypotheses)
             if not best or p_value < best[0].p_value:
-                best[:] = [Detection(p_value <= FALSE_POSITIVE_RATE, payload, p_value, errors, t,
+                best[:] = [Detection(p_value <= rate, payload, p_value, errors, t,
                                      float(CROPS[crop_index]), gain, grid, name)]
             if best[0].found:
                 return True
         return False
 
     grids = sorted(GRIDS, key=lambda g: g != _embed_grid(height, width))  # the likelier grid first
-    if not attempt(grids[0], 0, 0.0, 0.0):  # no geometric change: the commonest case
+    # First tier: no geometric change, the commonest case (few hypotheses, so up to BCH's 11 corrections).
+    if not attempt(grids[0], 0, 0.0, 0.0, IDENTITY_HYPOTHESES, IDENTITY_RATE):
         candidates = []
         for grid in grids:
             layout = _layout(key, grid)
             candidates += [(score, grid, *h) for score, *h in _search(means, layout, height, width)]
         for _, grid, crop_index, shift_y, shift_x in sorted(candidates, key=lambda c: c[0], reverse=True):
-            if (grid, crop_index, shift_y, shift_x) != (grids[0], 0, 0.0, 0.0) and attempt(grid, crop_index, shift_y, shift_x):
+            if attempt(grid, crop_index, shift_y, shift_x, HYPOTHESES, FALSE_POSITIVE_RATE - IDENTITY_RATE):
                 break
     if not best or not best[0].found:
         return Detection(False, None, 1.0 if not best else best[0].p_value, None, t)
