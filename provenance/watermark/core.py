@@ -253,6 +253,7 @@ class _View:
     units: np.ndarray  # [units] bool: every chip of the unit fully visible
 
 
+@lru_cache(maxsize=4096)  # shared by the views of a search (square frames: rows and columns alike)
 def _axis(n_full: int, factor: int, crop: float, shift: float, grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Bumps at the work pixels of a received axis that shows the central ``crop`` of the marked one."""
     def marked(position):  # received pixel position -> normalised position in the marked frame
@@ -278,14 +279,15 @@ def _view(height: int, width: int, crop: float, shift_y: float = 0.0, shift_x: f
     return _View(np.ascontiguousarray(by.T), bx, np.maximum(norm, 1e-6).astype(np.float32), units)
 
 
-def _box_sum(x: np.ndarray, factor: int) -> np.ndarray:
-    """Sums ``uint32`` over ``factor``×``factor`` blocks of ``[T, H, W]`` (edge remainders dropped)."""
+def _box_sum(x: np.ndarray, factor: int, factor_x: int | None = None) -> np.ndarray:
+    """Sums ``uint32`` over ``factor``×``factor_x`` blocks of ``[T, H, W]`` (edge remainders dropped)."""
+    factor_x = factor if factor_x is None else factor_x
     t, height, width = x.shape
-    h, w = height // factor, width // factor
+    h, w = height // factor, width // factor_x
     out = np.zeros((t, h, w), np.uint32)
     for dy in range(factor):  # strided adds: several times faster than a reshaped sum
-        for dx in range(factor):
-            out += x[:, dy: h * factor: factor, dx: w * factor: factor]
+        for dx in range(factor_x):
+            out += x[:, dy: h * factor: factor, dx: w * factor_x: factor_x]
     return out
 
 
@@ -304,13 +306,15 @@ def _work_clipped(frames: np.ndarray) -> np.ndarray | None:
     A saturated pixel cannot carry the mark: after a brightness or contrast boost the units there are
     noise, and the detector gives them less weight (a function of the picture, so the null is unchanged).
     """
-    hits = (frames == 255).sum(axis=-1, dtype=np.uint8) + (frames == 0).sum(axis=-1, dtype=np.uint8)
+    t, height, width, _ = frames.shape
+    # uint8 wrap-around: 255 + 1 = 0 and 0 + 1 = 1, so one add and one compare find both ends.
+    hits = np.less(frames + np.uint8(1), 2).view(np.uint8)
     if not hits.any():
         return None
-    f = _box_factor(*frames.shape[1:3])
-    if f == 1:
-        return hits.astype(np.float32) / 3
-    return _box_sum(hits, f).astype(np.float32) / (3 * f * f)
+    f = _box_factor(height, width)
+    # Channels are interleaved along x: an f × 3f block of [T, H, 3W] is f × f pixels' channel values.
+    counts = _box_sum(hits.reshape(t, height, width * 3), f, 3 * f) if f > 1 else hits.sum(axis=-1, dtype=np.uint8)
+    return counts.astype(np.float32) / (3 * f * f)
 
 
 def _unit_values(luma: np.ndarray, view: _View, signs: np.ndarray) -> np.ndarray:
@@ -421,8 +425,10 @@ def _loop_frames(frames: np.ndarray) -> np.ndarray:
     f = int(np.ceil(np.sqrt(height * width / LOOP_PIXELS)))
     if f <= 1:
         return frames
-    planes = [(_box_sum(frames[..., c], f) + (f * f) // 2) // (f * f) for c in range(3)]
-    return np.stack(planes, axis=-1).astype(np.uint8)
+    import cv2  # INTER_AREA at an integer factor is the box average, vectorised
+
+    size = (width // f, height // f)
+    return np.stack([cv2.resize(frame[: size[1] * f, : size[0] * f], size, interpolation=cv2.INTER_AREA) for frame in frames])
 
 
 def _codec_loss(small: np.ndarray, amplitude: np.ndarray, layout: _Layout, seed: bytes) -> np.ndarray:
@@ -476,10 +482,10 @@ def _render_exact(frames, amplitude, target, synth, view, signs) -> tuple[np.nda
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of two uint8 RGB frames (Wang et al.: Gaussian σ=1.5, K1=0.01, K2=0.03, channels averaged)."""
-    from scipy.ndimage import gaussian_filter
+    import cv2
 
     x, y = a.astype(np.float32), b.astype(np.float32)
-    blur = lambda z: gaussian_filter(z, (1.5, 1.5, 0), truncate=3.5)  # noqa: E731
+    blur = lambda z: cv2.GaussianBlur(z, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)  # noqa: E731 (radius 3.5σ)
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
@@ -595,24 +601,29 @@ def _search(means: np.ndarray, layout: _Layout, height: int, width: int) -> list
     three products with the image (one per vertical shift), shared by its nine shift hypotheses.
     """
     probe = means[0]
-    coarse_gains = GAINS[::_COARSE_GAIN_STRIDE]
+    steps = (_step(layout.grid) * GAINS[::_COARSE_GAIN_STRIDE]).astype(np.float32)
+    dither = layout.dither.astype(np.float32)
     scores: dict[tuple[int, float, float], float] = {}
 
     def score(crop_index: int) -> None:
         if any((crop_index, sy, sx) in scores for sy in SHIFTS for sx in SHIFTS):
             return
         crop = float(CROPS[crop_index])
+        keys, values, masks = [], [], []
         for shift_y in SHIFTS:
             partial = _view(height, width, crop, shift_y, 0.0, layout.grid).rows @ probe
             for shift_x in SHIFTS:
                 view = _view(height, width, crop, shift_y, shift_x, layout.grid)
-                if not view.units.any():
-                    scores[(crop_index, shift_y, shift_x)] = -np.inf
-                    continue
                 chips = (partial @ view.cols) / view.norm
-                values = (chips * layout.signs).reshape(layout.grid, -1, UNIT_X).mean(axis=2).reshape(1, -1)
-                fit = _lattice_fit(values, view.units, layout.dither, _step(layout.grid) * coarse_gains)
-                scores[(crop_index, shift_y, shift_x)] = float(fit.max())
+                keys.append((crop_index, shift_y, shift_x))
+                values.append((chips * layout.signs).reshape(layout.grid, -1, UNIT_X).mean(axis=2).ravel())
+                masks.append(view.units)
+        # The nine shifts at once (one vectorised fit instead of nine small ones): _lattice_fit with masks.
+        mask = np.array(masks, np.float32)
+        x = np.array(values, np.float32)[:, None, :] / steps[None, :, None] - dither[None, None, :]
+        fit = (np.cos(4 * np.pi * x) * mask[:, None, :]).sum(axis=2) / np.sqrt(np.maximum(mask.sum(axis=1), 1))[:, None]
+        for hypothesis, row, visible in zip(keys, fit, mask.any(axis=1)):
+            scores[hypothesis] = float(row.max()) if visible else -np.inf
 
     def best(count):
         return sorted(scores, key=scores.get, reverse=True)[:count]
