@@ -53,6 +53,7 @@ from genkit.errors import ModelError
 log = logging.getLogger(__name__)
 
 TINY_NAME = "synthvid-tiny"
+WORLD_NAME = "shapes-world"  # the shapes-world renderer as a "model": the prompt's ground truth, in milliseconds
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 MAX_FRAMES = 2048
@@ -253,6 +254,8 @@ def resolve_model(model: str = TINY_NAME) -> ModelSource:
         from genkit.tiny import DEFAULT_MODEL_DIR
 
         return ModelSource(model, TinyBackend, folder=DEFAULT_MODEL_DIR)
+    if model == WORLD_NAME:
+        return ModelSource(model, WorldBackend)
     folder = Path(model).expanduser()
     if folder.exists():
         is_tiny = _model_index(folder).get("_class_name") == "SynthvidTinyPipeline"
@@ -394,16 +397,7 @@ class TinyBackend:
     @staticmethod
     def model_prompt(prompt: str) -> str:
         """The canonical shapes-world wording of ``prompt`` (what the model was trained on)."""
-        from genkit.world import PromptError, parse_prompt
-
-        try:
-            return parse_prompt(prompt).text
-        except PromptError as exc:
-            raise PromptError(
-                prompt,
-                f"{TINY_NAME} knows only the shapes-world grammar ({exc.reason}); for other prompts pass --model "
-                "with a diffusers pipeline",
-            ) from None
+        return world_prompt(prompt, TINY_NAME)
 
     def generate(self, prompts, generators, *, frames, height, width, steps, guidance, negative_prompt=None):
         import torch
@@ -423,6 +417,57 @@ class TinyBackend:
             ).frames
         out = resize_clips(out.float(), height or self.defaults.height, width or self.defaults.width)
         return clips_to_uint8(out, len(prompts))
+
+
+def world_prompt(prompt: str, model_name: str) -> str:
+    """The canonical shapes-world wording of ``prompt``, or a one-line error saying ``model_name`` takes no other."""
+    from genkit.world import PromptError, parse_prompt
+
+    try:
+        return parse_prompt(prompt).text
+    except PromptError as exc:
+        raise PromptError(
+            prompt,
+            f"{model_name} knows only the shapes-world grammar ({exc.reason}); for other prompts pass --model "
+            "with a diffusers pipeline",
+        ) from None
+
+
+class WorldBackend:
+    """The shapes-world renderer behind the backend interface: each clip is what its prompt describes,
+    rendered with the seed of its generator. A real, cheap "model" for benchmarks of the pipeline itself
+    and an upper bound for prompt adherence in a leaderboard (steps and guidance are ignored)."""
+
+    batch_size = 8
+
+    def __init__(self, *, name: str = WORLD_NAME):
+        from importlib.metadata import PackageNotFoundError, version
+
+        self.name = name
+        self.model_id = WORLD_NAME
+        try:
+            self.revision = f"synthvid-{version('synthvid')}"
+        except PackageNotFoundError:
+            self.revision = None
+        self.device = "cpu"
+        self.defaults = Defaults(16, 64, 64, 8.0, 1, 0.0)
+
+    @classmethod
+    def load(cls, source: ModelSource, *, device: str, dtype: str, cpu_offload: bool = False, revision: str | None = None) -> WorldBackend:
+        return cls(name=source.name)
+
+    @staticmethod
+    def model_prompt(prompt: str) -> str:
+        return world_prompt(prompt, WORLD_NAME)
+
+    def generate(self, prompts, generators, *, frames, height, width, steps, guidance, negative_prompt=None):
+        from genkit.world import render
+
+        size = (height or self.defaults.height, width or self.defaults.width)
+        return [
+            render(prompt, frames=frames or self.defaults.frames, size=size, fps=self.defaults.fps, seed=generator.initial_seed()).frames
+            for prompt, generator in zip(prompts, generators)
+        ]
 
 
 class DiffusersBackend:
@@ -518,6 +563,6 @@ def _signature_defaults(pipe) -> Defaults:
 
 
 __all__ = [
-    "Backend", "Defaults", "DiffusersBackend", "MODELS", "ModelSource", "RegisteredModel", "TinyBackend", "clips_to_uint8",
+    "Backend", "Defaults", "DiffusersBackend", "MODELS", "ModelSource", "RegisteredModel", "TinyBackend", "WorldBackend", "clips_to_uint8",
     "load_backend", "missing_weights_message", "resize_clips", "resolve_device", "resolve_dtype", "resolve_model",
 ]

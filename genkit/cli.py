@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from genkit.errors import GenkitError
 from provenance.errors import ProvenanceError
@@ -599,3 +600,196 @@ def train_tiny(
     console = _stdout()
     console.print(f"trained to step {result['steps']} ({result['minutes_trained']} min in all); EMA pipeline in {pipeline}")
     console.print(f"use it: synthvid generate --model {pipeline} --suite shapes-smoke --out runs/tiny-check")
+
+
+# --------------------------------------------------------------------------------------------- bench
+
+
+class _DefaultRunGroup(TyperGroup):
+    """``synthvid bench SUITE ...`` means ``synthvid bench run SUITE ...``; ``merge`` is the other command."""
+
+    def parse_args(self, ctx, args):
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+bench_app = typer.Typer(
+    cls=_DefaultRunGroup,
+    help="Benchmark a model on a prompt suite (resumable, shardable): synthvid bench SUITE --model M --out runs/NAME.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("run")
+def bench_run(
+    suite: str = typer.Argument(..., help="Suite file (.txt/.csv/.jsonl/VBench .json) or bundled name (shapes-smoke, shapes-full)."),
+    model: str = typer.Option(
+        TINY_MODEL, "--model", "-m",
+        help="synthvid-tiny, shapes-world (the renderer itself: ground truth), a registered name, a hub id or a pipeline folder.",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: clips/, ledger.sqlite, results.parquet, metrics.json, run.json."),
+    num_videos_per_prompt: int = typer.Option(1, "--num-videos-per-prompt", "-n", min=1, max=1000, help="Clips per prompt."),
+    metrics: str = typer.Option(
+        "all", "--metrics",
+        help="Comma-separated: clipsim, temporal, fvd, analyzer (shapes-world adherence), detector, robustness (watermark under attacks); or all.",
+    ),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", help="FVD reference set: world:SUITE (shapes-world renders), a folder of clips, or none. Default: world:<SUITE>.",
+    ),
+    fvd_extractor: Optional[str] = typer.Option(None, "--fvd-extractor", help="FVD features: synthvid-tiny-video (default), i3d:PATH or videomae:FOLDER."),
+    clip_model: str = typer.Option("synthvid-tiny-clip", "--clip-model", help="open_clip model for CLIPSIM and CLIP-Temp."),
+    clip_pretrained: Optional[str] = typer.Option(None, "--clip-pretrained", help="Local checkpoint of --clip-model."),
+    seed: int = typer.Option(0, min=0, max=2**63 - 1, help="Base seed; item (i, k) gets a seed derived from (seed, i, k)."),
+    frames: Optional[int] = typer.Option(None, min=1, max=2048, help="Frames per clip (default: the model's)."),
+    height: Optional[int] = typer.Option(None, min=8, max=4096, help="Frame height (default: the model's)."),
+    width: Optional[int] = typer.Option(None, min=8, max=4096, help="Frame width (default: the model's)."),
+    fps: Optional[float] = typer.Option(None, min=0.01, max=1000.0, help="Frames per second of the files (default: the model's)."),
+    steps: Optional[int] = typer.Option(None, min=1, max=1000, help="Denoising steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, min=0.0, max=100.0, help="Guidance scale (default: the model's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=256, help="Clips per model call; never changes a clip."),
+    device: str = typer.Option("auto", help="auto (under torchrun: this rank's GPU), cpu, cuda, cuda:N or mps."),
+    dtype: Dtype = typer.Option(Dtype.auto, help="Weights' precision."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch."),
+    crf: int = typer.Option(18, min=0, max=51, help="H.264 quality (0 best, 51 worst)."),
+    no_provenance: bool = typer.Option(False, "--no-provenance", help="No watermark, manifest or record (and no verify/robustness columns)."),
+    keys: Optional[Path] = typer.Option(None, "--keys", help="Key directory (default: $SYNTHVID_HOME/keys)."),
+    repo: Optional[Path] = typer.Option(None, "--repo", help="Manifest repository (default: $SYNTHVID_HOME/manifests.sqlite)."),
+    num_shards: int = typer.Option(1, "--num-shards", min=1, max=100_000, help="Split the items over this many independent jobs (job arrays)."),
+    shard_index: int = typer.Option(0, "--shard-index", min=0, help="Which shard this job runs (0-based); merge with synthvid bench merge."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run in --out and start again (default: resume it)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary and set-level metrics as JSON."),
+) -> None:
+    """Run a model on a prompt suite: generate, credential and score every item, then set-level metrics.
+
+    Each item (prompt, sample): generate → watermark → sign → register → read back → CLIPSIM,
+    temporal metrics, FVD features, world analyzer, verify verdict, watermark under attacks, detector
+    score → one committed row of ledger.sqlite. Then FVD against the reference set and breakdowns
+    (metrics.json) and results.parquet. Run the same command again to resume (finished items are
+    skipped; another config is refused). Under torchrun the ranks split the items; --num-shards and
+    --shard-index do the same for job arrays. Exit 1 when an item failed (its error is in its row).
+
+    Example: synthvid bench shapes-smoke --model synthvid-tiny --out runs/bench && synthvid report runs/bench
+    """
+    from genkit.bench import (BenchOptions, parse_metrics, run_bench, start_process_group, stop_process_group, worker_device,
+                              workers_from_env)
+    from genkit.backends import load_backend, resolve_model
+    from genkit.generate import model_prompts, open_provenance, resolve_settings
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see generate: idle OpenMP threads sleep
+    workers = workers_from_env(num_shards, shard_index)
+    chosen = parse_metrics(metrics)
+    suite_path, items = _prompt_items(None, suite)
+    source = resolve_model(model)
+    model_prompts(source, items, suite_path)  # a bad prompt costs nothing
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    resolved_device = worker_device(device, workers)
+    start_process_group(workers, resolved_device)
+    err = _stderr()
+    try:
+        backend = load_backend(source, device=resolved_device, dtype=dtype.value, revision=None)
+        provenance = None if no_provenance else open_provenance(keys, repo)
+        if provenance is not None and provenance.created_keys and workers.is_main:
+            err.print(f"created signing keys in {provenance.key_dir} (trust anchor: {provenance.trust_anchor})", highlight=False)
+        try:
+            settings = resolve_settings(
+                backend, frames=frames, height=height, width=width, fps=fps, steps=steps, guidance=guidance,
+                batch_size=batch_size, crf=crf, base_seed=seed,
+            )
+            options = BenchOptions(
+                suite=suite, suite_file=str(suite_path), samples_per_prompt=num_videos_per_prompt, metrics=chosen,
+                reference=reference, fvd_extractor=fvd_extractor, clip_model=clip_model, clip_pretrained=clip_pretrained,
+                provenance=provenance is not None,
+            )
+            progress, task = _progress(len(items) * num_videos_per_prompt if workers.is_main else 0, f"bench {workers.name}")
+            with progress:
+                result = run_bench(
+                    out, backend, items, settings, provenance, options, workers=workers, overwrite=overwrite,
+                    on_start=lambda total: progress.update(task, total=total),
+                    on_item=lambda row: progress.advance(task),
+                )
+        finally:
+            if provenance is not None:
+                provenance.close()
+    finally:
+        stop_process_group(workers)
+    _bench_summary(result, as_json)
+
+
+def _bench_summary(result, as_json: bool) -> None:
+    run = result.run
+    record = run.record
+    summary = {
+        "run": str(run.root),
+        "worker": result.workers.name,
+        "items": result.total,
+        "done_before": result.done_before,
+        "made_now": result.made,
+        "failed_now": result.failed,
+        "finalized": result.finalized,
+        "status": record.get("status") if result.finalized else "running",
+        "table": str(run.results_path) if result.finalized else None,
+        "metrics_file": str(run.root / "metrics.json") if result.finalized else None,
+        "metrics": result.metrics,
+    }
+    if not result.workers.is_main and result.workers.distributed:
+        return  # rank 0 speaks for the job
+    if as_json:
+        _print_json(summary)
+    else:
+        console = _stdout()
+        console.print(f"{result.workers.name}: {result.made} items made now ({result.failed} failed), "
+                      f"{result.done_before} were done before", highlight=False)
+        if result.finalized:
+            _print_bench_metrics(console, result.metrics)
+            console.print(f"Run folder: {run.root}  (status {record.get('status')}; table {run.results_path}; metrics {run.root / 'metrics.json'})",
+                          highlight=False)
+            console.print(f"Report: synthvid report {run.root}", highlight=False)
+        else:
+            console.print(f"Shard done; when every shard has finished: synthvid bench merge {run.root}", highlight=False)
+    failed = result.failed or (result.finalized and record.get("items_failed"))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_bench_metrics(console, metrics: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{metrics.get('model')} on {metrics.get('suite')}: {metrics.get('items_ok')} of {metrics.get('items')} items")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    fvd = metrics.get("fvd")
+    if fvd:
+        table.add_row(fvd["label"], "—" if fvd.get("value") is None else f"{fvd['value']:.3f}")
+    for name, value in (metrics.get("means") or {}).items():
+        table.add_row(name, "—" if value is None else f"{value:.4f}")
+    for verdict, count in (metrics.get("verdicts") or {}).items():
+        table.add_row(f"verdict {verdict}", str(count))
+    console.print(table)
+    for name, note in (metrics.get("notes") or {}).items():
+        console.print(f"note ({name}): {note}", highlight=False)
+
+
+@bench_app.command("merge")
+def bench_merge(
+    run_dir: Path = typer.Argument(..., help="A run folder whose shards wrote ledger.shard*-of-*.sqlite."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary and set-level metrics as JSON."),
+) -> None:
+    """Merge the shard ledgers of a run into ledger.sqlite and write results.parquet, metrics.json and run.json.
+
+    Items still missing are counted (run.json status "incomplete", exit 1); run the missing shards again
+    (they resume) and merge again.
+
+    Example: synthvid bench merge runs/bench
+    """
+    from genkit.bench import merge_run
+
+    result = merge_run(run_dir)
+    _bench_summary(result, as_json)
+    if result.run.record.get("status") != "complete":
+        raise typer.Exit(1)

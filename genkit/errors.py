@@ -33,3 +33,12 @@ class RunFolderError(LocatedError):
 class ModelError(LocatedError):
     """A generation model cannot be loaded or run: weights absent, not a pipeline folder, unknown name,
     unusable device or dtype, settings the model refuses. ``path`` is the model's name, id or folder."""
+
+
+class LedgerError(LocatedError):
+    """A run ledger cannot be opened, read or written (not SQLite, locked, damaged, unwritable)."""
+
+
+class BenchError(LocatedError):
+    """A benchmark run cannot start or finish: bad options, a reference set that cannot be read, a
+    shard layout that does not fit, items missing at a merge."""

@@ -245,78 +245,103 @@ def generate_clips(
 ) -> Iterator[dict]:
     """Generate every request into ``run`` in batches of ``settings.batch_size``; credential each clip
     unless ``provenance`` is None; add and yield one row per clip as soon as its file is final."""
+    for batch in batches(requests, settings.batch_size):
+        clips, generate_seconds = generate_batch(backend, batch, settings)
+        for request, frames in zip(batch, clips):
+            row = finish_clip(run, backend, request, frames, settings, provenance, run.clip_path(request.clip_name), generate_seconds)
+            run.add(row)
+            yield row
+
+
+def batches(requests: list[ClipRequest], size: int) -> Iterator[list[ClipRequest]]:
+    for start in range(0, len(requests), size):
+        yield requests[start : start + size]
+
+
+def generate_batch(backend, batch: list[ClipRequest], settings: Settings) -> tuple[list, float]:
+    """The frames of every request of ``batch`` (one model call, each clip with its own seeded
+    generator) and the model's seconds per clip (the batch's time, shared evenly)."""
     import torch
 
+    generators = [torch.Generator(device="cpu").manual_seed(request.seed) for request in batch]
+    started = time.perf_counter()
+    clips = backend.generate(
+        [request.model_prompt for request in batch],
+        generators,
+        frames=settings.frames,
+        height=settings.height,
+        width=settings.width,
+        steps=settings.steps,
+        guidance=settings.guidance,
+        negative_prompt=settings.negative_prompt,
+    )
+    return clips, (time.perf_counter() - started) / len(batch)
+
+
+def finish_clip(
+    run: RunFolder,
+    backend,
+    request: ClipRequest,
+    frames,
+    settings: Settings,
+    provenance: Provenance | None,
+    path: Path,
+    generate_seconds: float,
+) -> dict:
+    """Write one generated clip to ``path`` (watermarked, signed and registered unless ``provenance``
+    is None) and return its row: what ``synthvid generate`` and ``synthvid bench`` do for every item."""
     from provenance.credentials import GenerationParams, GeneratorInfo
     from provenance.media import Video, write_video
     from provenance.sign import credential_clip
 
-    prefix = generator_id(backend.model_id, backend.revision)
-    for start in range(0, len(requests), settings.batch_size):
-        batch = requests[start : start + settings.batch_size]
-        generators = [torch.Generator(device="cpu").manual_seed(request.seed) for request in batch]
-        started = time.perf_counter()
-        clips = backend.generate(
-            [request.model_prompt for request in batch],
-            generators,
-            frames=settings.frames,
-            height=settings.height,
-            width=settings.width,
+    video = Video(frames, settings.fps)
+    row = _row(run, backend, request, settings, video, path)
+    started = time.perf_counter()
+    if provenance is None:
+        write_video(video, path, crf=settings.crf)
+        stage_seconds = {"encode": time.perf_counter() - started}
+    else:
+        prefix = generator_id(backend.model_id, backend.revision)
+        params = GenerationParams(
+            model_id=backend.model_id,
+            model_revision=backend.revision,
+            seed=request.seed,
             steps=settings.steps,
             guidance=settings.guidance,
+            prompt=request.item.prompt,
             negative_prompt=settings.negative_prompt,
+            extra={
+                "frames": video.num_frames, "height": video.height, "width": video.width, "fps": video.fps,
+                "base_seed": settings.base_seed, "prompt_index": request.prompt_index,
+                "sample_index": request.sample_index,
+            },
         )
-        generate_seconds = (time.perf_counter() - started) / len(batch)  # a batch's time, shared evenly
-        for request, frames in zip(batch, clips):
-            path = run.clip_path(request.clip_name)
-            video = Video(frames, settings.fps)
-            row = _row(run, backend, request, settings, video, path)
-            started = time.perf_counter()
-            if provenance is None:
-                write_video(video, path, crf=settings.crf)
-                stage_seconds = {"encode": time.perf_counter() - started}
-            else:
-                params = GenerationParams(
-                    model_id=backend.model_id,
-                    model_revision=backend.revision,
-                    seed=request.seed,
-                    steps=settings.steps,
-                    guidance=settings.guidance,
-                    prompt=request.item.prompt,
-                    negative_prompt=settings.negative_prompt,
-                    extra={
-                        "frames": video.num_frames, "height": video.height, "width": video.width, "fps": video.fps,
-                        "base_seed": settings.base_seed, "prompt_index": request.prompt_index,
-                        "sample_index": request.sample_index,
-                    },
-                )
-                result = credential_clip(
-                    video,
-                    path,
-                    generator=GeneratorInfo(backend.model_id, backend.revision),
-                    signer=provenance.signer,
-                    repository=provenance.repository,
-                    watermark_key=provenance.watermark_key,
-                    params=params,
-                    hash_prompt=settings.hash_prompt,
-                    crf=settings.crf,
-                    payload_prefix=prefix,
-                )
-                stage_seconds = result.seconds
-                row.update(
-                    payload=result.payload,
-                    generator_id=prefix.hex(),
-                    manifest_id=result.manifest_label,
-                    file_sha256=result.file_sha256,
-                    watermark_verified=result.watermark_verified,
-                )
-            row["generate_seconds"] = round(generate_seconds, 4)
-            for stage in ("watermark", "encode", "watermark_check", "sign", "register"):
-                row[f"{stage}_seconds"] = round(stage_seconds[stage], 4) if stage in stage_seconds else None
-            row["total_seconds"] = round(generate_seconds + sum(stage_seconds.values()), 4)
-            row["file_bytes"] = path.stat().st_size
-            run.add(row)
-            yield row
+        result = credential_clip(
+            video,
+            path,
+            generator=GeneratorInfo(backend.model_id, backend.revision),
+            signer=provenance.signer,
+            repository=provenance.repository,
+            watermark_key=provenance.watermark_key,
+            params=params,
+            hash_prompt=settings.hash_prompt,
+            crf=settings.crf,
+            payload_prefix=prefix,
+        )
+        stage_seconds = result.seconds
+        row.update(
+            payload=result.payload,
+            generator_id=prefix.hex(),
+            manifest_id=result.manifest_label,
+            file_sha256=result.file_sha256,
+            watermark_verified=result.watermark_verified,
+        )
+    row["generate_seconds"] = round(generate_seconds, 4)
+    for stage in ("watermark", "encode", "watermark_check", "sign", "register"):
+        row[f"{stage}_seconds"] = round(stage_seconds[stage], 4) if stage in stage_seconds else None
+    row["total_seconds"] = round(generate_seconds + sum(stage_seconds.values()), 4)
+    row["file_bytes"] = path.stat().st_size
+    return row
 
 
 def _row(run: RunFolder, backend, request: ClipRequest, settings: Settings, video, path: Path) -> dict:

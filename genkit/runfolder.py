@@ -5,10 +5,15 @@ A run folder (see the architecture card) holds::
     clips/<prompt id>.mp4   one clip per suite item
     results.parquet         one row per clip (pandas: ``pd.read_parquet(folder / "results.parquet")``)
     run.json                config, package versions, git commit, hardware, seed, status and timings
+    ledger.sqlite           ``synthvid bench`` only: one row per item, committed atomically
+                            (:mod:`genkit.ledger`); results.parquet is its export
+    metrics.json            ``synthvid bench`` only: set-level metrics (FVD, aggregates)
 
-:class:`RunFolder` owns that layout; jobs such as :func:`render_world_suite` fill it. Later stages
-(provenance, eval, detect) add columns to the rows and files to :data:`RUN_FILES`; the SQLite ledger
-planned by the architecture card will take over row storage from :meth:`RunFolder.add`.
+:class:`RunFolder` owns that layout; jobs such as :func:`render_world_suite` fill it. Short jobs
+(``world render``, ``generate``) keep their rows in memory (:meth:`RunFolder.add`); the benchmark runner
+keeps them in the ledger and hands the ledger's rows to :meth:`RunFolder.close` for the export.
+:meth:`RunFolder.create` with ``resume=True`` reopens a run folder made with the same config (and
+refuses one made with another), so an interrupted run can continue where it stopped.
 
 Nothing is lost on failure: ``with RunFolder.create(...) as run:`` writes the rows gathered so far
 and the status (``complete``, ``failed`` or ``interrupted``) whatever happens inside the block.
@@ -38,7 +43,11 @@ log = logging.getLogger(__name__)
 CLIPS_DIR = "clips"
 RESULTS_FILE = "results.parquet"
 RUN_FILE = "run.json"
-RUN_FILES = (RUN_FILE, RESULTS_FILE)  # what a run owns besides clips/; --overwrite removes only these
+METRICS_FILE = "metrics.json"
+REPORT_FILE = "report.html"
+LEDGER_GLOB = "ledger*.sqlite*"  # the ledger, per-rank or per-shard ledgers, their -wal and -shm files
+# What a run owns besides clips/; --overwrite removes only these.
+RUN_FILES = (RUN_FILE, RESULTS_FILE, METRICS_FILE, REPORT_FILE)
 VERSIONED_DISTRIBUTIONS = ("synthvid", "numpy", "av", "pandas", "pyarrow", "typer", "torch", "diffusers")
 ATTRIBUTES = ("background", "color", "shape", "motion")
 
@@ -66,11 +75,12 @@ class RunFolder:
         return self.root / RUN_FILE
 
     @classmethod
-    def create(cls, root: str | Path, config: dict, *, overwrite: bool = False) -> RunFolder:
+    def create(cls, root: str | Path, config: dict, *, overwrite: bool = False, resume: bool = False) -> RunFolder:
         """Make the folder (refusing to mix with other content) and write ``run.json`` (status running).
 
-        An existing run folder is replaced only with ``overwrite=True``; a non-empty folder that is not a
-        run folder is never touched.
+        An existing run folder is replaced only with ``overwrite=True``; with ``resume=True`` it is
+        reopened when its config equals ``config`` (a :class:`RunFolderError` names the first difference
+        otherwise). A non-empty folder that is not a run folder is never touched.
         """
         run = cls(root)
         root = run.root
@@ -79,26 +89,57 @@ class RunFolder:
         if root.is_dir() and any(root.iterdir()):
             if not run.run_path.exists():
                 raise RunFolderError(root, "exists, is not empty and is not a run folder; choose a new or empty folder")
+            if resume and not overwrite:
+                return run._reopen(config)
             if not overwrite:
                 raise RunFolderError(root, "already holds a run; pass --overwrite to replace it or choose another folder")
             shutil.rmtree(run.clips_dir, ignore_errors=True)
-            for name in RUN_FILES:
-                (root / name).unlink(missing_ok=True)
+            for path in [*(root / name for name in RUN_FILES), *root.glob(LEDGER_GLOB)]:
+                path.unlink(missing_ok=True)
         try:
-            run.clips_dir.mkdir(parents=True, exist_ok=True)
+            root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunFolderError(root, f"cannot create the run folder ({exc.strerror or exc})") from exc
         run.record = {
             "status": "running",
             "started": _now(),
-            "config": config,
+            "config": _plain(config),
             "seed": config.get("seed"),
             "versions": package_versions(),
             "git": git_commit(),
             "hardware": hardware(),
             "command": sys.argv,
         }
-        run._write_record()
+        run._write_record()  # before clips/: a folder with content but no run.json is never ours
+        run.clips_dir.mkdir(exist_ok=True)
+        return run
+
+    def _reopen(self, config: dict) -> RunFolder:
+        try:
+            self.record = json.loads(self.run_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RunFolderError(self.run_path, f"cannot read the run record ({exc}); pass --overwrite to start again") from None
+        difference = first_difference(self.record.get("config"), _plain(config))
+        if difference:
+            raise RunFolderError(
+                self.root, f"holds a run made with another config ({difference}); rerun with the same options, "
+                "choose another --out, or pass --overwrite to replace it",
+            )
+        self.record.setdefault("resumed", []).append({"at": _now(), "command": sys.argv, "git": git_commit()})
+        self.record["status"] = "running"
+        self.clips_dir.mkdir(exist_ok=True)
+        return self
+
+    @classmethod
+    def open(cls, root: str | Path) -> RunFolder:
+        """An existing run folder, its record read from ``run.json``."""
+        run = cls(root)
+        if not run.run_path.is_file():
+            raise RunFolderError(run.root, "is not a run folder (no run.json)")
+        try:
+            run.record = json.loads(run.run_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RunFolderError(run.run_path, f"cannot read the run record ({exc})") from None
         return run
 
     def clip_path(self, prompt_id: str) -> Path:
@@ -135,9 +176,15 @@ class RunFolder:
         self._write_record()
 
     def _write_record(self) -> None:
-        tmp = self.run_path.with_name(f".{RUN_FILE}.partial")
-        tmp.write_text(json.dumps(self.record, indent=2, default=str) + "\n")
-        os.replace(tmp, self.run_path)
+        self.write_json_atomic(RUN_FILE, self.record)
+
+    def write_json_atomic(self, name: str, data) -> Path:
+        """Write ``data`` as ``name`` in the run folder; a reader sees the old file or the new one, never a part."""
+        path = self.root / name
+        tmp = path.with_name(f".{name}.{os.getpid()}.partial")
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+        return path
 
     def __enter__(self) -> RunFolder:
         return self
@@ -171,7 +218,7 @@ def render_world_suite(
     and analysed, so the row's ``analyzed_*`` columns judge the file a user gets, not the frames in
     memory. Every prompt is parsed before the first clip is rendered, so a bad prompt costs nothing.
     """
-    from genkit.world import analyze, render
+    from genkit.world import render
     from genkit.world.render import parse_size
     from provenance.media import read_video, write_video
 
@@ -186,9 +233,7 @@ def render_world_suite(
         started = time.perf_counter()
         write_video(video, path, crf=crf)
         encode_seconds = time.perf_counter() - started
-        found = analyze(read_video(path))
-        expected = video.meta["attributes"]
-        matches = found.matches(expected)
+        analyzed = analyzer_columns(read_video(path), video.meta["attributes"])
         row = {
             "prompt_id": item.prompt_id,
             "prompt": item.prompt,
@@ -208,16 +253,29 @@ def render_world_suite(
             "textured": spec.textured,
             "noise": spec.noise,
             "pan": spec.pan,
-            **{f"expected_{key}": expected[key] for key in ATTRIBUTES},
-            **{f"analyzed_{key}": getattr(found, key) for key in ATTRIBUTES},
-            **{f"match_{key}": matches[key] for key in ATTRIBUTES},
-            "match_all": all(matches.values()),
-            "displacement_x": found.displacement[0],
-            "displacement_y": found.displacement[1],
+            **analyzed,
             "extra": json.dumps(item.extra, sort_keys=True, default=str) if item.extra else None,
         }
         run.add(row)
         yield row
+
+
+def analyzer_columns(video, expected: dict) -> dict:
+    """What the shapes-world analyzer reads in ``video`` against the ``expected`` attributes (a prompt's
+    background, color, shape, motion): ``expected_*``, ``analyzed_*``, ``match_*``, ``match_all`` and the
+    object's displacement."""
+    from genkit.world import analyze
+
+    found = analyze(video)
+    matches = found.matches(expected)
+    return {
+        **{f"expected_{key}": expected[key] for key in ATTRIBUTES},
+        **{f"analyzed_{key}": getattr(found, key) for key in ATTRIBUTES},
+        **{f"match_{key}": matches[key] for key in ATTRIBUTES},
+        "match_all": all(matches.values()),
+        "displacement_x": found.displacement[0],
+        "displacement_y": found.displacement[1],
+    }
 
 
 def parse_world_prompts(items: list[SuiteItem], suite_path: Path | str | None = None) -> list:
@@ -291,6 +349,24 @@ def hardware() -> dict:
     except OSError:
         pass
     return info
+
+
+def first_difference(old, new, where: str = "") -> str | None:
+    """``"settings.steps: 25 → 10"`` for the first place two JSON values differ, else ``None``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+        return None
+    if old != new:
+        return f"{where or 'config'}: {json.dumps(old, default=str)} → {json.dumps(new, default=str)}"
+    return None
+
+
+def _plain(data):
+    """``data`` as JSON gives it back (tuples → lists, paths → strings), so configs compare as stored."""
+    return json.loads(json.dumps(data, default=str))
 
 
 def _now() -> str:
