@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -104,6 +105,25 @@ def _mount_package_clis() -> tuple[type[BaseException], ...]:
 
 
 USER_ERRORS = _mount_package_clis()
+
+
+def _detector_for_verify():
+    """``synthvid verify`` shows the detector's score as a third signal (provenance cannot import detectors);
+    a missing or broken detector model leaves the verdicts as they are, with a warning."""
+    from detectors.cli import verify_detector
+    from detectors.errors import DetectorError
+
+    try:
+        return verify_detector()
+    except DetectorError as exc:
+        log.warning("no detector estimate: %s", exc)
+        return None
+
+
+if importlib.util.find_spec("detectors.cli") is not None:
+    import provenance.cli
+
+    provenance.cli.DETECTOR_FACTORY = _detector_for_verify
 
 
 def run(argv: list[str] | None = None, *, prog_name: str = "synthvid") -> int:

@@ -22,6 +22,10 @@ from provenance.errors import ProvenanceError
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
 USER_ERRORS = (ProvenanceError,)
+# A callable returning a provenance.verify.Detector, set by a package above this one (the umbrella
+# wires detectors.cli.verify_detector): provenance never imports detectors, and `python -m provenance
+# verify` stays fast because nothing sets it there.
+DETECTOR_FACTORY = None
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys: a local CA, a signer certificate and a watermark key.", no_args_is_help=True)
@@ -219,6 +223,9 @@ def verify(
     ),
     repo: Optional[Path] = typer.Option(None, "--repo", help="Manifest repository. Default: the user's, if it exists."),
     wm_key: Optional[Path] = typer.Option(None, "--wm-key", help="Watermark key file. Default: the key directory's, if it exists."),
+    detector: bool = typer.Option(
+        True, "--detector/--no-detector", help="Add the real-vs-synthetic detector's P(synthetic) as a third signal "
+        "(a statistical estimate, never proof; it never changes the verdict). Only where detectors is installed (synthvid verify)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file, in a list."),
 ) -> None:
     """Verify clips: one verdict each from the C2PA manifest, the watermark and the repository.
@@ -238,12 +245,14 @@ def verify(
     watermark_key = load_watermark_key(key_path) if key_path else None
     repo_path = repo or _existing(default_repository_path())
     repository = ManifestRepository(repo_path, create=False) if repo_path else None
+    estimate = DETECTOR_FACTORY() if detector and DETECTOR_FACTORY is not None else None
     out, err = _console(), _console(stderr=True)
     results, exit_code = [], EXIT_OK
     try:
         for path in files:
             try:
-                verdict = verify_file(path, trust_anchors_pem=anchors, repository=repository, watermark_key=watermark_key)
+                verdict = verify_file(path, trust_anchors_pem=anchors, repository=repository, watermark_key=watermark_key,
+                                      detector=estimate)
             except USER_ERRORS as exc:
                 if _debugging():
                     traceback.print_exc()

@@ -86,7 +86,7 @@ class DetectorEstimate:
 
     name: str
     p_synthetic: float
-    label: str = "statistical estimate"
+    label: str = "statistical estimate, never proof"
 
 
 Detector = Callable[["object"], DetectorEstimate]  # called with a provenance.media.Video

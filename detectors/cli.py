@@ -1,0 +1,229 @@
+"""Command line of the detectors package: ``synthvid detect FILE...`` and ``synthvid detect train``.
+
+Mounted by the umbrella ``synthvid`` (genkit/cli.py); runnable alone as ``python -m detectors detect ...``.
+Module level imports only typer, the standard library and our errors; numpy, PyAV, scikit-learn and
+torch load inside the commands. The umbrella also wires :func:`verify_detector` into ``synthvid
+verify`` (provenance, the bottom layer, never imports this package).
+
+Exit codes: 0 success, 2 bad input (unreadable clips are reported one line each; the others are still
+scored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from detectors.errors import DetectorError
+
+USER_ERRORS = (DetectorError,)
+EXIT_BAD_INPUT = 2
+
+log = logging.getLogger(__name__)
+
+
+class _FilesByDefault(TyperGroup):
+    """``detect FILE...`` runs the hidden ``score`` command; ``detect train ...`` the subcommand."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["score", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
+detect_app = typer.Typer(
+    cls=_FilesByDefault,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Real-vs-synthetic detection: `synthvid detect FILE...` scores clips (P(synthetic), a statistical "
+    "estimate, never proof); `synthvid detect train` fits a detector. Example: synthvid detect clip.mp4 --json",
+)
+app.add_typer(detect_app, name="detect")
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _progress(total: int, description: str, unit: str = "clip"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, disable=total < 2 or not sys.stderr.isatty())
+
+
+def _load(model: Optional[Path]):
+    from detectors.detector import Detector, load_default
+
+    return load_default() if model is None else Detector.load(model)
+
+
+def _model_name(model: Optional[Path]) -> str:
+    return "synthvid-detector" if model is None else Path(model).name
+
+
+@detect_app.command("score", hidden=True)
+def detect_score(
+    files: List[Path] = typer.Argument(..., help="Clips to score (anything FFmpeg reads)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Detector folder (default: the shipped synthvid-detector)."),
+    max_frames: int = typer.Option(64, "--max-frames", min=1, help="Read at most this many frames of each clip."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per clip, in a list."),
+) -> None:
+    """Score clips: P(synthetic) per clip — a statistical estimate, never proof.
+
+    Example: synthvid detect clip.mp4 other.mp4 --json
+    """
+    from provenance.errors import ProvenanceError
+    from provenance.media import read_video
+
+    detector = _load(model)
+    results = []
+    with _progress(len(files), "detecting") as bar:
+        for path in files:
+            try:
+                video = read_video(path, max_frames=max_frames)
+                score = detector.score(video.frames)
+            except (ProvenanceError, DetectorError) as exc:
+                message = _one_line(exc) if str(path) in str(exc) else f"{path}: {_one_line(exc)}"
+                results.append({"path": str(path), "error": message})
+            else:
+                results.append({
+                    "path": str(path), "p_synthetic": round(score, 6), "flagged": bool(score >= detector.threshold),
+                    "threshold": detector.threshold, "model": _model_name(model), "backbone": detector.backbone.name,
+                    "label": "statistical estimate",
+                })
+            bar.update()
+    failed = [r for r in results if "error" in r]
+    if as_json:
+        _print_json(results)
+    else:
+        _print_table([r for r in results if "error" not in r], detector.threshold)
+    for r in failed:
+        print(f"error: {r['error']}", file=sys.stderr)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _print_table(rows: list[dict], threshold: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(title=f"Detector: P(synthetic), a statistical estimate, never proof (flagged at ≥ {threshold:.3f})")
+    table.add_column("clip", overflow="fold")
+    table.add_column("P(synthetic)", justify="right")
+    table.add_column("flagged")
+    for r in rows:
+        table.add_row(r["path"], f"{r['p_synthetic']:.3f}", "[bold red]yes[/]" if r["flagged"] else "no")
+    Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160).print(table)
+
+
+@detect_app.command("train")
+def detect_train(
+    data: Path = typer.Option(..., "--data", "-d", help="Manifest (.csv/.jsonl: path,label,generator,split) or a folder with real/ and fake/<generator>/."),
+    backbone: str = typer.Option("forensic", "--backbone", "-b", help="forensic (features + classifier), cnn3d (small 3-D CNN) or probe (frozen eval encoder)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Detector folder to write (detector.json + model.safetensors)."),
+    target_fpr: float = typer.Option(0.01, "--target-fpr", min=0.0, max=0.5, help="Threshold: flag at most this share of validation reals."),
+    epochs: int = typer.Option(12, "--epochs", min=1, max=1000, help="cnn3d: training epochs (the best on validation is kept)."),
+    encoder: str = typer.Option("synthvid-tiny-clip", "--encoder", help="probe: an eval image encoder (synthvid-tiny-clip or an open_clip name)."),
+    pretrained: Optional[Path] = typer.Option(None, "--pretrained", help="probe: local checkpoint of the open_clip encoder."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of every random choice."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch."),
+    as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
+) -> None:
+    """Train a detector: backbone on the train split, head/checkpoint and threshold on val.
+
+    Clips that cannot be read or are too short are skipped and listed; training goes on.
+
+    Example: synthvid detect train --data runs/detector-data/manifest.csv --backbone forensic --out my-detector
+    """
+    from detectors.backbones import BACKBONES
+    from detectors.dataset import load_dataset
+    from detectors.detector import Detector
+
+    if backbone not in BACKBONES:
+        raise typer.BadParameter(f"choose {', '.join(BACKBONES)}, got {backbone!r}", param_hint="--backbone")
+    if out.exists() and not out.is_dir():
+        raise DetectorError(out, "exists and is not a folder")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    dataset = load_dataset(data)
+    options = {"cnn3d": {"epochs": epochs}, "probe": {"encoder": encoder, "pretrained": str(pretrained) if pretrained else None}}
+    detector = Detector(backbone, **options.get(backbone, {}))
+    logging.getLogger("detectors").setLevel(logging.INFO if not as_json else logging.WARNING)
+    with _progress(len(dataset.split("train")) + len(dataset.split("val")), "reading clips") as bar:
+        report = detector.fit(dataset, target_fpr=target_fpr, seed=seed, progress=lambda what: bar.update() if what == "load" else None)
+    detector.save(out)
+    result = {"model": str(out), **report.to_dict(), "skipped": [{"path": p, "reason": r} for p, r in report.skipped]}
+    if as_json:
+        _print_json(result)
+        return
+    print(f"trained {backbone} on {sum(report.counts['train'].values())} clips ({_counts(report.counts['train'])}); "
+          f"validation {sum(report.counts['val'].values())} clips")
+    print(f"chosen on validation: {report.selection.get('chosen')}")
+    val = report.val
+    print(f"threshold {report.threshold:.4f} (≤ {report.target_fpr:.1%} of validation reals flagged): val AUC {val['auc']:.4f}, "
+          f"TPR@1%FPR {val['tpr_at_1pct_fpr']:.3f}, real TNR {val['real_tnr']:.3f}")
+    for item in result["skipped"]:
+        print(f"skipped {item['path']}: {item['reason']}")
+    print(f"saved {out} (detector.json + model.safetensors); use it: synthvid detect FILE --model {out}")
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
+def verify_detector(model: Optional[Path] = None):
+    """The detector callable ``synthvid verify`` attaches (the umbrella wires it): a
+    :class:`provenance.verify.DetectorEstimate` per decoded clip, or None for a clip it cannot score."""
+    from provenance.verify import DetectorEstimate
+
+    detector = _load(model)
+    name = f"{_model_name(model)} ({detector.backbone.name})"
+
+    def estimate(video):
+        try:
+            return DetectorEstimate(name, round(detector.score(video.frames), 6))
+        except DetectorError as exc:
+            log.info("no detector estimate: %s", exc)
+            return None
+
+    return estimate
+
+
+def _standalone_app() -> typer.Typer:
+    """``app`` under a root with ``--debug`` for ``python -m detectors``; the umbrella has its own root."""
+    root = typer.Typer(name="detectors", help="synthvid detectors: real-vs-synthetic detection.", add_completion=False,
+                       no_args_is_help=True, rich_markup_mode="rich")
+
+    @root.callback()
+    def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
+        """synthvid detectors: real-vs-synthetic detection.
+
+        Example: python -m detectors detect clip.mp4 --json
+        """
+        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    root.add_typer(app)
+    return root
+
+
+def main() -> None:
+    """``python -m detectors``."""
+    from provenance.cli import USER_ERRORS as PROVENANCE_ERRORS
+    from provenance.cli import run_typer_app
+
+    sys.exit(run_typer_app(_standalone_app(), sys.argv[1:], prog_name="python -m detectors", user_errors=USER_ERRORS + PROVENANCE_ERRORS))
