@@ -53,6 +53,7 @@ METRICS = ("clipsim", "temporal", "fvd", "analyzer", "detector", "robustness")
 DEFAULT_METRICS = METRICS
 DEFAULT_ATTACKS = ("H.264 CRF 28", "resize ×0.5 back", "brightness ×1.5")
 NO_REFERENCE = "none"
+REFERENCE_FILE = "reference.parquet"  # the reference clips' sources and detector scores (the ROC's negatives)
 DETECTOR_MISSING = "the detectors package has no load_default() yet (issue #7); p_synthetic is null"
 # Columns of the per-item row that are measurements (means and breakdowns are taken over these).
 SCORE_COLUMNS = ("clipsim", "clip_temp", "subject_consistency", "background_consistency", "temporal_flickering",
@@ -397,7 +398,8 @@ def reference_clips(spec: str, settings: Settings, wanted: list[int], count_only
 
 def add_reference_features(ledger: Ledger, done: set[int], options: BenchOptions, settings: Settings, scorer: ItemScorer,
                            workers: Workers) -> int:
-    """Features of this worker's share of the reference set that no ledger holds yet; returns the set's size."""
+    """FVD features and detector scores of this worker's share of the reference set that no ledger
+    holds yet; returns the set's size."""
     import numpy as np
 
     count, _ = reference_clips(options.resolved_reference(), settings, [])
@@ -407,8 +409,9 @@ def add_reference_features(ledger: Ledger, done: set[int], options: BenchOptions
     _, clips = reference_clips(options.resolved_reference(), settings, wanted)
     entries = []
     for index, source, frames in clips:
-        features = scorer.extractor(frames[None]).numpy().astype(np.float32)[0].tobytes()
-        entries.append((index, source, features))
+        features = scorer.extractor(frames[None]).numpy().astype(np.float32)[0].tobytes() if scorer.extractor else None
+        score = float(scorer.detector.score(frames)) if scorer.detector is not None else None  # negatives of the detector ROC
+        entries.append((index, source, features, score))
         if len(entries) >= 32:
             ledger.add_references(entries)
             entries = []
@@ -468,7 +471,7 @@ def run_bench(
     with Ledger(run.root / workers.ledger_name) as ledger:
         ledger.set_meta("config", config)
         ledger.set_meta("notes", scorer.notes)
-        if scorer.extractor is not None and options.resolved_reference() != NO_REFERENCE:
+        if (scorer.extractor is not None or scorer.detector is not None) and options.resolved_reference() != NO_REFERENCE:
             add_reference_features(ledger, references_done, options, settings, scorer, workers)
         for _ in range(result.done_before):
             if on_item:
@@ -603,19 +606,28 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
         item_features = ledger.item_features()
         reference_features = ledger.reference_features()
         notes = ledger.meta("notes") or {}
+        references = ledger.reference_rows()
     fvd = set_level_fvd(config, item_features, reference_features, workers)
     if not workers.is_main:
         return {}
     metrics = set_level_metrics(rows, config)
     if fvd is not None:
         metrics["fvd"] = fvd
+    auc = detector_auc([row.get("p_synthetic") for row in rows if row["status"] == "ok"],
+                       [reference["p_synthetic"] for reference in references])
+    if auc is not None:
+        metrics["detector_auc"] = auc
     if notes:
         metrics["notes"] = notes
     run.write_json_atomic(METRICS_FILE, metrics)
+    if references:
+        write_parquet_atomic(references, run.root / REFERENCE_FILE)
     run.rows = rows
     ok = sum(row["status"] == "ok" for row in rows)
     planned = int(config.get("items") or len(rows))
     status = "complete" if ok == planned else "incomplete"
+    if status == "complete":
+        remove_partial_clips(run)
     run.close(
         status,
         items=planned,
@@ -625,6 +637,21 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
         workers=workers.world if workers.distributed else 1,
     )
     return metrics
+
+
+def write_parquet_atomic(rows: list[dict], path: Path) -> None:
+    import pandas as pd
+
+    tmp = path.with_name(f".{path.name}.partial")
+    pd.DataFrame(rows).to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def remove_partial_clips(run: RunFolder) -> None:
+    """Delete the hidden temporary files of clips a killed process was writing (credential_clip and
+    write_video finish a clip by renaming one of them); only once no worker is left running."""
+    for path in run.clips_dir.glob(".*.mp4*"):
+        path.unlink(missing_ok=True)
 
 
 def set_level_fvd(config: dict, item_features: list, reference_features: list, workers: Workers) -> dict | None:
@@ -693,6 +720,20 @@ def set_level_metrics(rows: list[dict], config: dict) -> dict:
                                   for key, values in grouped.to_dict(orient="index").items()}
     out["breakdowns"] = breakdowns
     return out
+
+
+def detector_auc(synthetic: list, reference: list) -> dict | None:
+    """ROC AUC of P(synthetic) separating the generated clips from the reference clips (the
+    Mann-Whitney statistic, ties counted half), or ``None`` without scores on both sides."""
+    import numpy as np
+
+    positives = np.array([v for v in synthetic if v is not None], float)
+    negatives = np.array([v for v in reference if v is not None], float)
+    if not len(positives) or not len(negatives):
+        return None
+    greater = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
+    return {"value": float(greater / (len(positives) * len(negatives))), "n_generated": len(positives),
+            "n_reference": len(negatives), "note": "reference clips stand for real ones"}
 
 
 def _mean(values) -> float | None:

@@ -46,7 +46,7 @@ from provenance.errors import ProvenanceError
 
 log = logging.getLogger(__name__)
 
-PACKAGE_CLIS = ("provenance.cli", "eval.cli", "detectors.cli")
+PACKAGE_CLIS = ("provenance.cli", "eval.cli", "detectors.cli", "reports.cli")
 EXIT_BAD_INPUT = 2
 TABLE_ROWS_SHOWN = 40  # longer runs print a summary; the full table is in results.parquet
 

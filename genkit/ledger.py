@@ -17,7 +17,7 @@ Tables::
 
     items      key (p<prompt>-s<sample>), prompt_index, sample_index, status (ok | failed), error,
                row (the result row as JSON), features (FVD features, float32 bytes), worker, finished_at
-    reference  idx, source, features — the reference set's FVD features
+    reference  idx, source, features, p_synthetic — the reference set's FVD features and detector scores
     meta       key, value — the run config, for refusing to resume with other options
 """
 
@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE TABLE IF NOT EXISTS reference (
     idx INTEGER PRIMARY KEY,
     source TEXT,
-    features BLOB NOT NULL
+    features BLOB,
+    p_synthetic REAL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -116,9 +117,9 @@ class Ledger:
              json.dumps(row, default=_json_default), features, worker, _now()),
         )])
 
-    def add_references(self, entries: list[tuple[int, str, bytes]]) -> None:
-        """Commit reference features ``(index, source, features)`` in one transaction."""
-        self._transaction(("INSERT OR REPLACE INTO reference VALUES (?, ?, ?)", entry) for entry in entries)
+    def add_references(self, entries: list[tuple[int, str, bytes | None, float | None]]) -> None:
+        """Commit reference clips ``(index, source, features, p_synthetic)`` in one transaction."""
+        self._transaction(("INSERT OR REPLACE INTO reference VALUES (?, ?, ?, ?)", entry) for entry in entries)
 
     def set_meta(self, key: str, value) -> None:
         self._transaction([("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, default=str)))])
@@ -180,7 +181,12 @@ class Ledger:
         ))
 
     def reference_features(self) -> list[tuple[int, bytes]]:
-        return list(self.conn.execute("SELECT idx, features FROM reference ORDER BY idx"))
+        return list(self.conn.execute("SELECT idx, features FROM reference WHERE features IS NOT NULL ORDER BY idx"))
+
+    def reference_rows(self) -> list[dict]:
+        """The reference clips without their features: index, source, detector score."""
+        return [{"idx": idx, "source": source, "p_synthetic": score}
+                for idx, source, score in self.conn.execute("SELECT idx, source, p_synthetic FROM reference ORDER BY idx")]
 
     def reference_indices(self) -> set[int]:
         return {idx for (idx,) in self.conn.execute("SELECT idx FROM reference")}
@@ -192,9 +198,12 @@ class Ledger:
         """Fold the WAL into the database and leave WAL mode: a finished ledger is one self-contained file
         (the next writer switches WAL on again)."""
         try:
+            self.conn.execute("PRAGMA busy_timeout=1000")  # a reader elsewhere (a notebook) only delays tidying
             self.conn.execute("PRAGMA journal_mode=DELETE")
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(self.path, f"cannot checkpoint the ledger ({exc})") from None
+            log.debug("%s stays in WAL mode (%s); its -wal and -shm files belong to it", self.path, exc)
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     # ------------------------------------------------------------------------------------ lifetime
 

@@ -47,7 +47,7 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 LEDGER_GLOB = "ledger*.sqlite*"  # the ledger, per-rank or per-shard ledgers, their -wal and -shm files
 # What a run owns besides clips/; --overwrite removes only these.
-RUN_FILES = (RUN_FILE, RESULTS_FILE, METRICS_FILE, REPORT_FILE)
+RUN_FILES = (RUN_FILE, RESULTS_FILE, METRICS_FILE, REPORT_FILE, "reference.parquet")
 VERSIONED_DISTRIBUTIONS = ("synthvid", "numpy", "av", "pandas", "pyarrow", "typer", "torch", "diffusers")
 ATTRIBUTES = ("background", "color", "shape", "motion")
 

@@ -1,0 +1,51 @@
+"""Small benchmark runs for test_bench and test_reports: the real ``python -m genkit bench`` in a
+subprocess, with the shapes-world renderer as the model (real code, milliseconds a clip) and keys and
+manifest repository in the test's own folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROMPTS = [
+    "a red circle moving left on a blue background",
+    "a green square moving right on a black background",
+    "a yellow star standing still on a white background",
+]
+# 64×64, 8 frames: the smallest clips the watermark and the metrics take comfortably.
+SMALL = ("--model", "shapes-world", "--frames", "8", "--height", "64", "--width", "64")
+
+
+def write_suite(folder: Path, prompts: list[str] = PROMPTS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    suite = folder / "suite.txt"
+    suite.write_text("\n".join(prompts) + "\n")
+    return suite
+
+
+def bench_env() -> dict:
+    return {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+
+
+def bench(folder: Path, *args, check_exit: int | None = 0, timeout: float = 300, prefix: tuple = ()) -> subprocess.CompletedProcess:
+    """``python -m genkit ARGS`` (or ``PREFIX -m genkit ARGS``, e.g. torchrun) in ``folder``; keys and
+    repository live in ``folder/home``."""
+    keys = ("--keys", str(folder / "home" / "keys"), "--repo", str(folder / "home" / "manifests.sqlite"))
+    command = [*(prefix or (sys.executable,)), "-m", "genkit", *map(str, args)]
+    if args and args[0] == "bench" and (len(args) < 2 or args[1] != "merge") and "--no-provenance" not in args:
+        command += keys
+    done = subprocess.run(command, capture_output=True, text=True, cwd=folder, env=bench_env(), timeout=timeout)
+    if check_exit is not None:
+        assert done.returncode == check_exit, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return done
+
+
+def complete_run(base: Path, name: str, *options: str) -> Path:
+    """A finished benchmark run of the test suite with 2 samples per prompt, made once per session."""
+    run = base / name
+    if not (run / "results.parquet").is_file():
+        write_suite(base)
+        bench(base, "bench", "suite.txt", "--out", name, "-n", "2", *SMALL, *options)
+    return run
