@@ -1,5 +1,6 @@
 # synthvid: two commands set up and use a fresh clone.
-#   make run   creates .venv if missing, installs the package, runs the main job into runs/smoke
+#   make run   creates .venv if missing, installs the package, benchmarks synthvid-tiny on the smoke
+#              suite into runs/smoke and writes runs/smoke/report.html
 #   make test  installs the dev extras if missing, runs the whole pytest suite
 # Installs are redone only when pyproject.toml changes (stamp files inside .venv).
 
@@ -11,20 +12,33 @@ DEV_INSTALLED := $(VENV)/.synthvid-dev-installed
 RUN_DIR := runs/smoke
 MODEL ?= synthvid-tiny
 
-.PHONY: run test suites benchmark
+.PHONY: run test suites benchmark chromium pipeline
 
-# The smoke suite with the embedded model (MODEL=DIR for other weights), every clip watermarked, signed
-# and registered with the user's keys (made on first use), then verified: make fails unless all are TRUSTED.
+# The main job: the benchmark of the embedded model (MODEL=DIR for other weights) on the smoke suite. Every
+# clip is generated, watermarked, signed, registered (keys made on first use), scored and committed to the
+# run's ledger; an interrupted `make run` resumes, and a run made with other settings or weights is
+# started again. Then every clip is verified (make fails unless all are TRUSTED) and report.html written.
 run: $(INSTALLED)
-	$(BIN)/synthvid generate --suite shapes-smoke --model $(MODEL) --out $(RUN_DIR) --overwrite
+	@$(BIN)/synthvid bench shapes-smoke --model $(MODEL) --out $(RUN_DIR); status=$$?; \
+	  if [ $$status = 2 ]; then echo "make run: starting $(RUN_DIR) again"; \
+	    $(BIN)/synthvid bench shapes-smoke --model $(MODEL) --out $(RUN_DIR) --overwrite; status=$$?; fi; \
+	  exit $$status
 	@$(BIN)/synthvid verify $(RUN_DIR)/clips/*.mp4 --json > $(RUN_DIR)/verify.json; status=$$?; \
 	  $(BIN)/python -c "import collections, json; v = json.load(open('$(RUN_DIR)/verify.json')); print('synthvid verify:', ', '.join(f'{n} {k}' for k, n in collections.Counter(r.get('verdict', 'error') for r in v).items()), 'of', len(v), 'clips (details: $(RUN_DIR)/verify.json)')"; \
 	  exit $$status
-	@echo "Run folder: $(RUN_DIR)  (clips/, run.json, verify.json)"
-	@echo "Table:      $(RUN_DIR)/results.parquet  -> python -c \"import pandas as pd; print(pd.read_parquet('$(RUN_DIR)/results.parquet'))\""
+	@$(BIN)/synthvid report $(RUN_DIR) > /dev/null
+	@echo "Run folder: $(RUN_DIR)  (clips/, ledger.sqlite, results.parquet, metrics.json, run.json, verify.json)"
+	@echo "Report:     $(abspath $(RUN_DIR))/report.html"
 
-test: $(DEV_INSTALLED)
+test: $(DEV_INSTALLED) chromium
 	$(BIN)/python -m pytest
+
+# The report test screenshots report.html in headless Chromium: Debian's package (CI starts bare, as root).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "warning: /usr/bin/chromium is missing and this is not root: sudo apt-get install chromium (the report screenshot test needs it)"; fi; \
+	fi
 
 # Regenerate the bundled shapes-full suite from the grammar (a test checks it is up to date).
 suites: $(INSTALLED)
@@ -44,3 +58,7 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 $(DEV_INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@ $(INSTALLED)
+
+# Per-stage timings of the default run (make run's benchmark); writes benchmarks/results/pipeline.md.
+pipeline: $(INSTALLED)
+	nice -n 10 $(BIN)/python benchmarks/pipeline.py
