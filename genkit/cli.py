@@ -653,8 +653,9 @@ def bench_run(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: clips/, ledger.sqlite, results.parquet, metrics.json, run.json."),
     num_videos_per_prompt: int = typer.Option(1, "--num-videos-per-prompt", "-n", min=1, max=1000, help="Clips per prompt."),
     metrics: str = typer.Option(
-        "all", "--metrics",
-        help="Comma-separated: clipsim, temporal, fvd, analyzer (shapes-world adherence), detector, robustness (watermark under attacks); or all.",
+        "default", "--metrics",
+        help="Comma-separated: clipsim, temporal, fvd, analyzer (shapes-world adherence), detector, robustness (watermark under "
+        "attacks: slow, off by default); default = all but robustness; all.",
     ),
     reference: Optional[str] = typer.Option(
         None, "--reference", help="FVD reference set: world:SUITE (shapes-world renders), a folder of clips, or none. Default: world:<SUITE>.",

@@ -42,10 +42,14 @@ def bench(folder: Path, *args, check_exit: int | None = 0, timeout: float = 300,
     return done
 
 
-def complete_run(base: Path, name: str, *options: str) -> Path:
-    """A finished benchmark run of the test suite with 2 samples per prompt, made once per session."""
+# The full run: 2 samples per prompt and every metric, robustness too.
+FULL = ("-n", "2", "--metrics", "all")
+
+
+def complete_run(base: Path, name: str) -> Path:
+    """A finished benchmark run of the test suite with every metric, made once per session."""
     run = base / name
     if not (run / "results.parquet").is_file():
         write_suite(base)
-        bench(base, "bench", "suite.txt", "--out", name, "-n", "2", *SMALL, *options)
+        bench(base, "bench", "suite.txt", "--out", name, *FULL, *SMALL)
     return run

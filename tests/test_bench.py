@@ -11,7 +11,7 @@ from contextlib import closing
 
 import pandas as pd
 import pytest
-from bench_helpers import PROMPTS, SMALL, bench, complete_run, write_suite
+from bench_helpers import FULL, PROMPTS, SMALL, bench, complete_run, write_suite
 
 from genkit.ledger import Ledger, item_key
 
@@ -63,7 +63,7 @@ def test_bench_fills_a_run_folder_with_one_scored_row_per_item(run):
 
 def test_rerunning_the_same_command_resumes_and_makes_nothing(run, base):
     before = (run / "ledger.sqlite").stat().st_mtime_ns, pd.read_parquet(run / "results.parquet")
-    done = bench(base, "bench", "suite.txt", "--out", run.name, "-n", "2", *SMALL, "--json")
+    done = bench(base, "bench", "suite.txt", "--out", run.name, *FULL, *SMALL, "--json")
     summary = json.loads(done.stdout)
     assert summary["done_before"] == len(PROMPTS) * 2 and summary["made_now"] == 0
     assert summary["status"] == "complete"
@@ -72,7 +72,7 @@ def test_rerunning_the_same_command_resumes_and_makes_nothing(run, base):
 
 
 def test_another_config_is_refused_in_one_line_and_the_run_is_kept(run, base):
-    done = bench(base, "bench", "suite.txt", "--out", run.name, "-n", "2", *SMALL, "--seed", "5", check_exit=2)
+    done = bench(base, "bench", "suite.txt", "--out", run.name, *FULL, *SMALL, "--seed", "5", check_exit=2)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {run.name}: holds a run made with another config"), done.stderr
     assert "seed" in lines[0]
