@@ -54,7 +54,7 @@ class DataPlan:
 
     prompts: dict[str, int] = field(default_factory=lambda: {"train": 64, "val": 24, "test": 40})
     camera: dict[str, int] = field(default_factory=lambda: {"train": 240, "val": 100, "test": 200})
-    other: dict[str, int] = field(default_factory=lambda: {"train": 30, "val": 15, "test": 40})
+    other: dict[str, int] = field(default_factory=lambda: {"train": 12, "val": 6, "test": 20})
     frames: int = CLIP_FRAMES
     size: int = CLIP_SIZE
     seed: int = 0

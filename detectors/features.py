@@ -30,6 +30,7 @@ PHASE_MODULI = (2, 3, 4)
 SPECTRUM_BANDS = (0.0, 0.0625, 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.4375, 0.51)
 FLOW_PAIRS = 2  # frame pairs per clip for optical flow (flow dominates the cost)
 CHROMA_STEP = 4
+SPECTRUM_STEP = 2
 
 
 def _names() -> list[str]:
@@ -62,10 +63,14 @@ def _log(x: np.ndarray) -> np.ndarray:
 
 
 def _box3(x: np.ndarray) -> np.ndarray:
-    """3×3 mean over the last two axes (edges replicated)."""
-    p = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
-    rows = p[..., :-2, :] + p[..., 1:-1, :] + p[..., 2:, :]
-    return (rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]) / 9.0
+    """3×3 mean over the last two axes, edges replicated: every frame gets one replicated row above and
+    below, then OpenCV's box filter runs once over all frames stacked into one tall image (4× faster
+    than a call per frame; no frame — and no clip of a batch — sees another's rows)."""
+    import cv2
+
+    padded = np.pad(np.asarray(x, np.float32), [(0, 0)] * (x.ndim - 2) + [(1, 1), (0, 0)], mode="edge")
+    flat = padded.reshape(-1, x.shape[-1])
+    return cv2.blur(flat, (3, 3), borderType=cv2.BORDER_REPLICATE).reshape(padded.shape)[..., 1:-1, :]
 
 
 def npr_features(y: np.ndarray) -> np.ndarray:
@@ -86,17 +91,17 @@ def npr_features(y: np.ndarray) -> np.ndarray:
 
 def noise_features(clips: np.ndarray, y: np.ndarray) -> np.ndarray:
     r = y - _box3(y)
-    n = r.shape[0]
-    flat = r.reshape(n, -1)
-    var = flat.var(axis=1)
-    sq = flat * flat
-    kurt = (sq * sq).mean(axis=1) / (var**2 + EPS)
+    n, t = r.shape[:2]
+    sq = r * r
+    energy = sq.reshape(n, t, -1).mean(axis=2)  # per frame; the residual's mean is ~0, so this is its variance
+    var = energy.mean(axis=1)
+    kurt = (sq * sq).reshape(n, -1).mean(axis=1) / (var**2 + EPS)
     # chroma on every CHROMA_STEP-th frame: its residual changes slowly over time and costs twice the luma's
     sub = clips[:, ::CHROMA_STEP].astype(np.int16)
     chroma = np.stack([sub[..., 0] - sub[..., 1], sub[..., 2] - sub[..., 1]], axis=2).astype(np.float32)  # [N, T', 2, H, W]
     rc = chroma - _box3(chroma)
-    a, b = r[:, 1:], r[:, :-1]
-    corr = (a * b).mean(axis=(1, 2, 3)) / (np.sqrt((a * a).mean(axis=(1, 2, 3)) * (b * b).mean(axis=(1, 2, 3))) + EPS)
+    cross = (r[:, 1:] * r[:, :-1]).reshape(n, t - 1, -1).mean(axis=2).mean(axis=1)
+    corr = cross / (np.sqrt(energy[:, 1:].mean(axis=1) * energy[:, :-1].mean(axis=1)) + EPS)
     detail = np.abs(np.diff(y, axis=3)).mean(axis=(1, 2, 3))
     return np.stack([_log(np.sqrt(var)), np.log1p(kurt), _log(rc.reshape(n, -1).std(axis=1)), corr,
                      _log(np.sqrt(var)) - _log(detail)], axis=1)
@@ -109,8 +114,9 @@ def _radius(h: int, w: int) -> np.ndarray:
 
 
 def spectrum_features(y: np.ndarray) -> np.ndarray:
-    n, t, h, w = y.shape
-    frames = y - y.mean(axis=(2, 3), keepdims=True)
+    frames = y[:, ::SPECTRUM_STEP]  # every other frame: the spectrum of neighbours is nearly the same
+    n, t, h, w = frames.shape
+    frames = frames - frames.mean(axis=(2, 3), keepdims=True)
     power = np.abs(np.fft.rfft2(frames)) ** 2  # [N, T, H, W//2+1]
     radius, fy, fx = _radius(h, w)
     total = power.sum(axis=(2, 3)) + EPS  # [N, T]
