@@ -16,8 +16,9 @@ written to ``metrics.json``; ``results.parquet`` is exported from the ledger.
 Resuming. Re-running the same command skips every item finished in any ledger of the folder; a failed
 item is tried again. A folder made with another config is refused (:class:`RunFolderError`).
 
-Scale-out. Items are dealt round-robin over workers by their position in the plan (item n goes to
-worker n mod W); since every item has its own seed, a clip does not depend on who made it.
+Scale-out. Items are dealt round-robin over workers (torchrun ranks: the items left to do, after all
+ranks have read the ledgers; shards: by position in the plan, item n to shard n mod N); since every
+item has its own seed, a clip does not depend on who made it.
 
 - ``torchrun --nproc-per-node N -m genkit bench ...`` (RANK/WORLD_SIZE/LOCAL_RANK in the environment):
   a process group is started (gloo on CPU, NCCL on GPUs), each rank writes ``ledger.rank{r}-of-{N}.sqlite``,
@@ -40,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from genkit.errors import BenchError, GenkitError
+from genkit.errors import BenchError, GenkitError, LedgerError
 from genkit.generate import (ClipRequest, Provenance, Settings, batches, check_watermark_fits, finish_clip,
                              generate_batch, generator_id, model_prompts, plan_clips)
 from genkit.ledger import LEDGER_FILE, Ledger, item_key, part_ledgers, remove_ledger, worker_ledger_name
@@ -124,7 +125,11 @@ def start_process_group(workers: Workers, device: str) -> None:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        # Ranks meet at a barrier after their items; a resumed run can leave one rank far more to do
+        # than another, so the wait may be long (torch's default gives up after 10-30 minutes).
+        from datetime import timedelta
+
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo", timeout=timedelta(hours=24))
 
 
 def stop_process_group(workers: Workers) -> None:
@@ -472,11 +477,20 @@ def run_bench(
     world_prompts = _all_world_prompts(items)
     scorer = ItemScorer(options, provenance, world_prompts)
     done, references_done = finished_items(run.root)
-    mine = [requests[position] for position in workers.mine(len(requests))]
-    pending = [r for r in mine if item_key(r.prompt_index, r.sample_index) not in done]
-    result = BenchResult(run, workers, len(requests), done_before=len(mine) - len(pending))
+    workers.barrier()  # torchrun: every rank has read the same ledgers before any rank writes
+    if workers.distributed:
+        # Ranks deal out what is left, so a resumed run keeps them evenly loaded.
+        left = [r for r in requests if item_key(r.prompt_index, r.sample_index) not in done]
+        pending = [left[position] for position in workers.mine(len(left))]
+        done_before = len(done) if workers.is_main else 0
+    else:
+        # Shards start at different times and may not see the same ledgers: they deal by plan position.
+        mine = [requests[position] for position in workers.mine(len(requests))]
+        pending = [r for r in mine if item_key(r.prompt_index, r.sample_index) not in done]
+        done_before = len(mine) - len(pending)
+    result = BenchResult(run, workers, len(requests), done_before=done_before)
     if on_start:
-        on_start(len(mine))
+        on_start(done_before + len(pending))
     seconds = result.seconds
 
     def lap(stage: str) -> None:
@@ -614,10 +628,16 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
     config = run.record.get("config", {})
     main_ledger = run.root / LEDGER_FILE
     if workers.is_main:
-        parts = part_ledgers(run.root)
         with Ledger(main_ledger) as ledger:
-            if parts:
-                ledger.merge(parts)
+            for attempt in range(2):
+                parts = part_ledgers(run.root)
+                try:
+                    if parts:
+                        ledger.merge(parts)
+                    break
+                except LedgerError:  # two shards finishing together: the other merged and removed a part
+                    if attempt:
+                        raise
             ledger.settle()
         for part in parts:
             remove_ledger(part)
