@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -170,6 +171,22 @@ class DataBuilder:
         self.plan = plan or DataPlan()
         self.entries: list[ClipEntry] = []
         self.on_clip = on_clip
+        self._check_plan()
+
+    def _check_plan(self) -> None:
+        """Cached clips are found by name; names mean the same clips only under the same prompts, sizes
+        and seed, so a folder refuses a plan that would give its names other content."""
+        from detectors.errors import DatasetError
+
+        record = self.root / "plan.json"
+        identity = {"prompts": self.plan.prompts, "frames": self.plan.frames, "size": self.plan.size, "seed": self.plan.seed}
+        if record.is_file():
+            found = json.loads(record.read_text())
+            if found != identity:
+                raise DatasetError(record, f"the cached clips were made with {found}, not {identity}: use another folder")
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(identity) + "\n")
 
     def _path(self, generator: str, split: str, name: str) -> Path:
         return self.root / "clips" / generator / split / f"{name}.mp4"
