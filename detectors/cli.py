@@ -138,6 +138,7 @@ def detect_train(
     epochs: int = typer.Option(12, "--epochs", min=1, max=1000, help="cnn3d: training epochs (the best on validation is kept)."),
     encoder: str = typer.Option("synthvid-tiny-clip", "--encoder", help="probe: an eval image encoder (synthvid-tiny-clip or an open_clip name)."),
     pretrained: Optional[Path] = typer.Option(None, "--pretrained", help="probe: local checkpoint of the open_clip encoder."),
+    augment: bool = typer.Option(False, "--augment", help="Add an H.264 copy (CRF 23–32) of every train/val clip (robustness to re-encoding; the default model's recipe)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of every random choice."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch."),
     as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
@@ -165,7 +166,7 @@ def detect_train(
     detector = Detector(backbone, **options.get(backbone, {}))
     logging.getLogger("detectors").setLevel(logging.INFO if not as_json else logging.WARNING)
     with _progress(len(dataset.split("train")) + len(dataset.split("val")), "reading clips") as bar:
-        report = detector.fit(dataset, target_fpr=target_fpr, seed=seed, progress=lambda what: bar.update() if what == "load" else None)
+        report = detector.fit(dataset, target_fpr=target_fpr, seed=seed, augment=augment, progress=lambda what: bar.update() if what == "load" else None)
     detector.save(out)
     result = {"model": str(out), **report.to_dict(), "skipped": [{"path": p, "reason": r} for p, r in report.skipped]}
     if as_json:

@@ -191,3 +191,14 @@ def load_clips(dataset: Dataset, *, min_frames: int, min_side: int = 1, max_fram
     for path, reason in skipped:
         log.warning("skipped %s: %s", path, reason)
     return LoadedClips(frames, np.asarray(labels, np.int64), kept, skipped)
+
+
+def augment_h264(loaded: LoadedClips, seed: int, crf_range: tuple[int, int] = (23, 32)) -> LoadedClips:
+    """The clips plus one H.264 round trip of each at a random CRF in ``crf_range`` (inclusive): the
+    detector learns traces that survive the re-encoding every upload applies."""
+    from provenance.watermark.attacks import h264
+
+    rng = np.random.default_rng(seed)
+    extra = [h264(f, 8.0, int(rng.integers(crf_range[0], crf_range[1] + 1))) for f in loaded.frames]
+    return LoadedClips(loaded.frames + extra, np.concatenate([loaded.labels, loaded.labels]), loaded.items + loaded.items,
+                       list(loaded.skipped))

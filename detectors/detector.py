@@ -137,11 +137,12 @@ class Detector:
             crops, crop_labels, owner = [crops[i] for i in keep], [crop_labels[i] for i in keep], [owner[i] for i in keep]
         return np.stack(crops), np.asarray(crop_labels), np.asarray(owner)
 
-    def fit(self, dataset, *, target_fpr: float = 0.01, seed: int = 0, progress=None) -> FitReport:
+    def fit(self, dataset, *, target_fpr: float = 0.01, seed: int = 0, augment: bool = False, progress=None) -> FitReport:
         """Train on ``dataset`` (a :class:`~detectors.dataset.Dataset`, a manifest path or a folder):
         backbone on ``train``, head/checkpoint and threshold on ``val`` (carved from ``train``,
-        stratified, when the dataset has none). Unreadable or too-short clips are skipped with a reason."""
-        from detectors.dataset import Dataset, load_clips, load_dataset
+        stratified, when the dataset has none). Unreadable or too-short clips are skipped with a reason.
+        ``augment`` adds an H.264 copy (CRF 23–32) of every train and val clip."""
+        from detectors.dataset import Dataset, augment_h264, load_clips, load_dataset
 
         started = time.perf_counter()
         if not isinstance(dataset, Dataset):
@@ -153,6 +154,8 @@ class Detector:
         skipped = train.skipped + (val.skipped if val else [])
         if val is None or len(set(val.labels.tolist())) < 2:
             train, val = _carve_validation(train, seed)
+        if augment:
+            train, val = augment_h264(train, seed), augment_h264(val, seed + 1)
         report = self.fit_clips(train, val, target_fpr=target_fpr, seed=seed, progress=progress, source=dataset.source,
                                 skipped=skipped)
         report.seconds = round(time.perf_counter() - started, 2)

@@ -249,10 +249,11 @@ def _cli(capsys, *args):
 def test_cli_train_then_detect_with_exit_codes(dataset_dir, tmp_path, capsys):
     manifest = _manifest(tmp_path / "m.csv", _rows(dataset_dir))
     model = tmp_path / "cli-model"
-    code, out, err = _cli(capsys, "detect", "train", "--data", manifest, "--backbone", "forensic", "--out", model, "--json")
+    code, out, err = _cli(capsys, "detect", "train", "--data", manifest, "--backbone", "forensic", "--out", model, "--augment", "--json")
     assert code == 0, err
     report = json.loads(out)
     assert report["backbone"] == "forensic" and (model / "model.safetensors").is_file()
+    assert sum(report["counts"]["train"].values()) == 2 * 2 * COUNTS["train"]  # every clip and its H.264 copy
     test_real = sorted((dataset_dir / "test" / "real").iterdir())[0]
     test_fake = sorted((dataset_dir / "test" / "fake" / "upsampled-world").iterdir())[0]
     garbage = tmp_path / "garbage.mp4"
