@@ -1,12 +1,16 @@
 """synthvid-tiny-video: the small 3-D CNN whose features give FVD-tiny.
 
-A residual 3-D CNN (stem + three stride-2 stages, GroupNorm, SiLU) over 16 frames of 32×32 RGB in
-[−1, 1] (clips are resized to it); the features are a 128-d linear projection of the global mean and
-max pools. It is trained here
-(``synthvid eval-train video``, see :mod:`eval.train_video`) on shapes-world clips to recognise their
-attributes (colours, shape, size, motion, texture, noise, camera pan) and whether the frames are in
-order, shuffled or partly frozen, so its features see appearance and motion. Scores computed with it
-are labelled "FVD-tiny (not comparable to published FVD)": it knows only the shapes world.
+A residual 3-D CNN over 16 frames of 64×64 RGB in [−1, 1], the native size of shapes-world clips
+(other sizes are resized to it, antialiased). A stem of ``stem_layers`` stride-(1, 2, 2) convolutions
+brings 64×64 to 16×16 without averaging pixels first, so the first filters see noise, blur and
+frame-to-frame jumps at full resolution; three stride-2 residual stages (GroupNorm, SiLU) follow.
+The 128-d features are a linear projection of the deep maps' global mean and max pools and of the log
+energy of each first-layer filter (a learned filter bank's spectrum: it rises with noise and falls
+with blur, and the temporal filters' energy rises when frames jump; GroupNorm would normalise it
+away further in). It is trained here (``synthvid eval-train video``, see :mod:`eval.train_video`)
+on shapes-world clips to recognise their attributes, their frame order and the kind and strength of
+applied degradations, so its features see content, motion and low-level quality. Scores computed
+with it are labelled "FVD-tiny (not comparable to published FVD)": it knows only the shapes world.
 
 Files: ``config.json`` (:class:`TinyVideoConfig`) and ``model.safetensors`` in one folder; the shipped
 one is :data:`DEFAULT_DIR`.
@@ -29,7 +33,7 @@ NAME = "synthvid-tiny-video"
 DEFAULT_DIR = Path(__file__).resolve().parent / "models" / NAME
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-TRAIN_COMMAND = "synthvid eval-train video --minutes 15 --out runs/train-tiny-video"
+TRAIN_COMMAND = "synthvid eval-train video --minutes 90 --out runs/train-tiny-video-v2"
 
 
 @dataclass
@@ -39,7 +43,8 @@ class TinyVideoConfig:
     channels: tuple[int, ...] = (16, 32, 64, 128)
     groups: int = 8
     feature_dim: int = 128
-    heads: dict[str, int] = field(default_factory=dict)  # training heads: name → classes
+    stem_layers: int = 2  # stride-(1, 2, 2) convolutions before the residual stages
+    heads: dict[str, int] = field(default_factory=dict)  # training heads: name → outputs (classes, or 1 for a level)
 
     @classmethod
     def from_dict(cls, data: dict) -> TinyVideoConfig:
@@ -68,9 +73,16 @@ class TinyVideoEncoder(nn.Module):
         super().__init__()
         self.config = config
         c = config.channels
-        self.stem = nn.Sequential(nn.Conv3d(3, c[0], 3, (1, 2, 2), 1, bias=False), nn.GroupNorm(config.groups, c[0]), nn.SiLU())
+        # The stem runs per frame as 2-D convolutions (PyTorch's 3-D convolution is several times
+        # slower at full resolution, and on 3 input channels); time is mixed from the first stage on.
+        # The first filters' energy is a feature, so no norm comes before it.
+        self.first = nn.Conv2d(3, c[0], 3, 2, 1, bias=False)
+        layers: list[nn.Module] = [nn.GroupNorm(config.groups, c[0]), nn.SiLU()]
+        for _ in range(config.stem_layers - 1):
+            layers += [nn.Conv2d(c[0], c[0], 3, 2, 1, bias=False), nn.GroupNorm(config.groups, c[0]), nn.SiLU()]
+        self.stem = nn.Sequential(*layers)
         self.stages = nn.Sequential(*[ResidualBlock3d(c[i], c[i + 1], 2, config.groups) for i in range(len(c) - 1)])
-        self.project = nn.Linear(2 * c[-1], config.feature_dim)
+        self.project = nn.Linear(2 * c[-1] + 2 * c[0], config.feature_dim)
         self.heads = nn.ModuleDict({name: nn.Linear(config.feature_dim, classes) for name, classes in config.heads.items()})
 
     @property
@@ -78,11 +90,19 @@ class TinyVideoEncoder(nn.Module):
         return self.config.feature_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, frames, size, size]`` in [−1, 1] → features ``[B, feature_dim]``: a projection of the
-        mean and the max over space and time (the max keeps a small object's features from being
-        averaged away by the background)."""
-        maps = self.stages(self.stem(x)).flatten(2)
-        return self.project(torch.cat([maps.mean(dim=2), maps.amax(dim=2)], dim=1))
+        """``[B, 3, frames, size, size]`` in [−1, 1] → features ``[B, feature_dim]``: a projection of
+        the mean and the max of the deep maps over space and time (the max keeps a small object's
+        features from being averaged away by the background), and of the log mean energy of each
+        first filter's response and of its change from frame to frame."""
+        b, _, t, h, w = x.shape
+        low = self.first(x.transpose(1, 2).reshape(b * t, 3, h, w))
+        per_frame = low.reshape(b, t, low.shape[1], -1)  # [B, T, C, H/2 · W/2]
+        energy = per_frame.square().mean(dim=(1, 3))
+        change = per_frame.diff(dim=1).square().mean(dim=(1, 3)) if t > 1 else torch.zeros_like(energy)
+        stem = self.stem(low)
+        maps = self.stages(stem.reshape(b, t, *stem.shape[1:]).transpose(1, 2)).flatten(2)
+        levels = torch.cat([energy, change], dim=1).add(1e-6).log()
+        return self.project(torch.cat([maps.mean(dim=2), maps.amax(dim=2), levels], dim=1))
 
     def classify(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         hidden = F.silu(features)

@@ -280,3 +280,28 @@ def test_shipped_tiny_video_encoder_loads_and_fits_the_size_budget():
     assert extractor.num_features == 128 and extractor.label == "FVD-tiny (not comparable to published FVD)"
     features = extractor(clips(3, 12, frames=16))
     assert features.shape == (3, 128) and torch.isfinite(features).all()
+
+
+def test_shipped_tiny_video_features_move_further_as_noise_blur_and_shuffling_grow():
+    """What FVD-tiny is for: its features drift from the clean clips' further at each stronger fault."""
+    from provenance.watermark.attacks import gaussian_blur, gaussian_noise
+
+    extractor = make_extractor()
+    clean = world_clips(8, 21, frames=16, size=64)[0]  # the size it was trained at
+    reference = extractor(clean).double().mean(0)
+    rng = np.random.default_rng(0)
+
+    def shuffled(share: float) -> np.ndarray:
+        out = clean.copy()
+        moved = rng.choice(16, round(16 * share), replace=False)
+        out[:, moved] = clean[:, rng.permutation(moved)]
+        return out
+
+    faults = {
+        "noise": [np.stack([gaussian_noise(c, sigma, rng) for c in clean]) for sigma in (5, 20, 40)],
+        "blur": [np.stack([gaussian_blur(c, sigma) for c in clean]) for sigma in (0.5, 1.5, 3.0)],
+        "shuffle": [shuffled(share) for share in (0.25, 0.5, 1.0)],
+    }
+    for name, levels in faults.items():
+        drift = [float((extractor(x).double().mean(0) - reference).norm()) for x in levels]
+        assert drift[0] < drift[1] < drift[2], (name, drift)
