@@ -94,8 +94,9 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     board = data.leaderboard([run])
     summary = board.drop(columns=["run", "model", "suite"]).T.rename(columns={0: "value"})
     fvd = metrics.get("fvd") or {}
+    small_set = " With fewer than 256 clips a set FVD is biased upward (~1/N): compare runs at equal N." if fvd.get("warning") else ""
     fvd_note = _note(f"{fvd.get('label')}: {fvd.get('n_fake')} generated vs {fvd.get('n_real')} reference clips "
-                     f"({fvd.get('reference')}). {fvd.get('warning') or ''}") if fvd else ""
+                     f"({fvd.get('reference')}).{small_set}") if fvd else ""
     parts.append(_section("Summary", _table(summary), fvd_note))
     means = {k: v for k, v in (metrics.get("means") or {}).items() if v is not None}
     if means:
