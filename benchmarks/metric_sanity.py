@@ -250,7 +250,8 @@ def main() -> None:
         "What FVD-tiny's encoder was trained on (`eval/train_video.py`): additive noise of a random kind (Gaussian per channel, "
         "Gaussian grey, uniform; σ 2–50), a random low-pass (Gaussian, box, down-up sampling; σ 0.3–3.5 px), frame "
         "permutations (10–100 % of the frames, or adjacent swaps) and freezes from a random frame on — the families of "
-        f"noise, blur, shuffle and freeze, not these settings. It never saw: {', '.join(unseen)} (marked *unseen*).",
+        f"noise, blur, shuffle and freeze, in random kinds and strengths whose ranges contain these settings (the shuffle is "
+        f"the same procedure), so those four rows show that training worked. It never saw: {', '.join(unseen)} (marked *unseen*).",
         "",
         "## Targets",
         "",
