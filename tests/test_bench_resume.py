@@ -122,8 +122,9 @@ def test_two_workers_give_the_single_process_results(spread, name):
     found = json.loads((base / name / "metrics.json").read_text())
     assert found["fvd"]["n_fake"] == expected["fvd"]["n_fake"] == len(single)
     # Through torchmetrics' state sync (ranks) or one process over the merged ledger (shards): the same
-    # sums in another order.
-    assert found["fvd"]["value"] == pytest.approx(expected["fvd"]["value"], rel=1e-6, abs=1e-9)
+    # sums in another order, of float32 features whose batches differ per rank (seen: 2.3e-6 relative).
+    # One item missing or counted twice moves FVD by O(1/N), far beyond 1e-5.
+    assert found["fvd"]["value"] == pytest.approx(expected["fvd"]["value"], rel=1e-5, abs=1e-9)
     assert found["means"] == pytest.approx(expected["means"], rel=1e-6)
     record = json.loads((base / name / "run.json").read_text())
     assert record["status"] == "complete"
