@@ -46,9 +46,9 @@ def test_a_run_killed_at_random_moments_resumes_to_every_item_exactly_once(tmp_p
         "a yellow star standing still on a white background",
         "a cyan triangle moving up on a magenta background",
     ]
-    total = len(prompts) * 4
+    total = len(prompts) * 6
     write_suite(tmp_path, prompts)
-    args = ["bench", "suite.txt", "--out", "run", *SMALL, "-n", "4", "--metrics", "analyzer", "--batch-size", "2",
+    args = ["bench", "suite.txt", "--out", "run", *SMALL, "-n", "6", "--metrics", "analyzer", "--batch-size", "2",
             "--keys", str(tmp_path / "home" / "keys"), "--repo", str(tmp_path / "home" / "manifests.sqlite")]
     ledger = tmp_path / "run" / "ledger.sqlite"
     rng = np.random.default_rng(8)
@@ -57,11 +57,14 @@ def test_a_run_killed_at_random_moments_resumes_to_every_item_exactly_once(tmp_p
         process = subprocess.Popen([sys.executable, "-m", "genkit", *args], cwd=tmp_path, env=bench_env(),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill while items are being made: wait for the process to get going (its first commit, or a
-        # while), then a random delay of up to about two items.
+        # while), then at a random moment up to 0.8 s later, or at the next commit if that comes first
+        # (on a quiet machine an item takes well under 0.1 s, and the kills must not outlast the run).
         started, before = time.monotonic(), _ledger_rows(ledger)
         while process.poll() is None and _ledger_rows(ledger) == before and time.monotonic() - started < 60:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.8))
+            time.sleep(0.01)
+        deadline, first = time.monotonic() + rng.uniform(0.0, 0.8), _ledger_rows(ledger)
+        while process.poll() is None and time.monotonic() < deadline and _ledger_rows(ledger) <= first:
+            time.sleep(0.005)
         process.send_signal(signal.SIGKILL)
         process.wait()
         progress.append(_ledger_rows(ledger))
@@ -78,7 +81,7 @@ def test_a_run_killed_at_random_moments_resumes_to_every_item_exactly_once(tmp_p
         assert book.integrity() == "ok"
         rows = book.rows()
     keys = [(row["prompt_index"], row["sample_index"]) for row in rows]
-    assert sorted(keys) == [(i, k) for i in range(len(prompts)) for k in range(4)]  # every item exactly once
+    assert sorted(keys) == [(i, k) for i in range(len(prompts)) for k in range(6)]  # every item exactly once
     assert all(row["status"] == "ok" and row["verdict"] == "TRUSTED" for row in rows)
     table = pd.read_parquet(tmp_path / "run" / "results.parquet")
     assert len(table) == total and not table.duplicated(["prompt_index", "sample_index"]).any()
