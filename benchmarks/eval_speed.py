@@ -243,7 +243,8 @@ def main() -> None:
     machine = hardware()
     commit = git_commit()
     load = os.getloadavg()
-    command = "nice -n 10 python benchmarks/eval_speed.py " + " ".join(
+    niceness = os.nice(0)  # record the priority this run really had
+    command = (f"nice -n {niceness} " if niceness else "") + "python benchmarks/eval_speed.py " + " ".join(
         [f"--sections {','.join(sections)}", f"--repeats {args.repeats}", f"--threads {args.threads}", f"--seed {args.seed}",
          f"--i3d-clips {args.i3d_clips}", f"--metric-clips {args.metric_clips}"]
     )
@@ -255,7 +256,7 @@ def main() -> None:
             f"({machine['cpus_usable']} cores usable), Python {platform.python_version()}, torch {torch.__version__}, "
             f"commit {commit['commit'][:7] + (' (dirty)' if commit['dirty'] else '') if commit else 'unknown'}. "
             f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: the machine is shared with "
-            "other jobs (a training job at higher priority in some runs), so times are CPU seconds of this "
+            "other jobs (a training job at nice −10 during this run), so times are CPU seconds of this "
             "process (all threads) unless marked wall, and ratios come from alternating runs in the same process.",
             "",
             *body,

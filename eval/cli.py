@@ -218,7 +218,8 @@ def eval_train(
 ) -> None:
     """Train a small model eval ships, on shapes-world data rendered on the fly.
 
-    video: synthvid-tiny-video, the FVD-tiny encoder (attributes + frame order of 16-frame clips).
+    video: synthvid-tiny-video, the FVD-tiny encoder: 16-frame 64×64 clips, some temporally shuffled or
+    frozen, low-passed or noised; heads learn the prompt's attributes, the frame order and the degradation levels.
     clip: synthvid-tiny-clip, an open_clip custom model (contrastive, frames and their prompts).
     Everything is checkpointed (--resume continues the same data stream) and the model is exported to
     --out/model at each checkpoint; copy that folder to eval/models/synthvid-tiny-video (or -clip) to ship it.
