@@ -231,3 +231,35 @@ def test_generate_and_train_help_show_an_example_and_the_models(cli):
         assert name in text
     code, out, _ = cli("train", "tiny", "--help")
     assert code == 0 and "Example: synthvid train tiny --minutes 60" in " ".join(out.replace("│", " ").split())
+
+
+def test_init_from_adds_frame_positions_without_changing_the_model_and_they_load_back(tiny_folder, tmp_path, one_thread):
+    import torch
+
+    from genkit.tiny import SynthvidTinyPipeline
+    from genkit.tiny.train import Trainer, TrainConfig
+
+    before = SynthvidTinyPipeline.from_pretrained(tiny_folder).unet
+    assert before.config.frame_positions is False and before.frame_position is None
+    trainer = Trainer(TrainConfig(out=str(tmp_path / "train"), init_from=str(tiny_folder), threads=1), resume=False)
+    after = trainer.pipe.unet
+    assert after.config.frame_positions is True and trainer.cfg.unet["frame_positions"] is True
+
+    torch.manual_seed(1)
+    with torch.no_grad():  # a fresh model zero-initialises its residual branches: make both "trained" alike
+        for name, parameter in after.named_parameters():
+            if not name.startswith("frame_position."):
+                parameter.normal_(0.0, 0.05)
+    before.load_state_dict({k: v for k, v in after.state_dict().items() if not k.startswith("frame_position.")})
+    sample, context, pooled = torch.randn(2, 3, 5, 16, 16), torch.randn(2, 4, 128), torch.randn(2, 128)
+    with torch.no_grad():
+        reference = before(sample, 500, context, pooled).sample
+        assert torch.equal(after(sample, 500, context, pooled).sample, reference)  # zero-initialised: same function
+        torch.nn.init.normal_(after.frame_position.weight, std=1.0)
+        moved = after(sample, 500, context, pooled).sample
+    assert not torch.allclose(moved, reference, atol=1e-4)  # wired into every frame's conditioning
+
+    trainer.pipe.save_pretrained(tmp_path / "saved", safe_serialization=True)
+    loaded = SynthvidTinyPipeline.from_pretrained(tmp_path / "saved").unet
+    with torch.no_grad():
+        assert loaded.config.frame_positions is True and torch.equal(loaded(sample, 500, context, pooled).sample, moved)

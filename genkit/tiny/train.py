@@ -42,6 +42,7 @@ DEFAULT_UNET = dict(
     context_dim=128,
     time_embed_dim=256,
     patch_size=2,
+    frame_positions=True,
 )
 AUX_HEADS = {"background": COLORS, "color": COLORS, "shape": SHAPES, "motion": MOTIONS, "size": SIZES}
 
@@ -133,6 +134,8 @@ class Trainer:
             from genkit.tiny.pipeline import SynthvidTinyPipeline
 
             self.pipe = SynthvidTinyPipeline.from_pretrained(cfg.init_from)
+            if cfg.unet.get("frame_positions") and not self.pipe.unet.config.frame_positions:
+                self._add_frame_positions()
             # The checkpoint must record the architecture actually trained, not the default one.
             cfg.unet = {key: self.pipe.unet.config[key] for key in DEFAULT_UNET}
             log.info("initialised from %s", cfg.init_from)
@@ -163,6 +166,19 @@ class Trainer:
                 info = json.loads(prior.read_text())
                 self.step, self.seconds = int(info.get("steps", 0)), float(info.get("seconds", 0.0))
                 self.rng = np.random.default_rng([cfg.seed, self.step])  # fresh data, not a replay
+
+    def _add_frame_positions(self) -> None:
+        """Upgrade weights trained without frame positions: the new projection starts at zero, so the
+        loaded model's function is unchanged and training goes on from where it was."""
+        from genkit.tiny.unet import TinyVideoUNet
+
+        old = self.pipe.unet
+        unet = TinyVideoUNet(**{**{key: old.config[key] for key in DEFAULT_UNET if key in old.config}, "frame_positions": True})
+        missing, unexpected = unet.load_state_dict(old.state_dict(), strict=False)
+        if unexpected or any(not key.startswith("frame_position.") for key in missing):
+            raise ValueError(f"cannot add frame positions: missing {missing}, unexpected {unexpected}")
+        self.pipe.register_modules(unet=unet)
+        log.info("added frame-position conditioning (zero-initialised) to the loaded UNet")
 
     def lr_at(self, step: int) -> float:
         return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup_steps)
