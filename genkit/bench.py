@@ -47,6 +47,7 @@ from genkit.generate import (ClipRequest, Provenance, Settings, batches, check_w
 from genkit.ledger import LEDGER_FILE, Ledger, item_key, part_ledgers, remove_ledger, worker_ledger_name
 from genkit.runfolder import METRICS_FILE, RunFolder, first_difference
 from genkit.suites import SuiteItem
+from genkit.timing import StageTimer
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +258,7 @@ class ItemScorer:
         self.metrics = set(options.metrics)
         self.provenance = provenance
         self.notes: dict[str, str] = {}
+        self.cpu_seconds: dict[str, float] = {}  # per scoring stage, summed over the items scored
         self.evaluation = None
         group = tuple(name for name in ("clipsim", "temporal") if name in self.metrics)
         if group:
@@ -301,15 +303,8 @@ class ItemScorer:
 
         from provenance.media import read_video
 
-        seconds: dict[str, float] = {}
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            seconds[stage] = now - clock
-            clock = now
-
+        timer = StageTimer()
+        lap = timer.lap
         video = read_video(path)  # the file a user gets, not the frames in memory
         lap("decode")
         out: dict = {}
@@ -364,7 +359,9 @@ class ItemScorer:
             lap("detector")
         elif "detector" in self.metrics:
             out["p_synthetic"] = None
-        out.update({f"{stage}_seconds": round(value, 4) for stage, value in seconds.items()})
+        out.update({f"{stage}_seconds": round(value, 4) for stage, value in timer.wall.items()})
+        for stage, value in timer.cpu.items():  # CPU time stays out of the row (ledger columns unchanged); benchmarks read totals
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + value
         return out, features
 
 
@@ -447,6 +444,8 @@ class BenchResult:
     metrics: dict = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     seconds: dict = field(default_factory=dict)  # wall time of setup, reference, items, finalize
+    cpu_seconds: dict = field(default_factory=dict)  # process CPU time of the same stages
+    scoring_cpu_seconds: dict = field(default_factory=dict)  # CPU time of ItemScorer's stages, summed over items
 
 
 def run_bench(
@@ -464,7 +463,7 @@ def run_bench(
 ) -> BenchResult:
     """Run (or resume) the benchmark into ``out`` for this worker's items; the main worker (or a single
     process) then merges the ledgers and writes results.parquet, metrics.json and run.json."""
-    clock = time.perf_counter()
+    timer = StageTimer()
     texts = model_prompts(backend, items, options.suite_file)
     if provenance is not None:
         check_watermark_fits(settings.height, settings.width, provenance.watermark_key)
@@ -488,17 +487,11 @@ def run_bench(
         mine = [requests[position] for position in workers.mine(len(requests))]
         pending = [r for r in mine if item_key(r.prompt_index, r.sample_index) not in done]
         done_before = len(mine) - len(pending)
-    result = BenchResult(run, workers, len(requests), done_before=done_before)
+    result = BenchResult(run, workers, len(requests), done_before=done_before, seconds=timer.wall, cpu_seconds=timer.cpu,
+                         scoring_cpu_seconds=scorer.cpu_seconds)
     if on_start:
         on_start(done_before + len(pending))
-    seconds = result.seconds
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[stage] = seconds.get(stage, 0.0) + now - clock
-        clock = now
-
+    lap = timer.lap
     with Ledger(run.root / workers.ledger_name) as ledger:
         ledger.set_meta("config", config)
         ledger.set_meta("notes", scorer.notes)
