@@ -16,6 +16,7 @@ A backbone has ``fit(train_crops, train_labels, val_crops, val_labels, seed)``, 
 
 from __future__ import annotations
 
+import abc
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,13 +115,14 @@ def fit_head(x_train, y_train, x_val, y_val, *, seed: int = 0, candidates=HEAD_C
 # -------------------------------------------------------------------------------------- forensic
 
 
-class _FeatureHeadBackbone:
+class _FeatureHeadBackbone(abc.ABC):
     """A backbone that is ``features(crops)`` followed by an :class:`ArrayHead`."""
 
     head: ArrayHead | None
 
+    @abc.abstractmethod
     def features(self, crops: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Features ``[N, F]`` of ``N`` crops ``[N, T, H, W, 3]``."""
 
     def fit(self, train, y_train, val, y_val, *, seed: int = 0, **_) -> dict:
         return self.fit_features(self.features(train), y_train, self.features(val), y_val, seed=seed)

@@ -23,6 +23,7 @@ Encoders return L2-normalised float32 embeddings.
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 from pathlib import Path
@@ -47,8 +48,12 @@ def frames_tensor(frames) -> torch.Tensor:
     return batch.reshape(-1, *batch.shape[2:])
 
 
-class ImageEncoder(nn.Module):
-    """Maps uint8 frames ``[N, H, W, 3]`` to L2-normalised embeddings ``[N, D]``."""
+class ImageEncoder(nn.Module, abc.ABC):
+    """Maps uint8 frames ``[N, H, W, 3]`` to L2-normalised embeddings ``[N, D]``.
+
+    Subclasses set the preprocessing (``size``, ``interpolation``, ``resize_mode``, ``mean``/``std``) and
+    implement :meth:`embed_images`. (nn.Module's metaclass is ``type``, so ABCMeta combines with it.)
+    """
 
     name = "encoder"
     batch_size = 64
@@ -73,8 +78,9 @@ class ImageEncoder(nn.Module):
         x = x[..., top : top + th, left : left + tw]
         return (x - self.mean) / self.std
 
+    @abc.abstractmethod
     def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Embeddings ``[N, D]`` (not normalised) of preprocessed pixels ``[N, 3, h, w]``."""
 
     def encode_frames(self, frames) -> torch.Tensor:
         """L2-normalised embeddings of frames (a clip, a batch of clips, or ``[N, H, W, 3]``)."""

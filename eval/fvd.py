@@ -26,6 +26,7 @@ concatenation) for FVD∞. Every result carries N, and a warning is issued when 
 
 from __future__ import annotations
 
+import abc
 import logging
 from pathlib import Path
 
@@ -46,7 +47,7 @@ I3D_LABEL = "FVD (I3D, Kinetics-400 logits)"
 VIDEOMAE_LABEL = "FVD-VideoMAE (content-debiased, Ge et al. 2024)"
 
 
-class VideoFeatureExtractor(nn.Module):
+class VideoFeatureExtractor(nn.Module, abc.ABC):
     """Maps uint8 clips ``[B, T, H, W, 3]`` to features ``[B, num_features]`` (no gradients).
 
     Subclasses set ``name``, ``label`` (printed with every score), ``num_features`` and implement
@@ -58,11 +59,13 @@ class VideoFeatureExtractor(nn.Module):
     num_features: int
     batch_size: int = 8
 
+    @abc.abstractmethod
     def preprocess(self, videos: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """uint8 clips ``[b, T, H, W, 3]`` → the network's input."""
 
+    @abc.abstractmethod
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Features ``[b, num_features]`` of preprocessed inputs."""
 
     def forward(self, videos) -> torch.Tensor:
         videos = video_batch(videos)

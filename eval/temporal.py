@@ -12,6 +12,7 @@ references used FlowNet2 (Lai et al.) and RAFT (VBench), so absolute values diff
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,9 +153,9 @@ class ClipMeanMetric(Metric):
         self.add_state("value_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("weight_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
 
+    @abc.abstractmethod  # torchmetrics' Metric is an abc.ABC already
     def scores(self, videos: torch.Tensor, fps: float) -> tuple[list[float], list[float]]:
         """Per clip: (score, weight) of the set-level mean."""
-        raise NotImplementedError
 
     def update(self, videos=None, fps: float = 8.0, *, scores=None, weights=None) -> None:
         """Add clips (``[B, T, H, W, 3]``, a clip, or a list) at ``fps``, or per-clip ``scores`` already
