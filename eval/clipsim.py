@@ -25,13 +25,18 @@ from eval.errors import EvalError
 from eval.frames import video_batch
 
 
-def clip_scores(encoder: ClipEncoder, videos, prompts) -> torch.Tensor:
-    """Per-clip CLIPSIM ``[B]`` (raw cosine) of clips ``[B, T, H, W, 3]`` against one prompt each."""
+def clip_scores(encoder: ClipEncoder, videos, prompts, *, frame_embeddings: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-clip CLIPSIM ``[B]`` (raw cosine) of clips ``[B, T, H, W, 3]`` against one prompt each.
+
+    ``frame_embeddings`` (``[B·T, D]``, ``encoder.encode_frames(videos)``) skips encoding the frames
+    again when the caller has them already (the temporal metrics use the same ones)."""
     batch = video_batch(videos)
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if len(prompts) != batch.shape[0]:
         raise EvalError(None, f"CLIPSIM needs one prompt per clip, got {len(prompts)} prompts for {batch.shape[0]} clips")
-    frames = encoder.encode_frames(batch).view(batch.shape[0], batch.shape[1], -1)  # [B, T, D]
+    if frame_embeddings is None:
+        frame_embeddings = encoder.encode_frames(batch)
+    frames = frame_embeddings.view(batch.shape[0], batch.shape[1], -1)  # [B, T, D]
     text = encoder.encode_text(prompts)  # [B, D]
     return torch.einsum("btd,bd->bt", frames, text).mean(dim=1)
 

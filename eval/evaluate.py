@@ -246,19 +246,22 @@ class FolderEvaluation:
 
     def score_clip(self, path: Path, frames: np.ndarray, prompt: str | None, root: Path, *, fps: float = 8.0) -> dict:
         row: dict = {"clip": _relative(path, root), "frames": int(frames.shape[0]), "size": f"{frames.shape[2]}x{frames.shape[1]}"}
+        if self.clipsim is not None and prompt is None:
+            raise EvalError(path, "no prompt for this clip (CLIPSIM needs one: give --prompts FILE or a run folder)")
+        # CLIPSIM and the temporal metrics see the same CLIP frame embeddings: encode the frames once.
+        embeddings = self.encoder.encode_frames(frames) if self.clipsim is not None and self.temporal is not None else None
         if self.clipsim is not None:
-            if prompt is None:
-                raise EvalError(path, "no prompt for this clip (CLIPSIM needs one: give --prompts FILE or a run folder)")
             from eval.clipsim import clip_scores
 
-            score = float(clip_scores(self.encoder, frames, [prompt])[0])
+            score = float(clip_scores(self.encoder, frames, [prompt], frame_embeddings=embeddings)[0])
             self.clipsim.update(scores=[score])
             row["prompt"] = prompt
             row["clipsim"] = score
         if self.temporal is not None:
             from eval.temporal import temporal_clip_scores
 
-            scores = temporal_clip_scores(frames, clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps)
+            scores = temporal_clip_scores(frames, clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps,
+                                          clip_embeddings=embeddings)
             for name, metric in self.temporal.items():
                 weight = scores["consistency_pairs"] if name in ("subject_consistency", "background_consistency") else 1.0
                 metric.update(scores=[scores[name]], weights=[weight])

@@ -300,15 +300,17 @@ TEMPORAL_METRICS = ("clip_temp", "subject_consistency", "background_consistency"
 
 
 def temporal_clip_scores(frames: np.ndarray, *, clip_encoder: ImageEncoder, subject_encoder: ImageEncoder | None = None,
-                         fps: float = 8.0) -> dict:
+                         fps: float = 8.0, clip_embeddings: torch.Tensor | None = None) -> dict:
     """Every temporal score of one uint8 ``[T, H, W, 3]`` clip, embeddings and flows computed once.
 
-    Returns ``{name: value}`` for :data:`TEMPORAL_METRICS` plus ``dynamic`` (VBench's rule) and
-    ``consistency_pairs`` (the weight of the two VBench consistencies).
+    ``clip_embeddings`` (``clip_encoder.encode_frames(frames)``) may be passed when the caller has them
+    (CLIPSIM encodes the same frames). Returns ``{name: value}`` for :data:`TEMPORAL_METRICS` plus
+    ``dynamic`` (VBench's rule) and ``consistency_pairs`` (the weight of the two VBench consistencies).
     """
     if frames.shape[0] < 2:
         raise FramesError(None, f"temporal metrics need clips of at least 2 frames, got {frames.shape[0]}")
-    clip_embeddings = clip_encoder.encode_frames(frames)
+    if clip_embeddings is None:
+        clip_embeddings = clip_encoder.encode_frames(frames)
     subject_embeddings = clip_embeddings if subject_encoder in (None, clip_encoder) else subject_encoder.encode_frames(frames)
     flows = optical_flows(frames)
     per_pair = pair_motion(flows)
