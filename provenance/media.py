@@ -217,25 +217,9 @@ def write_video(
         raise MediaError(path, f"crf must be in 0..51, got {crf}")
     if path.parent and not path.parent.exists():
         raise MediaError(path, f"directory {path.parent} does not exist")
-    frames = video.frames
-    rate = Fraction(video.fps).limit_denominator(1001)
-    if lossless:
-        codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0", "preset": preset}
-    else:
-        pix_fmt, options = "yuv420p", {"crf": str(crf), "preset": preset}
-        pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-        if pad_h or pad_w:
-            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     tmp = path.with_name(f".{path.name}.partial{path.suffix}")
     try:
-        with av.open(str(tmp), mode="w", format=_container_format(path)) as container:
-            stream = container.add_stream(codec, rate=rate, options=options)
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = pix_fmt
-            for array in frames:
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
+        _encode(video, str(tmp), _container_format(path), crf=crf, preset=preset, codec=codec, lossless=lossless)
         os.replace(tmp, path)  # atomic: a crash never leaves a half-written clip under the real name
     except av.FFmpegError as exc:
         tmp.unlink(missing_ok=True)
@@ -254,12 +238,51 @@ def _container_format(path: Path) -> str:
     return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}.get(suffix, "mp4")
 
 
-def encode_decode(video: Video, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264") -> Video:
-    """Round-trip ``video`` through a lossy encode in memory; the H.264 attack of benchmarks and tests."""
-    import tempfile
+def _encode(video: Video, target, container_format: str, *, crf: int, preset: str, codec: str, lossless: bool) -> None:
+    """Encode ``video`` into ``target`` (a path or a binary file object) as :func:`write_video` describes."""
+    import av
 
-    with tempfile.TemporaryDirectory(prefix="synthvid-") as tmp:
-        out = write_video(video, Path(tmp) / "clip.mp4", crf=crf, preset=preset, codec=codec)
-        decoded = read_video(out)
-    frames = decoded.frames[:, : video.height, : video.width]  # drop the even-size padding
+    frames = video.frames
+    rate = Fraction(video.fps).limit_denominator(1001)
+    if lossless:
+        codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0", "preset": preset}
+    else:
+        pix_fmt, options = "yuv420p", {"crf": str(crf), "preset": preset}
+        pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+        if pad_h or pad_w:
+            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    with av.open(target, mode="w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=rate, options=options)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = pix_fmt
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def encode_decode(video: Video, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264") -> Video:
+    """Round-trip ``video`` through a lossy encode in memory; the H.264 attack of benchmarks and tests.
+
+    The MP4 lives in a ``BytesIO`` (no temporary files: the embedder runs this for every clip); the
+    frames are the same as :func:`write_video` then :func:`read_video` give.
+    """
+    import io
+
+    import av
+    from av.codec.codec import UnknownCodecError
+
+    if not (0 <= crf <= 51):
+        raise MediaError(None, f"crf must be in 0..51, got {crf}")
+    buffer = io.BytesIO()
+    try:
+        _encode(video, buffer, "mp4", crf=crf, preset=preset, codec=codec, lossless=False)
+        buffer.seek(0)
+        with av.open(buffer, mode="r") as container:
+            decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(container.streams.video[0])]
+    except av.FFmpegError as exc:
+        raise MediaError(None, f"cannot round-trip through {codec} ({_first_line(exc)})") from exc
+    except UnknownCodecError as exc:
+        raise MediaError(None, f"unknown codec {codec!r} (this FFmpeg build lacks it)") from exc
+    frames = np.stack(decoded)[:, : video.height, : video.width]  # drop the even-size padding
     return Video(np.ascontiguousarray(frames), video.fps, dict(video.meta))

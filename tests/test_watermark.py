@@ -271,6 +271,36 @@ def test_flat_dark_and_saturated_frames(level):
     assert not detect(frames, KEY).found
 
 
+@pytest.mark.parametrize("height, width", [(64, 64), (97, 130), (300, 200)], ids=["small", "odd", "blocked"])
+def test_render_matches_per_channel_rounding_and_counts_clipped_values(height, width):
+    """The blocked OpenCV render equals rint(COLOUR[c]·pattern) + frame, saturated (ties aside)."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (3, height, width, 3), dtype=np.uint8)
+    frames[:, : height // 3] = rng.integers(0, 4, (3, height // 3, width, 3))  # dark rows: values clip at 0
+    grid = core._embed_grid(height, width)
+    seed = core._derive(KEY, "layout")
+    synth, signs = core._synthesis(height, width, seed, grid), core._layout_from_seed(seed, grid).signs
+    amplitude = rng.normal(0, 3, (3, grid * grid // core.UNIT_X))
+    out, clipped = core._render(frames, amplitude, synth, signs)
+    pattern = synth.rows @ core._chips(amplitude, signs) @ synth.cols
+    wide = np.rint(pattern[..., None] * core.COLOUR) + frames
+    assert np.abs(out - np.clip(wide, 0, 255)).max() <= 1 and np.mean(out != np.clip(wide, 0, 255)) < 1e-4
+    assert abs(clipped - np.mean((wide < 0) | (wide > 255))) < 1e-4 and clipped > 0.01
+    again = np.empty_like(frames)
+    assert core._render(frames, amplitude, synth, signs, again)[0] is again and np.array_equal(again, out)
+
+
+@pytest.mark.parametrize("height, width", [(64, 64), (256, 256), (300, 500), (1080, 1920)])
+def test_work_luma_is_the_exact_integer_box_sum(height, width):
+    frames = np.random.default_rng(4).integers(0, 256, (2, height, width, 3), dtype=np.uint8)
+    f = core._box_factor(height, width)
+    h, w = height // f, width // f
+    luma = frames[:, : h * f, : w * f].astype(np.int64) @ np.array(core._LUMA_INT, np.int64)
+    sums = luma.reshape(2, h, f, w, f).sum(axis=(2, 4))
+    assert np.array_equal(core._work_luma(frames), sums.astype(np.float32) * np.float32(1 / (256 * f * f)))
+    assert np.array_equal(core._work_luma_strided(frames, f), core._work_luma(frames))
+
+
 @pytest.mark.parametrize("statistic", ["mean", "frames"])
 def test_unmarked_bits_are_fair_coins(statistic):
     """The null model behind the analytic false-positive rate: without the key's mark, bits are fair."""

@@ -113,6 +113,9 @@ _REFINE = 5
 _COARSE_GAIN_STRIDE = 4
 _CANDIDATES = 3
 _RENDER_CHUNK = 8  # frames rendered at a time
+_RENDER_BLOCK = 1 << 17  # float32 pattern values rendered at a time (512 KB: stays in a core's cache)
+_RENDER_CHIPS = 5  # chip rows a render block may touch
+_EXACT_BOX = 16  # box factors up to this sum luma exactly in float32 (255·256·16² < 2^24)
 _CLIPPED = 0.01  # clipping of more than this fraction of values is compensated
 _SSIM_SIDE = 256  # the SSIM check looks at the central crop of this side of the middle frame
 _ROUNDING_MSE = 1 / 12  # rounding each channel to an integer
@@ -294,10 +297,31 @@ def _box_sum(x: np.ndarray, factor: int, factor_x: int | None = None) -> np.ndar
 
 def _work_luma(frames: np.ndarray) -> np.ndarray:
     """Luma ``[T, h, w]`` float32 (weights :data:`_LUMA_INT` / 256), box-averaged by :func:`_box_factor`."""
-    f = _box_factor(*frames.shape[1:3])
-    luma = frames[..., 0] * _LUMA_INT[0] + frames[..., 1] * _LUMA_INT[1] + frames[..., 2] * _LUMA_INT[2]
+    t, height, width, _ = frames.shape
+    f = _box_factor(height, width)
+    if f > _EXACT_BOX:
+        return _work_luma_strided(frames, f)
+    # Sum each f-row band (uint16: f·255 fits), then weight channels and sum f columns in one small
+    # float32 product per work pixel. Every partial sum is an integer below 2^24 (255·256·f² for
+    # f <= 16), so float32 holds it exactly: the result equals the integer sum bit for bit, and this
+    # reads the frames once (the strided per-channel luma read them about eight times: 3× faster at 512²).
+    h, w = height // f, width // f
+    bands = frames[:, : h * f].reshape(t, h, f, width * 3)
     if f == 1:
-        return luma.astype(np.float32) * np.float32(1 / 256)
+        sums = bands[:, :, 0, : w * 3].astype(np.float32)
+    else:
+        rows = bands[:, :, 0].astype(np.uint16)
+        for dy in range(1, f):
+            rows += bands[:, :, dy]
+        sums = rows[:, :, : w * f * 3].astype(np.float32)
+    luma = sums.reshape(t, h, w, 3 * f) @ np.tile(np.array(_LUMA_INT, np.float32), f)
+    luma *= np.float32(1 / (256 * f * f))
+    return luma
+
+
+def _work_luma_strided(frames: np.ndarray, f: int) -> np.ndarray:
+    """:func:`_work_luma` for box factors above :data:`_EXACT_BOX` (frames beyond 4K), in uint32."""
+    luma = frames[..., 0] * _LUMA_INT[0] + frames[..., 1] * _LUMA_INT[1] + frames[..., 2] * _LUMA_INT[2]
     return _box_sum(luma, f).astype(np.float32) * np.float32(1 / (256 * f * f))
 
 
@@ -336,6 +360,32 @@ class _Synthesis:
     smooth: np.ndarray  # [units, units]: truncated Neumann series of the inverse (cheap in pixels, approximate)
     gram_rows: np.ndarray  # [grid, grid]: rows.T @ rows / H (mean squared pattern without rendering it)
     gram_cols: np.ndarray  # [grid, grid]: cols @ cols.T / W
+    colour_cols: np.ndarray  # [grid, 3W]: cols times COLOUR, interleaved like an RGB row
+    blocks: tuple  # (y0, y1, k0, k1, rows[y0:y1, k0:k1]): row bands and the only chips they touch
+
+
+def _row_blocks(rows: np.ndarray, width: int) -> tuple:
+    """Row bands of at most :data:`_RENDER_BLOCK` pattern values that touch at most :data:`_RENDER_CHIPS` chips.
+
+    The pattern is separable (rows @ chips @ cols) and a bump spans two chips, so a band of rows
+    needs a product with only the few chip rows under it instead of all ``grid``.
+    """
+    height = rows.shape[0]
+    support = rows != 0
+    first = support.argmax(axis=1)
+    last = rows.shape[1] - support[:, ::-1].argmax(axis=1)
+    band = max(1, _RENDER_BLOCK // (3 * width))
+    blocks, y0 = [], 0
+    while y0 < height:
+        y1, k0, k1 = y0 + 1, int(first[y0]), int(last[y0])
+        while y1 < height and y1 - y0 < band and max(k1, last[y1]) - min(k0, first[y1]) <= _RENDER_CHIPS:
+            k0, k1 = min(k0, int(first[y1])), max(k1, int(last[y1]))
+            y1 += 1
+        part = np.ascontiguousarray(rows[y0:y1, k0:k1])
+        part.flags.writeable = False
+        blocks.append((y0, y1, k0, k1, part))
+        y0 = y1
+    return tuple(blocks)
 
 
 @lru_cache(maxsize=8)
@@ -363,9 +413,10 @@ def _synthesis(height: int, width: int, seed: bytes, grid: int) -> _Synthesis:
     for _ in range(NEUMANN_TERMS - 1):
         term = term @ rest
         smooth = smooth + term
+    colour_cols = np.ascontiguousarray((cols.T[:, :, None] * COLOUR).reshape(grid, 3 * width))
     return _Synthesis(rows, np.ascontiguousarray(cols.T), response.astype(np.float32),
                       np.linalg.inv(response).astype(np.float32), smooth.astype(np.float32),
-                      rows.T @ rows / height, cols.T @ cols / width)
+                      rows.T @ rows / height, cols.T @ cols / width, colour_cols, _row_blocks(rows, width))
 
 
 # ---------------------------------------------------------------- embed
@@ -388,21 +439,60 @@ def _predicted_psnr(amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray)
     return 10 * np.log10(255.0**2 / max(mse, 1e-12))
 
 
-def _render(frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray) -> tuple[np.ndarray, float]:
-    """Add the luma pattern of unit amplitudes ``[T, units]`` to RGB frames; the fraction of values clipped."""
-    delta = synth.rows @ _chips(amplitude, signs) @ synth.cols
-    out = np.empty_like(frames)
-    plane = np.empty_like(delta)
+def _render(frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray,
+            out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Add the luma pattern of unit amplitudes ``[T, units]`` to RGB frames; the fraction of values clipped.
+
+    Each value is ``frame + COLOUR[c]·pattern`` rounded and saturated to uint8. The pattern is made
+    directly in the frames' interleaved RGB layout (bumps × COLOUR) in cache-sized blocks, and OpenCV
+    adds, rounds and saturates it in one pass per block (about 2.5× faster at 512² than four numpy
+    passes per channel over the whole chunk). Clipped values are counted only in blocks whose frame
+    values come within the pattern's largest amplitude of 0 or 255. ``out`` (C-contiguous uint8, the
+    frames' shape) receives the result when given.
+    """
+    import cv2
+
+    t, height, width, _ = frames.shape
+    src = np.ascontiguousarray(frames).reshape(t, height, 3 * width)
+    if out is not None and not (out.flags.c_contiguous and out.shape == frames.shape and out.dtype == np.uint8):
+        raise ValueError("out must be a C-contiguous uint8 array of the frames' shape")
+    result = np.empty(frames.shape, np.uint8) if out is None else out
+    out = result.reshape(t, height, 3 * width)  # a view: OpenCV writes into result
+    chips = _chips(amplitude, signs)
+    # |pattern| <= max |chip| × max COLOUR: the bumps are non-negative and sum to at most 1.
+    reach = np.abs(chips).max(axis=(1, 2)) * float(COLOUR.max()) + 1.0
     clipped = 0
-    for channel in range(3):
-        np.multiply(delta, COLOUR[channel], out=plane)
-        np.rint(plane, out=plane)
-        plane += frames[..., channel]
-        if plane.min() < 0 or plane.max() > 255:
-            clipped += np.count_nonzero((plane < 0) | (plane > 255))
-            np.clip(plane, 0, 255, out=plane)
-        out[..., channel] = plane  # integer-valued already: the cast is exact
-    return out, clipped / plane.size / 3
+
+    def add(source, pattern, target, reach):
+        nonlocal clipped
+        low, high, _, _ = cv2.minMaxLoc(source)
+        if low >= reach and high <= 255 - reach:  # cannot clip
+            cv2.add(source, pattern, dst=target, dtype=cv2.CV_8U)
+            return
+        wide = cv2.add(source, pattern, dtype=cv2.CV_16S)  # the same rounding, not yet saturated
+        low, high, _, _ = cv2.minMaxLoc(wide)
+        if low < 0 or high > 255:
+            clipped += wide.size - cv2.countNonZero(cv2.inRange(wide, 0, 255))
+            if low < 0:
+                wide = cv2.max(wide, 0)
+        cv2.convertScaleAbs(wide, dst=target)  # saturates at 255; exact for values >= 0
+
+    per_block = _RENDER_BLOCK // (3 * width * height)
+    if per_block >= 1:  # small frames: several whole frames per block
+        for start in range(0, t, per_block):
+            part = slice(start, start + per_block)
+            n = len(range(*part.indices(t)))
+            pattern = (synth.rows @ chips[part]).reshape(n * height, -1) @ synth.colour_cols
+            add(src[part].reshape(n * height, -1), pattern, out[part].reshape(n * height, -1), float(reach[part].max()))
+    else:
+        buffer = np.empty((max(y1 - y0 for y0, y1, *_ in synth.blocks), 3 * width), np.float32)
+        for i in range(t):
+            chip_rows = chips[i] @ synth.colour_cols  # [grid, 3W]
+            for y0, y1, k0, k1, rows in synth.blocks:
+                pattern = buffer[: y1 - y0]
+                np.matmul(rows, chip_rows[k0:k1], out=pattern)
+                add(src[i, y0:y1], pattern, out[i, y0:y1], float(reach[i]))
+    return result, clipped / out.size
 
 
 def _windows(t: int) -> list[slice]:
@@ -467,17 +557,16 @@ def _render_exact(frames, amplitude, target, synth, view, signs) -> tuple[np.nda
 
     Returns the frames and whether any chunk was compensated (then the PSNR prediction no longer holds).
     """
-    out = np.empty_like(frames)
+    out = np.empty(frames.shape, np.uint8)  # C order: each chunk is rendered in place
     compensated = False
     for start in range(0, frames.shape[0], _RENDER_CHUNK):
         part = slice(start, start + _RENDER_CHUNK)
-        marked, clipped = _render(frames[part], amplitude[part], synth, signs)
+        marked, clipped = _render(frames[part], amplitude[part], synth, signs, out[part])
         for _ in range(2 if clipped > _CLIPPED else 0):  # push the unclipped pixels harder
             achieved = _unit_values(_work_luma(marked), view, signs)
             amplitude[part] += (target[part] - achieved) @ synth.inverse.T
-            marked, clipped = _render(frames[part], amplitude[part], synth, signs)
+            marked, clipped = _render(frames[part], amplitude[part], synth, signs, out[part])
             compensated = True
-        out[part] = marked
     return out, compensated
 
 
