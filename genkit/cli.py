@@ -582,6 +582,8 @@ def train_tiny(
     threads: int = typer.Option(2, "--threads", min=1, max=256, help="CPU threads for torch."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in all (including resumed ones)."),
     eval_every: int = typer.Option(1000, "--eval-every", min=0, help="Score EMA samples with the world analyzer every N steps (0: never)."),
+    lr: float = typer.Option(5e-4, "--lr", min=1e-7, max=1e-1, help="Learning rate of this run; with --resume it replaces the saved one "
+                             "(lower it, e.g. to 1.5e-4, for a final annealing run)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train synthvid-tiny on shapes-world clips rendered on the fly.
@@ -607,7 +609,7 @@ def train_tiny(
     logging.getLogger("genkit.tiny.train").setLevel(logging.INFO)  # the loss every 25 steps is the progress report
     config = TrainConfig(
         out=str(out), minutes=minutes, threads=threads, max_steps=max_steps, init_from=str(init_from) if init_from else None,
-        eval_every_steps=eval_every,
+        eval_every_steps=eval_every, lr=lr,
     )
     pipeline = train(config, resume=resume)
     state_file = pipeline / "training_state.json"

@@ -196,14 +196,18 @@ def test_cli_model_folder_without_a_pipeline_is_one_line_exit_2(cli, tmp_path):
 
 def test_cli_train_tiny_runs_exports_and_refuses_a_missing_checkpoint(cli, tiny_folder, tmp_path):
     code, out, err = cli(
-        "train", "tiny", "--minutes", "5", "--max-steps", "1", "--eval-every", "0", "--threads", "1",
+        "train", "tiny", "--minutes", "5", "--max-steps", "1", "--eval-every", "0", "--threads", "1", "--lr", "2e-4",
         "--init-from", tiny_folder, "--out", "train", "--json",
     )
     result = run_json(code, out, err)
     assert result["steps"] == 1 and result["pipeline"] == "train/pipeline"
     assert (tmp_path / "train" / "checkpoint.pt").is_file()
     state = json.loads((tmp_path / "train" / "pipeline" / "training_state.json").read_text())
-    assert state["steps"] == 1 and state["config"]["init_from"] == str(tiny_folder)
+    assert state["steps"] == 1 and state["config"]["init_from"] == str(tiny_folder) and state["config"]["lr"] == 2e-4
+    import torch
+
+    optimiser = torch.load(tmp_path / "train" / "checkpoint.pt", weights_only=False)["optimizer"]
+    assert optimiser["param_groups"][0]["lr"] == pytest.approx(2e-4 / 200)  # the first warm-up step of --lr
     assert load_backend(str(tmp_path / "train" / "pipeline"), device="cpu").model_id == "synthvid-tiny:pipeline"
 
     code, _, err = cli("train", "tiny", "--minutes", "1", "--out", "elsewhere", "--resume")

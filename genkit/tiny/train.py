@@ -323,9 +323,11 @@ if __name__ == "__main__":
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--init-from", default=None)
     parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(
-        TrainConfig(out=args.out, minutes=args.minutes, threads=args.threads, max_steps=args.max_steps, init_from=args.init_from, eval_every_steps=args.eval_every),
+        TrainConfig(out=args.out, minutes=args.minutes, threads=args.threads, max_steps=args.max_steps, init_from=args.init_from, eval_every_steps=args.eval_every,
+                    lr=args.lr),
         resume=args.resume,
     )
