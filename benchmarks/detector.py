@@ -43,6 +43,7 @@ from detectors.data import DEFAULT_DATA_DIR, backend_generator, build_default_da
 from detectors.dataset import LoadedClips, augment_h264, load_clips, load_dataset  # noqa: E402
 from detectors.detector import DEFAULT_MODEL_DIR, Detector  # noqa: E402
 from detectors.metrics import summary  # noqa: E402
+from genkit.runfolder import priority_prefix  # noqa: E402
 
 log = logging.getLogger("benchmarks.detector")
 RESULTS = REPO / "benchmarks" / "results" / "detector.md"
@@ -166,7 +167,7 @@ def write_report(path: Path, results: dict, args, counts: dict) -> None:
     lines = [
         "# Detector benchmark",
         "",
-        f"`{f'nice -n {os.nice(0)} ' if os.nice(0) else ''}python benchmarks/detector.py {' '.join(sys.argv[1:])}` — "
+        f"`{priority_prefix()}python benchmarks/detector.py {' '.join(sys.argv[1:])}` — "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores "
         f"(load average {results['load_avg']:.1f} at the end: above 2 means other jobs shared the cores).",
         "",

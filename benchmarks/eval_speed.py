@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genkit.runfolder import git_commit, hardware
+from genkit.runfolder import git_commit, hardware, priority_prefix
 
 RESULTS = Path(__file__).parent / "results" / "eval_speed.md"
 SECTIONS = ("frechet", "i3d", "metrics")
@@ -243,8 +243,7 @@ def main() -> None:
     machine = hardware()
     commit = git_commit()
     load = os.getloadavg()
-    niceness = os.nice(0)  # record the priority this run really had
-    command = (f"nice -n {niceness} " if niceness else "") + "python benchmarks/eval_speed.py " + " ".join(
+    command = priority_prefix() + "python benchmarks/eval_speed.py " + " ".join(
         [f"--sections {','.join(sections)}", f"--repeats {args.repeats}", f"--threads {args.threads}", f"--seed {args.seed}",
          f"--i3d-clips {args.i3d_clips}", f"--metric-clips {args.metric_clips}"]
     )
@@ -255,8 +254,8 @@ def main() -> None:
             f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine.get('cpu', platform.processor())} "
             f"({machine['cpus_usable']} cores usable), Python {platform.python_version()}, torch {torch.__version__}, "
             f"commit {commit['commit'][:7] + (' (dirty)' if commit['dirty'] else '') if commit else 'unknown'}. "
-            f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: the machine is shared with "
-            "other jobs (a training job at nice −10 during this run), so times are CPU seconds of this "
+            f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (above {machine['cpus_usable']}: other jobs "
+            "shared the cores), so times are CPU seconds of this "
             "process (all threads) unless marked wall, and ratios come from alternating runs in the same process.",
             "",
             *body,

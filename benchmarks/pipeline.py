@@ -63,6 +63,7 @@ def main() -> None:
     from genkit.backends import load_backend, resolve_model
     from genkit.bench import BenchOptions, parse_metrics, run_bench
     from genkit.generate import open_provenance, resolve_settings
+    from genkit.runfolder import priority_prefix
     from genkit.suites import load_suite, resolve_suite
 
     timer.lap("imports (after interpreter start)")
@@ -93,15 +94,15 @@ def main() -> None:
     result = run_bench(args.out, backend, items, settings, provenance, options, overwrite=True,
                        on_item=lambda row: ledger_seconds.append(row.get("ledger_seconds", 0.0)))
     provenance.close()
-    timer.lap("bench run")  # split below by result.seconds; this lap only stops the clock
-    wall, cpu = timer.total_wall(), timer.total_cpu()
+    wall, cpu = timer.total_wall(), timer.total_cpu()  # the bench run itself is split below by result.seconds
     threads = torch.get_num_threads()
 
     import pandas as pd  # after the clock stops: the run imported it already (results.parquet)
 
     names = {"setup": "run folder + metric models (CLIP, FVD-tiny, detector)", "reference": "reference set (renders + features)",
              "items": "items", "finalize": "finalize (merge, parquet, FVD, metrics.json)"}
-    stages = {stage: (timer.wall[stage], timer.cpu[stage]) for stage in list(timer.wall)[:3]}
+    startup_laps = list(timer.wall)  # imports, model load, keys
+    stages = {stage: (timer.wall[stage], timer.cpu[stage]) for stage in startup_laps}
     for stage, label in names.items():
         stages[label] = (result.seconds.get(stage, 0.0), result.cpu_seconds.get(stage, 0.0))
 
@@ -125,14 +126,14 @@ def main() -> None:
     rows.append(("unaccounted", wall - sum(seconds for _, seconds, _, _ in rows), None, None))
     share = (wall - inference) / wall
     cpu_other = cpu - inference_cpu[0]
-    startup = sum(stages[label][1] for label in list(stages)[:4])  # imports, model load, keys, metric models
+    startup = sum(stages[label][1] for label in (*startup_laps, names["setup"]))  # and the metric models
 
     load = os.getloadavg()
-    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    nice = os.getpriority(os.PRIO_PROCESS, 0)  # the text states it, 0 included
     lines = [
         "# Pipeline: per-stage timings of the default run",
         "",
-        f"`nice -n {nice} python benchmarks/pipeline.py` — `synthvid bench {args.suite} --model {args.model}` with default settings "
+        f"`{priority_prefix()}python benchmarks/pipeline.py` — `synthvid bench {args.suite} --model {args.model}` with default settings "
         f"({settings.frames} frames, {settings.height}×{settings.width}, {settings.steps} steps, batch {settings.batch_size}) "
         f"and metrics ({', '.join(options.metrics)}; FVD extractor {options.fvd_extractor or 'the shipped synthvid-tiny-video'}), "
         f"{len(ok)} of {len(table)} items, in one process at priority (nice) {nice} on {os.cpu_count()} CPU cores "

@@ -329,6 +329,12 @@ def git_commit() -> dict | None:
     return {"commit": commit, "dirty": bool(dirty)}
 
 
+def priority_prefix() -> str:
+    """``"nice -n N "`` when this process runs at niceness N ≠ 0, else ``""``: benchmark reports quote the command as it ran."""
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    return f"nice -n {niceness} " if niceness else ""
+
+
 def hardware() -> dict:
     """The machine a run ran on: CPU model and count, memory, OS."""
     info = {
