@@ -335,8 +335,6 @@ class ItemScorer:
                 verify_codes=",".join(verdict.codes) or None,
                 watermark_found=bool(mark and mark.found),
                 watermark_payload_match=bool(mark and mark.found and mark.payload == row.get("payload")),
-                # what generate's read-back check reports, from the final file (finish_clip skipped it here)
-                watermark_verified=bool(mark and mark.found and mark.payload == row.get("payload")),
                 watermark_p_value=mark.p_value if mark else None,
             )
             lap("verify")
@@ -541,7 +539,7 @@ def commit_item(ledger: Ledger, run: RunFolder, backend, request: ClipRequest, f
         if isinstance(frames, BaseException):
             raise frames
         started = time.perf_counter()
-        row = finish_clip(run, backend, request, frames, settings, provenance, path, generate_seconds, check_watermark=False)
+        row = finish_clip(run, backend, request, frames, settings, provenance, path, generate_seconds)
         row["provenance_seconds"] = round(time.perf_counter() - started, 4)
         started = time.perf_counter()
         scores, features = scorer.score(path, request, row)

@@ -287,14 +287,12 @@ def finish_clip(
     provenance: Provenance | None,
     path: Path,
     generate_seconds: float,
-    *,
-    check_watermark: bool = True,
 ) -> dict:
     """Write one generated clip to ``path`` (watermarked, signed and registered unless ``provenance``
     is None) and return its row: what ``synthvid generate`` and ``synthvid bench`` do for every item.
 
-    ``check_watermark=False`` skips reading the watermark back from the encoded clip (the benchmark
-    verifies the final file anyway and fills ``watermark_verified`` from that)."""
+    The watermark is read back from the encoded clip, which is encoded again at a lower CRF where the
+    mark did not survive (``crf`` in the row is the CRF the clip has)."""
     from provenance.credentials import GenerationParams, GeneratorInfo
     from provenance.media import Video, write_video
     from provenance.sign import credential_clip
@@ -332,7 +330,6 @@ def finish_clip(
             hash_prompt=settings.hash_prompt,
             crf=settings.crf,
             payload_prefix=prefix,
-            check_watermark=check_watermark,
         )
         stage_seconds = result.seconds
         row.update(
@@ -340,7 +337,8 @@ def finish_clip(
             generator_id=prefix.hex(),
             manifest_id=result.manifest_label,
             file_sha256=result.file_sha256,
-            watermark_verified=result.watermark_verified if check_watermark else None,
+            watermark_verified=result.watermark_verified,
+            crf=result.crf,
         )
     row["generate_seconds"] = round(generate_seconds, 4)
     for stage in ("watermark", "encode", "watermark_check", "sign", "register"):

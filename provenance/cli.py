@@ -127,7 +127,8 @@ def sign(
     tsa_url: Optional[str] = typer.Option(None, "--tsa", help="RFC 3161 timestamp authority URL (no network without it)."),
     repo: Optional[Path] = typer.Option(None, "--repo", help="Manifest repository (default: $SYNTHVID_HOME/manifests.sqlite)."),
     wm_key: Optional[Path] = typer.Option(None, "--wm-key", help="Watermark key file (default: the key directory's)."),
-    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality of the signed clip."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality of the signed clip (lowered in steps of 6 "
+                            "where the watermark does not survive it)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Watermark, encode (H.264), sign (C2PA) and register an existing clip.
@@ -161,7 +162,8 @@ def sign(
         repo_path = repository.path
     summary = {
         "path": str(result.path), "payload": result.payload, "manifest_label": result.manifest_label,
-        "file_sha256": result.file_sha256, "watermark_verified": result.watermark_verified, "repository": str(repo_path),
+        "file_sha256": result.file_sha256, "watermark_verified": result.watermark_verified, "crf": result.crf,
+        "repository": str(repo_path),
     }
     if as_json:
         _print_json(summary)
@@ -169,8 +171,11 @@ def sign(
     out_console = _console()
     out_console.print(f"[bold green]signed[/] {result.path}  payload {result.payload}  manifest {result.manifest_label}")
     out_console.print(f"registered in {repo_path}")
+    if result.crf != crf:
+        out_console.print(f"encoded at crf {result.crf} instead of {crf}: the watermark did not survive crf {crf}")
     if not result.watermark_verified:
-        out_console.print("[bold yellow]warning:[/] the watermark could not be read back after encoding; try a lower --crf")
+        out_console.print("[bold yellow]warning:[/] the watermark could not be read back after encoding, even at crf "
+                          f"{result.crf}; the clip is signed, but only its manifest identifies it")
 
 
 # ------------------------------------------------------------------------------------------- verify

@@ -251,6 +251,32 @@ def test_sign_then_verify_agrees_with_the_watermark(capsys, credentialed, keys):
         assert repository.lookup(result["watermark"]["payload"]).manifest_label == result["manifest_label"]
 
 
+def test_sign_lowers_the_crf_until_the_mark_of_a_pure_black_64px_clip_survives(tmp_path, capsys, keys):
+    # A green square moving on exact RGB 0, as synthvid-tiny paints it: the quality floors leave the mark
+    # a small step there, which H.264 at CRF 18 takes away for this key (the issue #3 defect of make run).
+    from provenance import watermark
+    from provenance.keys import write_secret
+    from provenance.media import encode_decode, read_video
+
+    frames = np.zeros((8, 64, 64, 3), np.uint8)
+    for t in range(8):
+        frames[t, 24:40, 8 + 4 * t : 24 + 4 * t] = (0, 200, 0)
+    wm_key = b"k" * 32  # fixed: whether CRF 18 takes the mark depends on the key's layout
+    write_secret(tmp_path / "watermark.key", wm_key.hex().encode())
+    marked = watermark.embed(frames, b"12345678", wm_key)
+    assert not watermark.detect(encode_decode(Video(marked, 8.0), crf=18).frames, wm_key).found  # the case is real
+    source = write_video(Video(frames, 8.0), tmp_path / "black.mp4", crf=0)
+    out, repo = tmp_path / "signed.mp4", tmp_path / "manifests.sqlite"
+    common = ("--repo", repo, "--wm-key", tmp_path / "watermark.key")
+    code, text, _ = cli(capsys, "sign", source, "--out", out, "--keys", keys.directory, *common, "--json")
+    summary = json.loads(text)
+    assert code == 0 and summary["watermark_verified"] is True and summary["crf"] < 18
+    found = watermark.detect(read_video(out).frames, wm_key)
+    assert found.found and found.payload.hex() == summary["payload"]
+    code, [result], _ = verify_json(capsys, out, "--trust", keys.ca_cert, *common)
+    assert code == 0 and result["verdict"] == "TRUSTED" and result["payload_agreement"] is True
+
+
 def test_remux_strips_manifest_watermark_only_with_manifest_recovered(tmp_path, capsys, credentialed, keys):
     out, repo = credentialed
     stripped = remux(out, tmp_path / "reuploaded.mp4")
