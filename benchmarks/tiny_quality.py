@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the pipeline's)")
     parser.add_argument("--sheet-rows", type=int, default=16)
     parser.add_argument("--out", default=str(RESULTS / "tiny_quality.md"))
     args = parser.parse_args(argv)
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from genkit.world import analyze, parse_prompt
 
     torch.set_num_threads(args.threads)
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     model_dir = Path(args.model) if args.model else DEFAULT_MODEL_DIR
     pipe = SynthvidTinyPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=True)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     for start in range(0, len(prompts), args.batch):
         batch = prompts[start : start + args.batch]
         generators = [torch.Generator().manual_seed(args.seed * 100_003 + start + i) for i in range(len(batch))]
-        frames = pipe([p.text for p in batch], generator=generators).frames
+        frames = pipe([p.text for p in batch], generator=generators, guidance_scale=guidance).frames
         clips.extend(to_uint8(frames))
         print(f"\r{len(clips)}/{len(prompts)} clips", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     single = []
     for i in range(min(5, len(prompts))):
         t0 = time.perf_counter()
-        pipe(prompts[i].text, generator=torch.Generator().manual_seed(i))
+        pipe(prompts[i].text, generator=torch.Generator().manual_seed(i), guidance_scale=guidance)
         single.append(time.perf_counter() - t0)
     one_clip = statistics.median(single)
 
@@ -113,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Model: `{model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir}` — "
         f"{state.get('steps', '?')} training steps, {float(state.get('seconds', 0)) / 60:.0f} min of training.",
-        f"{len(prompts)} prompts sampled from shapes-full (seed {args.seed}), one clip each, default settings: "
-        f"{DEFAULT_FRAMES} frames, {DEFAULT_SIZE}x{DEFAULT_SIZE}, {DEFAULT_STEPS} DPM-Solver++ steps, guidance {DEFAULT_GUIDANCE}. "
+        f"{len(prompts)} prompts sampled from shapes-full (seed {args.seed}), one clip each, settings: "
+        f"{DEFAULT_FRAMES} frames, {DEFAULT_SIZE}x{DEFAULT_SIZE}, {DEFAULT_STEPS} DPM-Solver++ steps, guidance {guidance}. "
         "Judge: the shapes-world analyzer (≥ 99% accurate on rendered clips, benchmarks/results/world_analyzer.md).",
         "",
         "| attribute | accuracy | target | met |",
@@ -135,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     for (attribute, value), oks in sorted(per_value.items()):
         lines.append(f"| {attribute} | {value} | {len(oks)} | {np.mean(oks):.0%} |")
     lines += ["", f"Contact sheet (first {rows} clips, frames left to right): `benchmarks/results/{sheet_path.name}`", ""]
-    lines.append(f"Reproduce: `python benchmarks/tiny_quality.py --clips {args.clips} --threads {args.threads}`")
+    flag = "" if args.guidance is None else f" --guidance {args.guidance:g}"
+    lines.append(f"Reproduce: `python benchmarks/tiny_quality.py --clips {args.clips} --threads {args.threads}{flag}`")
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(text)

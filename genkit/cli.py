@@ -584,6 +584,8 @@ def train_tiny(
     eval_every: int = typer.Option(1000, "--eval-every", min=0, help="Score EMA samples with the world analyzer every N steps (0: never)."),
     lr: float = typer.Option(5e-4, "--lr", min=1e-7, max=1e-1, help="Learning rate of this run; with --resume it replaces the saved one "
                              "(lower it, e.g. to 1.5e-4, for a final annealing run)."),
+    low_snr_floor: float = typer.Option(0.0, "--low-snr-floor", min=0.0, max=5.0, help="Lowest loss weight (x0 terms) of the "
+                                        "noisiest steps, where min-SNR weighting gives almost none (e.g. 0.25: they decide a motion's direction)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train synthvid-tiny on shapes-world clips rendered on the fly.
@@ -609,7 +611,7 @@ def train_tiny(
     logging.getLogger("genkit.tiny.train").setLevel(logging.INFO)  # the loss every 25 steps is the progress report
     config = TrainConfig(
         out=str(out), minutes=minutes, threads=threads, max_steps=max_steps, init_from=str(init_from) if init_from else None,
-        eval_every_steps=eval_every, lr=lr,
+        eval_every_steps=eval_every, lr=lr, low_snr_floor=low_snr_floor,
     )
     pipeline = train(config, resume=resume)
     state_file = pipeline / "training_state.json"

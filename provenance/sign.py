@@ -25,10 +25,11 @@ from provenance.repository import PAYLOAD_BYTES, ManifestRepository
 
 log = logging.getLogger(__name__)
 
-# When the mark is not read back from the encoded clip, encode again this many CRF steps lower, down to
-# CRF_FALLBACK_FLOOR: on small frames with large pure-black areas the quality floors leave the mark a
-# small step that H.264 at CRF 18 can take away (measured on 40 dark 64x64 clips: 39 kept at CRF 18, 40
-# at CRF 12). CRF 0 would be lossless, which x264 writes in a profile (High 4:4:4) browsers do not play.
+# When the mark is not read back from the encoded clip, embed it again pre-compensated for the codec
+# (watermark.embed's codec_crf), then encode this many CRF steps lower, down to CRF_FALLBACK_FLOOR: on
+# small frames with large pure-black areas the quality floors leave the mark a small step that H.264 at
+# CRF 18, and even the conversion to 4:2:0 alone, can take away. CRF 0 would be lossless, which x264
+# writes in a profile (High 4:4:4) browsers do not play.
 CRF_FALLBACK_STEP = 6
 CRF_FALLBACK_FLOOR = 1
 
@@ -75,8 +76,8 @@ def credential_clip(
     sign it with a manifest describing ``generator`` and ``params``, and register it in ``repository``.
 
     ``check_watermark`` decodes the encoded clip and looks for the payload; where the mark did not
-    survive, the clip is encoded again :data:`CRF_FALLBACK_STEP` CRF lower (down to CRF 1), and a clip
-    whose mark is still lost is reported (``watermark_verified=False``, and a warning) rather than
+    survive, it is embedded again pre-compensated for the codec, and then encoded :data:`CRF_FALLBACK_STEP`
+    CRF lower at a time (down to CRF 1); a clip whose mark is still lost is reported (``watermark_verified=False``, and a warning) rather than
     registered silently under a payload no one can recover. ``payload_prefix`` fixes the first bytes of
     the payload (the generation pipeline puts its generator id there); the rest is random.
     """
@@ -91,29 +92,38 @@ def credential_clip(
     payload = new_payload(repository, payload_prefix)
     kwargs = {} if watermark_strength is None else {"strength": watermark_strength}
     seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    marked = watermark.embed(video.frames, payload, watermark_key, **kwargs)
-    seconds["watermark"] = time.perf_counter() - started
+
+    def timed(stage: str, work):
+        started = time.perf_counter()
+        value = work()
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
+        return value
+
+    def marked_video(codec_crf: int | None = None) -> Video:
+        marked = watermark.embed(video.frames, payload, watermark_key, codec_crf=codec_crf, **kwargs)
+        return Video(np.ascontiguousarray(marked), video.fps, dict(video.meta))
+
+    marked = timed("watermark", marked_video)
     unsigned = out.with_name(f".{out.stem}.unsigned.mp4")
     signed = out.with_name(f".{out.stem}.signed.mp4")
     try:
-        marked_video = Video(np.ascontiguousarray(marked), video.fps, dict(video.meta))
-        verified, asked = True, crf
+        # Where the mark does not survive the encode: embed again pre-compensated for this CRF, then
+        # lower the CRF step by step (each time pre-compensated for the new one).
+        verified, asked, compensated = True, crf, False
         while True:
-            started = time.perf_counter()
-            write_video(marked_video, unsigned, crf=crf)
-            seconds["encode"] = seconds.get("encode", 0.0) + time.perf_counter() - started
+            timed("encode", lambda: write_video(marked, unsigned, crf=crf))
             if not check_watermark:
                 break
-            started = time.perf_counter()
-            detection = watermark.detect(read_video(unsigned).frames, watermark_key)
+            detection = timed("watermark_check", lambda: watermark.detect(read_video(unsigned).frames, watermark_key))
             verified = bool(detection.found and detection.payload == payload)
-            seconds["watermark_check"] = seconds.get("watermark_check", 0.0) + time.perf_counter() - started
-            if verified or crf <= CRF_FALLBACK_FLOOR:
+            if verified or (compensated and crf <= CRF_FALLBACK_FLOOR):
                 break
-            crf = max(CRF_FALLBACK_FLOOR, crf - CRF_FALLBACK_STEP)
-        if crf != asked and verified:
-            log.info("%s: encoded at crf %d instead of %d so that the watermark survives", out, crf, asked)
+            if compensated:
+                crf = max(CRF_FALLBACK_FLOOR, crf - CRF_FALLBACK_STEP)
+            compensated = True
+            marked = timed("watermark", lambda: marked_video(codec_crf=crf))
+        if verified and (compensated or crf != asked):
+            log.info("%s: the watermark survives H.264 at crf %d (asked: %d) with codec-aware embedding", out, crf, asked)
         if not verified:
             log.warning("%s: the watermark payload could not be read back after encoding (crf %d to %d)", out, asked, crf)
         manifest = build_manifest(
@@ -126,23 +136,22 @@ def credential_clip(
             training_mining=training_mining,
             hash_prompt=hash_prompt,
         )
-        started = time.perf_counter()
-        result = sign_file(unsigned, signed, manifest, signer)
-        seconds["sign"] = time.perf_counter() - started
-        started = time.perf_counter()
-        generator_text = " ".join(x for x in (generator.name, generator.version) if x)
-        repository.register(
-            payload,
-            result.manifest_json,
-            manifest_label=result.manifest_label,
-            manifest_store=result.manifest_store,
-            file_sha256=result.file_sha256,
-            file_name=out.name,
-            signer=signer.signer_name,
-            generator=generator_text,
-        )
-        os.replace(signed, out)
-        seconds["register"] = time.perf_counter() - started
+        result = timed("sign", lambda: sign_file(unsigned, signed, manifest, signer))
+
+        def register() -> None:
+            repository.register(
+                payload,
+                result.manifest_json,
+                manifest_label=result.manifest_label,
+                manifest_store=result.manifest_store,
+                file_sha256=result.file_sha256,
+                file_name=out.name,
+                signer=signer.signer_name,
+                generator=" ".join(x for x in (generator.name, generator.version) if x),
+            )
+            os.replace(signed, out)
+
+        timed("register", register)
     finally:
         unsigned.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)

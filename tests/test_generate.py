@@ -267,3 +267,16 @@ def test_init_from_adds_frame_positions_without_changing_the_model_and_they_load
     loaded = SynthvidTinyPipeline.from_pretrained(tmp_path / "saved").unet
     with torch.no_grad():
         assert loaded.config.frame_positions is True and torch.equal(loaded(sample, 500, context, pooled).sample, moved)
+
+
+def test_v_loss_weight_is_min_snr_with_a_floor_at_high_noise():
+    import torch
+
+    from genkit.tiny.train import v_loss_weight
+
+    snr = torch.tensor([1e-3, 0.1, 1.0, 4.0, 100.0])
+    plain = v_loss_weight(snr, gamma=5.0)
+    assert torch.allclose(plain * (snr + 1), torch.clamp(snr, max=5.0))  # x0 weight min(SNR, γ)
+    floored = v_loss_weight(snr, gamma=5.0, floor=0.25)
+    assert torch.allclose(floored * (snr + 1), torch.tensor([0.25, 0.25, 1.0, 4.0, 5.0]))
+    assert floored[0] > 200 * plain[0]  # the noisiest steps count again

@@ -251,7 +251,7 @@ def test_sign_then_verify_agrees_with_the_watermark(capsys, credentialed, keys):
         assert repository.lookup(result["watermark"]["payload"]).manifest_label == result["manifest_label"]
 
 
-def test_sign_lowers_the_crf_until_the_mark_of_a_pure_black_64px_clip_survives(tmp_path, capsys, keys):
+def test_sign_keeps_the_mark_of_a_pure_black_64px_clip_through_its_own_encode(tmp_path, capsys, keys):
     # A green square moving on exact RGB 0, as synthvid-tiny paints it: the quality floors leave the mark
     # a small step there, which H.264 at CRF 18 takes away for this key (the issue #3 defect of make run).
     from provenance import watermark
@@ -270,7 +270,8 @@ def test_sign_lowers_the_crf_until_the_mark_of_a_pure_black_64px_clip_survives(t
     common = ("--repo", repo, "--wm-key", tmp_path / "watermark.key")
     code, text, _ = cli(capsys, "sign", source, "--out", out, "--keys", keys.directory, *common, "--json")
     summary = json.loads(text)
-    assert code == 0 and summary["watermark_verified"] is True and summary["crf"] < 18
+    # embedded again pre-compensated for the codec, then at lower CRFs if that is not enough
+    assert code == 0 and summary["watermark_verified"] is True and summary["crf"] <= 18
     found = watermark.detect(read_video(out).frames, wm_key)
     assert found.found and found.payload.hex() == summary["payload"]
     code, [result], _ = verify_json(capsys, out, "--trust", keys.ca_cert, *common)

@@ -230,6 +230,16 @@ def test_codec_precompensation_brings_reencoded_values_nearer_the_lattice(monkey
     assert off[1] < 0.8 * off[0], off
 
 
+def test_codec_precompensation_runs_on_small_frames_only_when_asked():
+    frames = world(64, 8)
+    default = embed(frames, PAYLOAD, KEY)
+    compensated = embed(frames, PAYLOAD, KEY, codec_crf=18)
+    assert not np.array_equal(default, compensated)  # the round trip ran and moved the plan
+    assert_recovers(compensated)
+    with pytest.raises(WatermarkError, match="codec_crf"):
+        embed(frames, PAYLOAD, KEY, codec_crf=52)
+
+
 def test_strength_scales_the_mark_and_the_gain_search_finds_it():
     frames = camera(128, 4)
     weak, strong = embed(frames, PAYLOAD, KEY, strength=0.5), embed(frames, PAYLOAD, KEY, strength=2.0)

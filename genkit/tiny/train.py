@@ -58,6 +58,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     ema_decay: float = 0.999
     min_snr_gamma: float = 5.0
+    low_snr_floor: float = 0.0  # x0-space loss weight never below this (see train_step)
     frames: int = 8
     size: int = 32
     cfg_dropout: float = 0.1
@@ -89,6 +90,16 @@ def random_prompt(rng: np.random.Generator, modifier_prob: float) -> WorldPrompt
             pan=DIRECTIONS[rng.integers(len(DIRECTIONS))] if rng.random() < 0.3 else None,
         )
     return prompt
+
+
+def v_loss_weight(snr: torch.Tensor, gamma: float, floor: float = 0.0) -> torch.Tensor:
+    """Weight of the v-prediction loss per sample: min-SNR-γ (Hang et al. 2023) with a floor.
+
+    ``|v̂ − v|² = (SNR + 1)·|x̂0 − x0|²``, so this weighs x0 errors by ``clamp(SNR, floor, γ)``. Without
+    the floor that weight vanishes at high noise, the steps where a sample's trajectory (a motion's
+    direction) is decided, and synthvid-tiny drew the prompt's axis but either direction.
+    """
+    return torch.clamp(snr, min=floor, max=gamma) / (snr + 1)
 
 
 def sample_batch(rng: np.random.Generator, cfg: TrainConfig):
@@ -197,7 +208,7 @@ class Trainer:
         pred = self.pipe.unet(noisy, t, encoded.last_hidden_state, encoded.pooler_output, tokens.attention_mask).sample
         alphas = self.noise.alphas_cumprod[t]
         snr = alphas / (1 - alphas)
-        weight = torch.clamp(snr, max=cfg.min_snr_gamma) / (snr + 1)  # min-SNR-γ for v-prediction
+        weight = v_loss_weight(snr, cfg.min_snr_gamma, cfg.low_snr_floor)
         diffusion = (weight * (pred - target).square().mean(dim=(1, 2, 3, 4))).mean()
         keep = ~dropped
         aux = torch.zeros(())
@@ -324,10 +335,11 @@ if __name__ == "__main__":
     parser.add_argument("--init-from", default=None)
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--low-snr-floor", type=float, default=TrainConfig.low_snr_floor)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(
         TrainConfig(out=args.out, minutes=args.minutes, threads=args.threads, max_steps=args.max_steps, init_from=args.init_from, eval_every_steps=args.eval_every,
-                    lr=args.lr),
+                    lr=args.lr, low_snr_floor=args.low_snr_floor),
         resume=args.resume,
     )
