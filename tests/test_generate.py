@@ -237,36 +237,61 @@ def test_generate_and_train_help_show_an_example_and_the_models(cli):
     assert code == 0 and "Example: synthvid train tiny --minutes 60" in " ".join(out.replace("│", " ").split())
 
 
-def test_init_from_adds_frame_positions_without_changing_the_model_and_they_load_back(tiny_folder, tmp_path, one_thread):
+def test_init_from_adds_frame_conditioning_without_changing_the_model_and_it_loads_back(tiny_folder, tmp_path, one_thread):
     import torch
 
     from genkit.tiny import SynthvidTinyPipeline
-    from genkit.tiny.train import Trainer, TrainConfig
+    from genkit.tiny.train import UPGRADES, Trainer, TrainConfig
 
+    new_modules = tuple(UPGRADES.values())
     before = SynthvidTinyPipeline.from_pretrained(tiny_folder).unet
-    assert before.config.frame_positions is False and before.frame_position is None
+    assert before.config.frame_positions is False and before.frame_position is None and before.frame_text_mixer is None
     trainer = Trainer(TrainConfig(out=str(tmp_path / "train"), init_from=str(tiny_folder), threads=1), resume=False)
     after = trainer.pipe.unet
-    assert after.config.frame_positions is True and trainer.cfg.unet["frame_positions"] is True
+    assert after.config.frame_positions is True and after.config.frame_text_mixing is True
+    assert trainer.cfg.unet["frame_positions"] is True and trainer.cfg.unet["frame_text_mixing"] is True
 
     torch.manual_seed(1)
     with torch.no_grad():  # a fresh model zero-initialises its residual branches: make both "trained" alike
         for name, parameter in after.named_parameters():
-            if not name.startswith("frame_position."):
+            if not name.startswith(new_modules):
                 parameter.normal_(0.0, 0.05)
-    before.load_state_dict({k: v for k, v in after.state_dict().items() if not k.startswith("frame_position.")})
+    before.load_state_dict({k: v for k, v in after.state_dict().items() if not k.startswith(new_modules)})
     sample, context, pooled = torch.randn(2, 3, 5, 16, 16), torch.randn(2, 4, 128), torch.randn(2, 128)
     with torch.no_grad():
         reference = before(sample, 500, context, pooled).sample
         assert torch.equal(after(sample, 500, context, pooled).sample, reference)  # zero-initialised: same function
+        torch.nn.init.normal_(after.frame_text_mixer[2].weight, std=0.5)
+        mixed = after(sample, 500, context, pooled).sample
+        assert not torch.allclose(mixed, reference, atol=1e-4)  # the mixer is wired in
         torch.nn.init.normal_(after.frame_position.weight, std=1.0)
         moved = after(sample, 500, context, pooled).sample
-    assert not torch.allclose(moved, reference, atol=1e-4)  # wired into every frame's conditioning
+    assert not torch.allclose(moved, mixed, atol=1e-4)  # and so are the frame positions
 
     trainer.pipe.save_pretrained(tmp_path / "saved", safe_serialization=True)
     loaded = SynthvidTinyPipeline.from_pretrained(tmp_path / "saved").unet
     with torch.no_grad():
-        assert loaded.config.frame_positions is True and torch.equal(loaded(sample, 500, context, pooled).sample, moved)
+        assert loaded.config.frame_text_mixing is True and torch.equal(loaded(sample, 500, context, pooled).sample, moved)
+
+
+def test_the_frame_text_mixer_lets_the_prompt_change_frames_differently():
+    """What additive FiLM cannot do: the change a prompt makes to the first and the last frame's conditioning differ."""
+    import torch
+
+    from genkit.tiny.unet import TinyVideoUNet
+
+    torch.manual_seed(0)
+    unet = TinyVideoUNet(block_channels=(16, 32), blocks_per_level=(1, 1), cross_attention_levels=(False, False),
+                         temporal_attention_levels=(False, False), context_dim=8, time_embed_dim=32, frame_text_mixing=True)
+    torch.nn.init.normal_(unet.frame_text_mixer[2].weight, std=0.5)
+    captured = {}
+    handle = unet.frame_text_mixer.register_forward_hook(lambda module, inputs, output: captured.setdefault("term", output))
+    with torch.no_grad():
+        unet(torch.zeros(2, 3, 4, 8, 8), 500, torch.zeros(2, 3, 8), torch.randn(2, 8))
+    handle.remove()
+    term = captured["term"].reshape(2, 4, -1)  # [prompt, frame, embedding]
+    change_first, change_last = term[1, 0] - term[0, 0], term[1, -1] - term[0, -1]
+    assert not torch.allclose(change_first, change_last, atol=1e-4)
 
 
 def test_v_loss_weight_is_min_snr_with_a_floor_at_high_noise():

@@ -43,7 +43,10 @@ DEFAULT_UNET = dict(
     time_embed_dim=256,
     patch_size=2,
     frame_positions=True,
+    frame_text_mixing=True,
 )
+# Zero-initialised conditioning a trained model can be given without changing its function (--init-from).
+UPGRADES = {"frame_positions": "frame_position.", "frame_text_mixing": "frame_text_mixer."}
 AUX_HEADS = {"background": COLORS, "color": COLORS, "shape": SHAPES, "motion": MOTIONS, "size": SIZES}
 
 
@@ -145,8 +148,9 @@ class Trainer:
             from genkit.tiny.pipeline import SynthvidTinyPipeline
 
             self.pipe = SynthvidTinyPipeline.from_pretrained(cfg.init_from)
-            if cfg.unet.get("frame_positions") and not self.pipe.unet.config.frame_positions:
-                self._add_frame_positions()
+            upgrades = [key for key in UPGRADES if cfg.unet.get(key) and not self.pipe.unet.config.get(key, False)]
+            if upgrades:
+                self._upgrade_unet(upgrades)
             # The checkpoint must record the architecture actually trained, not the default one.
             cfg.unet = {key: self.pipe.unet.config[key] for key in DEFAULT_UNET}
             log.info("initialised from %s", cfg.init_from)
@@ -178,18 +182,19 @@ class Trainer:
                 self.step, self.seconds = int(info.get("steps", 0)), float(info.get("seconds", 0.0))
                 self.rng = np.random.default_rng([cfg.seed, self.step])  # fresh data, not a replay
 
-    def _add_frame_positions(self) -> None:
-        """Upgrade weights trained without frame positions: the new projection starts at zero, so the
-        loaded model's function is unchanged and training goes on from where it was."""
+    def _upgrade_unet(self, upgrades: list[str]) -> None:
+        """Give weights trained without them the zero-initialised conditioning of ``upgrades`` (keys of
+        :data:`UPGRADES`): the loaded model's function is unchanged and training goes on from where it was."""
         from genkit.tiny.unet import TinyVideoUNet
 
         old = self.pipe.unet
-        unet = TinyVideoUNet(**{**{key: old.config[key] for key in DEFAULT_UNET if key in old.config}, "frame_positions": True})
+        unet = TinyVideoUNet(**{**{key: old.config[key] for key in DEFAULT_UNET if key in old.config}, **dict.fromkeys(upgrades, True)})
         missing, unexpected = unet.load_state_dict(old.state_dict(), strict=False)
-        if unexpected or any(not key.startswith("frame_position.") for key in missing):
-            raise ValueError(f"cannot add frame positions: missing {missing}, unexpected {unexpected}")
+        new_prefixes = tuple(UPGRADES[key] for key in upgrades)
+        if unexpected or any(not key.startswith(new_prefixes) for key in missing):
+            raise ValueError(f"cannot add {', '.join(upgrades)}: missing {missing}, unexpected {unexpected}")
         self.pipe.register_modules(unet=unet)
-        log.info("added frame-position conditioning (zero-initialised) to the loaded UNet")
+        log.info("added %s (zero-initialised) to the loaded UNet", ", ".join(upgrades))
 
     def lr_at(self, step: int) -> float:
         return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup_steps)

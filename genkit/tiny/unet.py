@@ -14,6 +14,14 @@ without it the network moved objects along the prompt's axis but often the wrong
 "left" sampled as rightward motion as often as leftward after 5,000 steps). The projection starts at
 zero, so adding it to a trained model leaves the model's function unchanged until it is trained.
 
+Frame-text mixing (``frame_text_mixing=True``): FiLM is linear in the embedding, so time + text + frame
+position only ever add up — no block can modulate frame 7 differently for "left" than for "right"
+except through its convolutions' nonlinearities. The model drew the prompt's axis with either direction
+(measured at 11,000 steps: the predicted clean clip at high noise drifted by under 3 px where the data
+move 10–14 px along the prompt's direction), because at high noise, where a trajectory is decided, the
+input is noise and only the conditioning can say which way. A small MLP over [embedding, frame
+features] adds a per-frame term that depends on both; its last layer starts at zero (same function).
+
 Tensors follow diffusers' video convention: ``sample`` is ``[B, C, F, H, W]``.
 """
 
@@ -167,6 +175,7 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         time_embed_dim: int = 256,
         patch_size: int = 1,
         frame_positions: bool = False,
+        frame_text_mixing: bool = False,
     ):
         super().__init__()
         c0 = block_channels[0]
@@ -181,6 +190,13 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
             self.frame_position = nn.Linear(2 * FRAME_POSITION_FREQUENCIES, time_embed_dim)
             nn.init.zeros_(self.frame_position.weight)
             nn.init.zeros_(self.frame_position.bias)
+        self.frame_text_mixer = None
+        if frame_text_mixing:
+            self.frame_text_mixer = nn.Sequential(
+                nn.Linear(time_embed_dim + 2 * FRAME_POSITION_FREQUENCIES, time_embed_dim), nn.SiLU(), nn.Linear(time_embed_dim, time_embed_dim)
+            )
+            nn.init.zeros_(self.frame_text_mixer[2].weight)
+            nn.init.zeros_(self.frame_text_mixer[2].bias)
         self.conv_in = nn.Conv2d(in_channels * patch_size**2, c0, 3, padding=1)
         levels = len(block_channels)
         self.down = nn.ModuleList()
@@ -222,8 +238,12 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         emb = self.time_embedding(self.time_proj(t).to(sample.dtype)) + self.text_embedding(pooled_text_embeds)
         # Fold frames into the batch for the 2-D work; conditioning is repeated per frame.
         emb = emb.repeat_interleave(frames, dim=0)
-        if self.frame_position is not None:  # rows are (clip, frame) in frame-minor order
-            emb = emb + self.frame_position(frame_position_features(frames, sample.device, emb.dtype)).repeat(b, 1)
+        if self.frame_position is not None or self.frame_text_mixer is not None:  # rows are (clip, frame), frame-minor
+            positions = frame_position_features(frames, sample.device, emb.dtype).repeat(b, 1)
+            if self.frame_position is not None:
+                emb = emb + self.frame_position(positions)
+            if self.frame_text_mixer is not None:
+                emb = emb + self.frame_text_mixer(torch.cat([emb, positions], dim=1))
         context = encoder_hidden_states.repeat_interleave(frames, dim=0)
         mask = None if encoder_attention_mask is None else encoder_attention_mask.repeat_interleave(frames, dim=0)
         if h % self.patch or w % self.patch:
