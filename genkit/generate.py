@@ -291,8 +291,9 @@ def finish_clip(
     """Write one generated clip to ``path`` (watermarked, signed and registered unless ``provenance``
     is None) and return its row: what ``synthvid generate`` and ``synthvid bench`` do for every item.
 
-    The watermark is read back from the encoded clip, which is encoded again at a lower CRF where the
-    mark did not survive (``crf`` in the row is the CRF the clip has)."""
+    The watermark is read back from the encoded clip; where it did not survive, it is embedded again
+    pre-compensated for the codec and, if need be, encoded at a lower CRF (``crf`` in the row is the
+    CRF the clip has; see :func:`provenance.sign.credential_clip`)."""
     from provenance.credentials import GenerationParams, GeneratorInfo
     from provenance.media import Video, write_video
     from provenance.sign import credential_clip

@@ -76,9 +76,10 @@ def credential_clip(
     sign it with a manifest describing ``generator`` and ``params``, and register it in ``repository``.
 
     ``check_watermark`` decodes the encoded clip and looks for the payload; where the mark did not
-    survive, it is embedded again pre-compensated for the codec, and then encoded :data:`CRF_FALLBACK_STEP`
-    CRF lower at a time (down to CRF 1); a clip whose mark is still lost is reported (``watermark_verified=False``, and a warning) rather than
-    registered silently under a payload no one can recover. ``payload_prefix`` fixes the first bytes of
+    survive, it is embedded again pre-compensated for the codec, and then encoded
+    :data:`CRF_FALLBACK_STEP` CRF lower at a time (down to CRF 1); a clip whose mark is still lost is
+    reported (``watermark_verified=False``, and a warning) rather than registered silently under a
+    payload no one can recover. ``payload_prefix`` fixes the first bytes of
     the payload (the generation pipeline puts its generator id there); the rest is random.
     """
     from provenance import watermark
@@ -122,7 +123,7 @@ def credential_clip(
                 crf = max(CRF_FALLBACK_FLOOR, crf - CRF_FALLBACK_STEP)
             compensated = True
             marked = timed("watermark", lambda: marked_video(codec_crf=crf))
-        if verified and (compensated or crf != asked):
+        if verified and compensated:  # a lower CRF is only ever tried after the re-embed
             log.info("%s: the watermark survives H.264 at crf %d (asked: %d) with codec-aware embedding", out, crf, asked)
         if not verified:
             log.warning("%s: the watermark payload could not be read back after encoding (crf %d to %d)", out, asked, crf)
