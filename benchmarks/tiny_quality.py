@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"background": 0.95, "color": 0.85, "shape": 0.70, "motion": 0.75}
 ATTRIBUTES = tuple(TARGETS)
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -88,11 +89,17 @@ def main(argv: list[str] | None = None) -> int:
 
     hits = {a: [] for a in ATTRIBUTES}
     per_value: dict[tuple[str, str], list[bool]] = {}
+    # A moving prompt's clip moves its way, the opposite way (axis right, direction wrong), or otherwise.
+    moving = {"as asked": 0, "opposite direction": 0, "other axis or still": 0}
     for prompt, clip in zip(prompts, clips):
         expected = {"background": prompt.background, "color": prompt.color, "shape": prompt.shape, "motion": prompt.motion}
-        for attribute, ok in analyze(clip).matches(expected).items():
+        analysis = analyze(clip)
+        for attribute, ok in analysis.matches(expected).items():
             hits[attribute].append(ok)
             per_value.setdefault((attribute, expected[attribute]), []).append(ok)
+        if prompt.motion in OPPOSITE:
+            seen = analysis.motion
+            moving["as asked" if seen == prompt.motion else "opposite direction" if seen == OPPOSITE[prompt.motion] else "other axis or still"] += 1
     accuracy = {a: float(np.mean(v)) for a, v in hits.items()}
 
     single = []
@@ -136,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for (attribute, value), oks in sorted(per_value.items()):
         lines.append(f"| {attribute} | {value} | {len(oks)} | {np.mean(oks):.0%} |")
+    lines += [
+        "",
+        f"Moving prompts ({sum(moving.values())}), by the motion the analyzer saw: "
+        + ", ".join(f"{kind} {count}" for kind, count in moving.items())
+        + ". A model that draws the prompt's axis but not its direction has as many opposite as asked.",
+    ]
     lines += ["", f"Contact sheet (first {rows} clips, frames left to right): `benchmarks/results/{sheet_path.name}`", ""]
     flag = "" if args.guidance is None else f" --guidance {args.guidance:g}"
     lines.append(f"Reproduce: `python benchmarks/tiny_quality.py --clips {args.clips} --threads {args.threads}{flag}`")

@@ -237,7 +237,7 @@ def test_generate_and_train_help_show_an_example_and_the_models(cli):
     assert code == 0 and "Example: synthvid train tiny --minutes 60" in " ".join(out.replace("│", " ").split())
 
 
-def test_init_from_adds_frame_conditioning_without_changing_the_model_and_it_loads_back(tiny_folder, tmp_path, one_thread):
+def test_init_from_adds_frame_conditioning_and_coordinates_without_changing_the_model_and_it_loads_back(tiny_folder, tmp_path, one_thread):
     import torch
 
     from genkit.tiny import SynthvidTinyPipeline
@@ -246,17 +246,21 @@ def test_init_from_adds_frame_conditioning_without_changing_the_model_and_it_loa
     new_modules = tuple(UPGRADES.values())
     before = SynthvidTinyPipeline.from_pretrained(tiny_folder).unet
     assert before.config.frame_positions is False and before.frame_position is None and before.frame_text_mixer is None
+    assert before.config.coordinate_channels is False
     trainer = Trainer(TrainConfig(out=str(tmp_path / "train"), init_from=str(tiny_folder), threads=1), resume=False)
     after = trainer.pipe.unet
-    assert after.config.frame_positions is True and after.config.frame_text_mixing is True
-    assert trainer.cfg.unet["frame_positions"] is True and trainer.cfg.unet["frame_text_mixing"] is True
+    assert after.config.frame_positions is True and after.config.frame_text_mixing is True and after.config.coordinate_channels is True
+    assert all(trainer.cfg.unet[key] is True for key in UPGRADES)
+    old_input = before.conv_in.weight.shape[1]
+    assert after.conv_in.weight.shape[1] > old_input and not after.conv_in.weight[:, old_input:].any()
 
     torch.manual_seed(1)
     with torch.no_grad():  # a fresh model zero-initialises its residual branches: make both "trained" alike
         for name, parameter in after.named_parameters():
             if not name.startswith(new_modules):
                 parameter.normal_(0.0, 0.05)
-    before.load_state_dict({k: v for k, v in after.state_dict().items() if not k.startswith(new_modules)})
+    old_shapes = {key: value.shape for key, value in before.state_dict().items()}
+    before.load_state_dict({k: v[tuple(slice(0, n) for n in old_shapes[k])] for k, v in after.state_dict().items() if k in old_shapes})
     sample, context, pooled = torch.randn(2, 3, 5, 16, 16), torch.randn(2, 4, 128), torch.randn(2, 128)
     with torch.no_grad():
         reference = before(sample, 500, context, pooled).sample
@@ -266,12 +270,43 @@ def test_init_from_adds_frame_conditioning_without_changing_the_model_and_it_loa
         assert not torch.allclose(mixed, reference, atol=1e-4)  # the mixer is wired in
         torch.nn.init.normal_(after.frame_position.weight, std=1.0)
         moved = after(sample, 500, context, pooled).sample
-    assert not torch.allclose(moved, mixed, atol=1e-4)  # and so are the frame positions
+        assert not torch.allclose(moved, mixed, atol=1e-4)  # and so are the frame positions
+        after.conv_in.weight[:, old_input:].normal_(0.0, 0.5)
+        placed = after(sample, 500, context, pooled).sample
+    assert not torch.allclose(placed, moved, atol=1e-4)  # and the coordinates
 
     trainer.pipe.save_pretrained(tmp_path / "saved", safe_serialization=True)
     loaded = SynthvidTinyPipeline.from_pretrained(tmp_path / "saved").unet
     with torch.no_grad():
-        assert loaded.config.frame_text_mixing is True and torch.equal(loaded(sample, 500, context, pooled).sample, moved)
+        assert loaded.config.coordinate_channels is True and torch.equal(loaded(sample, 500, context, pooled).sample, placed)
+
+
+def test_coordinate_channels_let_a_flat_input_tell_left_from_right():
+    """What zero padding alone cannot reach: away from the borders a flat input gives the same output at
+    every place unless the network is given its coordinates."""
+    import torch
+
+    from genkit.tiny.unet import TinyVideoUNet, pixel_coordinates
+
+    coords = pixel_coordinates(4, 6)
+    assert coords.shape == (1, 2, 4, 6)
+    assert torch.equal(coords[0, 0, 0], torch.linspace(-1, 1, 6)) and torch.equal(coords[0, 1, :, 0], torch.linspace(-1, 1, 4))
+    torch.manual_seed(0)
+    unet = TinyVideoUNet(block_channels=(16, 32), blocks_per_level=(1, 1), cross_attention_levels=(False, False), patch_size=2,
+                         temporal_attention_levels=(False, False), context_dim=8, time_embed_dim=32, coordinate_channels=True)
+
+    def interior_blocks():  # two 8-px blocks one stride apart (8 = patch 2 × downsampling 2 × 2), far from the borders
+        out = unet(torch.zeros(1, 3, 2, 96, 96), 500, torch.zeros(1, 3, 8), torch.zeros(1, 8)).sample
+        return out[..., 40:48, 40:48], out[..., 40:48, 48:56]
+
+    with torch.no_grad():
+        for parameter in unet.parameters():  # "trained": every zero-initialised branch gets weights
+            parameter.normal_(0.0, 0.1)
+        left, right = interior_blocks()
+        assert not torch.allclose(left, right, atol=1e-3)
+        unet.conv_in.weight[:, 3 * 4 :] = 0
+        left, right = interior_blocks()
+    assert torch.allclose(left, right, atol=1e-5)
 
 
 def test_the_frame_text_mixer_lets_the_prompt_change_frames_differently():

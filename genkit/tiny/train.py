@@ -44,9 +44,11 @@ DEFAULT_UNET = dict(
     patch_size=2,
     frame_positions=True,
     frame_text_mixing=True,
+    coordinate_channels=True,
 )
-# Zero-initialised conditioning a trained model can be given without changing its function (--init-from).
-UPGRADES = {"frame_positions": "frame_position.", "frame_text_mixing": "frame_text_mixer."}
+# Zero-initialised parts a trained model can be given without changing its function (--init-from): the
+# prefix of the modules an option adds, or of a parameter it widens (its new entries start at zero).
+UPGRADES = {"frame_positions": "frame_position.", "frame_text_mixing": "frame_text_mixer.", "coordinate_channels": "conv_in.weight"}
 AUX_HEADS = {"background": COLORS, "color": COLORS, "shape": SHAPES, "motion": MOTIONS, "size": SIZES}
 
 
@@ -189,8 +191,14 @@ class Trainer:
 
         old = self.pipe.unet
         unet = TinyVideoUNet(**{**{key: old.config[key] for key in DEFAULT_UNET if key in old.config}, **dict.fromkeys(upgrades, True)})
-        missing, unexpected = unet.load_state_dict(old.state_dict(), strict=False)
         new_prefixes = tuple(UPGRADES[key] for key in upgrades)
+        state, shapes = old.state_dict(), unet.state_dict()
+        for key, value in state.items():
+            if key.startswith(new_prefixes) and key in shapes and shapes[key].shape != value.shape:
+                widened = torch.zeros_like(shapes[key])
+                widened[tuple(slice(0, n) for n in value.shape)] = value
+                state[key] = widened
+        missing, unexpected = unet.load_state_dict(state, strict=False)
         if unexpected or any(not key.startswith(new_prefixes) for key in missing):
             raise ValueError(f"cannot add {', '.join(upgrades)}: missing {missing}, unexpected {unexpected}")
         self.pipe.register_modules(unet=unet)

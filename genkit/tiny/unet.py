@@ -22,6 +22,16 @@ move 10–14 px along the prompt's direction), because at high noise, where a tr
 input is noise and only the conditioning can say which way. A small MLP over [embedding, frame
 features] adds a per-frame term that depends on both; its last layer starts at zero (same function).
 
+Coordinate channels (``coordinate_channels=True``): two input channels hold each pixel's x and y in
+[−1, 1] (CoordConv, Liu et al. 2018). A convolutional network knows where it is only through its zero
+padding, so a per-frame modulation (frame position × prompt) could not say "put the object further
+left in each later frame". Measured at 15,600 steps with both conditionings above: the network was
+time-reversal equivariant to within 2–6 % (``|f(x) − rev f(rev x)|`` over ``|f(x)|`` on noise input,
+one prompt), its output changed 3× less between "left" and "right" than between "left" and "up", and
+its loss on moving clips was the same under the right and the opposite direction at every noise
+level. With coordinates, the first block's FiLM turns a coordinate ramp into an edge whose place
+depends on frame and prompt. Their input weights start at zero (same function).
+
 Tensors follow diffusers' video convention: ``sample`` is ``[B, C, F, H, W]``.
 """
 
@@ -46,6 +56,14 @@ def frame_position_features(frames: int, device=None, dtype=None) -> torch.Tenso
     position = torch.arange(frames, device=device, dtype=torch.float32) / max(frames - 1, 1)
     angles = torch.pi * position[:, None] * torch.arange(1, FRAME_POSITION_FREQUENCIES + 1, device=device, dtype=torch.float32)
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).to(dtype or torch.float32)
+
+
+def pixel_coordinates(height: int, width: int, device=None, dtype=None) -> torch.Tensor:
+    """``[1, 2, height, width]``: every pixel's x and y, −1 at the first pixel and 1 at the last."""
+    ys = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype or torch.float32)
+    xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype or torch.float32)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y])[None]
 
 
 @dataclass
@@ -176,6 +194,7 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         patch_size: int = 1,
         frame_positions: bool = False,
         frame_text_mixing: bool = False,
+        coordinate_channels: bool = False,
     ):
         super().__init__()
         c0 = block_channels[0]
@@ -197,7 +216,10 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
             )
             nn.init.zeros_(self.frame_text_mixer[2].weight)
             nn.init.zeros_(self.frame_text_mixer[2].bias)
-        self.conv_in = nn.Conv2d(in_channels * patch_size**2, c0, 3, padding=1)
+        self.coordinate_channels = coordinate_channels
+        self.conv_in = nn.Conv2d((in_channels + 2 * coordinate_channels) * patch_size**2, c0, 3, padding=1)
+        if coordinate_channels:  # pixel_unshuffle puts the coordinates' channels last: start them at zero
+            nn.init.zeros_(self.conv_in.weight[:, in_channels * patch_size**2 :])
         levels = len(block_channels)
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
@@ -249,6 +271,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         if h % self.patch or w % self.patch:
             raise ValueError(f"height and width must be multiples of {self.patch}, got {h}x{w}")
         x = sample.permute(0, 2, 1, 3, 4).reshape(b * frames, c, h, w)
+        if self.coordinate_channels:
+            x = torch.cat([x, pixel_coordinates(h, w, x.device, x.dtype).expand(b * frames, -1, -1, -1)], dim=1)
         x = self.conv_in(F.pixel_unshuffle(x, self.patch) if self.patch > 1 else x)
         skips = []
         for i, level in enumerate(self.down):
