@@ -51,11 +51,10 @@ from provenance.credentials import (
     read_manifest,
     sha256_file,
     sign_file,
-    top_level_boxes,
 )
 from provenance.errors import MediaError
 from provenance.keys import init_keys, load_signer, load_watermark_key
-from provenance.media import Video, read_video, write_video
+from provenance.media import Video, read_video, top_level_boxes, write_video
 from provenance.repository import ManifestRepository
 from provenance.sign import credential_clip
 from provenance.verify import verify_file

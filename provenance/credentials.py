@@ -24,13 +24,13 @@ import io
 import json
 import logging
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provenance.errors import ManifestError, MediaError, SigningError
 from provenance.keys import ALLOWED_EKUS, SignerConfig
+from provenance.media import Box, top_level_boxes
 
 log = logging.getLogger(__name__)
 
@@ -444,60 +444,6 @@ def read_manifest_store(
 
 
 # ------------------------------------------------------------------------------- MP4 box layout
-
-
-@dataclass(frozen=True)
-class Box:
-    type: str
-    offset: int
-    size: int
-    header_size: int
-
-    @property
-    def end(self) -> int:
-        return self.offset + self.size
-
-
-BMFF_FIRST_BOXES = {"ftyp", "styp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid"}
-
-
-def top_level_boxes(path: str | Path, *, known_first: bool = True) -> list[Box]:
-    """The top-level ISO-BMFF boxes of ``path``, reading headers only.
-
-    Raises :class:`MediaError` for a file that is not ISO BMFF (MP4/MOV) or whose boxes do not tile
-    it (truncated, or a box size that runs past the end). ``known_first=False`` accepts any printable
-    type for the first box: a damaged MP4 (its ftyp type altered) still tiles into boxes.
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    boxes: list[Box] = []
-    with open(path, "rb") as f:
-        offset = 0
-        while offset < size:
-            f.seek(offset)
-            header = f.read(16)
-            if len(header) < 8:
-                raise MediaError(path, f"truncated: {size - offset} stray bytes after the last box at offset {offset}")
-            box_size, kind = struct.unpack(">I4s", header[:8])
-            kind_text = kind.decode("latin-1")
-            if not boxes and (kind_text not in BMFF_FIRST_BOXES if known_first else not kind_text.isprintable()):
-                raise MediaError(path, "not an MP4/MOV (ISO BMFF) file")
-            header_size = 8
-            if box_size == 1:
-                if len(header) < 16:
-                    raise MediaError(path, f"truncated in the header of box '{kind_text}' at offset {offset}")
-                box_size, header_size = struct.unpack(">Q", header[8:16])[0], 16
-            elif box_size == 0:  # "extends to the end of the file"
-                box_size = size - offset
-            if box_size < header_size:
-                raise MediaError(path, f"corrupt MP4: box '{kind_text}' at offset {offset} declares {box_size} bytes")
-            if offset + box_size > size:
-                raise MediaError(
-                    path, f"truncated: box '{kind_text}' at offset {offset} declares {box_size} bytes, {size - offset} remain"
-                )
-            boxes.append(Box(kind_text, offset, box_size, header_size))
-            offset += box_size
-    return boxes
 
 
 def is_c2pa_box(path: str | Path, box: Box) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -90,33 +91,77 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class Box:
+    type: str
+    offset: int
+    size: int
+    header_size: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+BMFF_FIRST_BOXES = {"ftyp", "styp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid"}
+
+
+def top_level_boxes(path: str | Path, *, known_first: bool = True, stray_tail_ok: bool = False) -> list[Box]:
+    """The top-level ISO-BMFF boxes of ``path``, reading headers only.
+
+    Raises :class:`MediaError` for a file that is not ISO BMFF (MP4/MOV) or whose boxes do not tile
+    it (truncated, or a box size that runs past the end). ``known_first=False`` accepts any printable
+    type for the first box: a damaged MP4 (its ftyp type altered) still tiles into boxes.
+    ``stray_tail_ok`` ignores fewer than 8 bytes after the last box (players do).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    boxes: list[Box] = []
+    with open(path, "rb") as f:
+        offset = 0
+        while offset < size:
+            f.seek(offset)
+            header = f.read(16)
+            if len(header) < 8:
+                if stray_tail_ok:
+                    break
+                raise MediaError(path, f"truncated: {size - offset} stray bytes after the last box at offset {offset}")
+            box_size, kind = struct.unpack(">I4s", header[:8])
+            kind_text = kind.decode("latin-1")
+            if not boxes and (kind_text not in BMFF_FIRST_BOXES if known_first else not kind_text.isprintable()):
+                raise MediaError(path, "not an MP4/MOV (ISO BMFF) file")
+            header_size = 8
+            if box_size == 1:
+                if len(header) < 16:
+                    raise MediaError(path, f"truncated in the header of box '{kind_text}' at offset {offset}")
+                box_size, header_size = struct.unpack(">Q", header[8:16])[0], 16
+            elif box_size == 0:  # "extends to the end of the file"
+                box_size = size - offset
+            if box_size < header_size:
+                raise MediaError(path, f"corrupt MP4: box '{kind_text}' at offset {offset} declares {box_size} bytes")
+            if offset + box_size > size:
+                raise MediaError(
+                    path, f"truncated: box '{kind_text}' at offset {offset} declares {box_size} bytes, {size - offset} remain"
+                )
+            boxes.append(Box(kind_text, offset, box_size, header_size))
+            offset += box_size
+    return boxes
+
+
 def _mp4_truncation(path: Path) -> str | None:
     """Why an MP4/MOV file is cut short, from its top-level boxes; ``None`` if it is whole or not MP4.
 
     FFmpeg only says "Invalid data" for a file cut before its index, so walk the box headers (a few
     reads, no decoding) to name the real problem.
     """
-    size = path.stat().st_size
-    boxes: list[bytes] = []
     with path.open("rb") as f:
-        offset = 0
-        while offset + 8 <= size:
-            f.seek(offset)
-            header = f.read(16)
-            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
-            if not boxes and kind != b"ftyp":
-                return None  # not an ISO-BMFF file
-            if length == 1 and len(header) == 16:
-                length = int.from_bytes(header[8:16], "big")
-            elif length == 0:  # box runs to the end of the file
-                length = size - offset
-            if length < 8:
-                return f"truncated or corrupt MP4: box {kind!r} at byte {offset} has size {length}"
-            boxes.append(kind)
-            if offset + length > size:
-                return f"truncated: MP4 box {kind.decode('latin-1')!r} needs {offset + length} bytes, file has {size}"
-            offset += length
-    if boxes and b"moov" not in boxes:
+        if f.read(8)[4:8] != b"ftyp":
+            return None  # not an ISO-BMFF file
+    try:
+        boxes = top_level_boxes(path, stray_tail_ok=True)
+    except MediaError as exc:
+        return exc.reason
+    if "moov" not in {box.type for box in boxes}:
         return "truncated: MP4 has no 'moov' index (the file was cut short before it was written)"
     return None
 

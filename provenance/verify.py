@@ -31,9 +31,9 @@ from provenance.credentials import (
     read_manifest,
     read_manifest_store,
     sha256_file,
-    top_level_boxes,
 )
 from provenance.errors import ManifestError, MediaError
+from provenance.media import top_level_boxes
 
 log = logging.getLogger(__name__)
 

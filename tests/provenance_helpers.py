@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from genkit.world import render
-from provenance.credentials import GenerationParams, GeneratorInfo, build_manifest, sign_file, top_level_boxes
+from provenance.credentials import GenerationParams, GeneratorInfo, build_manifest, sign_file
 from provenance.keys import KeyPaths, cert_pem, init_keys, issue_signer_cert, load_signer, make_ca, private_key_pem, write_secret
-from provenance.media import write_video
+from provenance.media import top_level_boxes, write_video
 
 PROMPT = "a red circle moving left on a blue background"
 # Each test module that imports these fixtures gets its own session-scoped copy of them; the cache

@@ -30,10 +30,10 @@ from provenance.credentials import (
     read_manifest,
     read_manifest_store,
     sign_file,
-    top_level_boxes,
 )
 from provenance.errors import ManifestError, MediaError, SigningError
 from provenance.keys import callback_signer, load_signer
+from provenance.media import top_level_boxes
 
 
 @pytest.fixture(scope="module")
