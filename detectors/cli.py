@@ -11,7 +11,6 @@ scored).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import List, Optional
 import typer
 from typer.core import TyperGroup
 
+from provenance.console import one_line, print_json
 from detectors.errors import DetectorError
 
 USER_ERRORS = (DetectorError,)
@@ -46,14 +46,6 @@ detect_app = typer.Typer(
     "estimate, never proof); `synthvid detect train` fits a detector. Example: synthvid detect clip.mp4 --json",
 )
 app.add_typer(detect_app, name="detect")
-
-
-def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _progress(total: int, description: str, unit: str = "clip"):
@@ -94,7 +86,7 @@ def detect_score(
                 video = read_video(path, max_frames=max_frames)
                 score = detector.score(video.frames)
             except (ProvenanceError, DetectorError) as exc:
-                message = _one_line(exc) if str(path) in str(exc) else f"{path}: {_one_line(exc)}"
+                message = one_line(exc) if str(path) in str(exc) else f"{path}: {one_line(exc)}"
                 results.append({"path": str(path), "error": message})
             else:
                 results.append({
@@ -105,7 +97,7 @@ def detect_score(
             bar.update()
     failed = [r for r in results if "error" in r]
     if as_json:
-        _print_json(results)
+        print_json(results)
     else:
         _print_table([r for r in results if "error" not in r], detector.threshold)
     for r in failed:
@@ -170,7 +162,7 @@ def detect_train(
     detector.save(out)
     result = {"model": str(out), **report.to_dict(), "skipped": [{"path": p, "reason": r} for p, r in report.skipped]}
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     print(f"trained {backbone} on {sum(report.counts['train'].values())} clips ({_counts(report.counts['train'])}); "
           f"validation {sum(report.counts['val'].values())} clips")

@@ -1,7 +1,7 @@
 """Command line of the eval package: ``synthvid eval`` and ``synthvid eval-train video|clip``.
 
 Mounted by the umbrella ``synthvid`` (genkit/cli.py); runnable alone as ``python -m eval``. Module level
-imports only typer, the standard library and eval's errors; torch, open_clip, PyAV and pandas load
+imports only typer, the standard library, eval's errors and provenance.console; torch, open_clip, PyAV and pandas load
 inside the commands. A world reference (``--reference world:SUITE``) and training render the shapes
 world, which lives in genkit: those two paths import it inside their functions (the CLI's edge), the
 metrics never do.
@@ -20,6 +20,7 @@ from typing import Optional
 
 import typer
 
+from provenance.console import print_json
 from eval.errors import EvalError
 
 USER_ERRORS = (EvalError,)
@@ -29,10 +30,6 @@ TABLE_ROWS_SHOWN = 40
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
 
 log = logging.getLogger(__name__)
-
-
-def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _progress(total: int, description: str):
@@ -153,7 +150,7 @@ def eval_command(
         except OSError as exc:
             raise EvalError(target, f"cannot write ({exc.strerror or exc})") from exc
     if as_json:
-        _print_json({**summary, "per_clip": rows})
+        print_json({**summary, "per_clip": rows})
     else:
         _print_report(rows, summary, target)
     _report_failures(evaluation.failed)
@@ -239,7 +236,7 @@ def eval_train(
 def _print_training(summary: dict, out: Path, as_json: bool) -> None:
     result = {**summary, "model": str(out / "model"), "loss_log": str(out / "loss.csv"), "eval_log": str(out / "eval.csv")}
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     print(f"trained to step {summary['steps']} ({summary['minutes_trained']} min in all); model in {out / 'model'}")
     print("held-out evaluation: " + ", ".join(f"{k} {v}" for k, v in summary["evaluation"].items()))

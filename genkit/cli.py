@@ -42,6 +42,7 @@ import typer
 from typer.core import TyperGroup
 
 from genkit.errors import GenkitError
+from provenance.console import make_console, one_line, print_json
 from provenance.errors import ProvenanceError
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,6 @@ def main() -> None:
     sys.exit(run())
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _stdout():
-    from rich.console import Console
-
-    # Off a terminal rich would assume 80 columns and fold paths; logs and pipes take wider lines.
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-
-
 def _progress(total: int, description: str):
     """A rich progress bar on stderr (so ``--json`` output stays clean); only on a terminal, and not for
     a single item (off a terminal rich could only print the finished bar)."""
@@ -167,10 +157,6 @@ def _progress(total: int, description: str):
     )
     task = progress.add_task(description, total=total)
     return progress, task
-
-
-def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _prompt_items(prompt: str | None, suite: str | None):
@@ -250,9 +236,9 @@ def world_render(
         "analyzer_agreement": scores,
     }
     if as_json:
-        _print_json({**summary, "rows": run.rows})
+        print_json({**summary, "rows": run.rows})
         return
-    console = _stdout()
+    console = make_console()
     if len(run.rows) <= TABLE_ROWS_SHOWN:
         _print_render_table(console, run.rows)
     shares = ", ".join(f"{key} {value:.0%}" for key, value in scores.items() if key != "all")
@@ -299,7 +285,7 @@ def world_analyze(
                 found = analyze(video)
             except USER_ERRORS as exc:
                 log.debug("cannot analyze %s", path, exc_info=True)
-                results.append({"path": str(path), "error": _one_line(exc)})
+                results.append({"path": str(path), "error": one_line(exc)})
             else:
                 results.append(
                     {
@@ -314,9 +300,9 @@ def world_analyze(
             progress.advance(task)
     failed = [result for result in results if "error" in result]
     if as_json:
-        _print_json(results)
+        print_json(results)
     else:
-        _print_analyze_table(_stdout(), [result for result in results if "error" not in result])
+        _print_analyze_table(make_console(), [result for result in results if "error" not in result])
     for result in failed:
         print(f"error: {result['error']}", file=sys.stderr)
     if failed:
@@ -368,11 +354,11 @@ def world_vocab(as_json: bool = typer.Option(False, "--json", help="Print the vo
         "example": "a red circle moving left on a blue background",
     }
     if as_json:
-        _print_json(vocab)
+        print_json(vocab)
         return
     from rich.markup import escape
 
-    console = _stdout()
+    console = make_console()
     lines = {
         "Grammar": vocab["grammar"],
         "Colours": ", ".join(f"{name} {tuple(rgb)}" for name, rgb in vocab["colors"].items()),
@@ -401,7 +387,7 @@ def world_prompts(
     from genkit.world import all_prompts
 
     if as_json:
-        _print_json([prompt.text for prompt in all_prompts()])
+        print_json([prompt.text for prompt in all_prompts()])
         return
     text = full_suite_text()
     if out is None:
@@ -490,7 +476,7 @@ def generate(
         import torch
 
         torch.set_num_threads(threads)
-    err = _stderr()
+    err = make_console(stderr=True)
     if no_provenance:
         err.print("[bold yellow]warning:[/] --no-provenance: clips get no watermark, no C2PA manifest and no repository "
                   "record; nothing will tie them to this model", highlight=False)
@@ -531,9 +517,9 @@ def generate(
         "seconds_per_clip": run.record.get("seconds_per_clip"),
     }
     if as_json:
-        _print_json({**summary, "rows": run.rows})
+        print_json({**summary, "rows": run.rows})
         return
-    console = _stdout()
+    console = make_console()
     if len(run.rows) <= TABLE_ROWS_SHOWN:
         _print_generate_table(console, run.rows)
     console.print(f"Generated {len(run.rows)} clips with {backend.model_id} into {run.clips_dir} ({summary['seconds_per_clip']} s a clip)")
@@ -545,12 +531,6 @@ def generate(
                       f"(e.g. {unverified[0]}): they are signed and registered, but a copy stripped of its manifest "
                       "could not be traced by its pixels", highlight=False)
     console.print(f"Table: {run.results_path}  (pandas.read_parquet)")
-
-
-def _stderr():
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True)
 
 
 def _print_generate_table(console, rows: list[dict]) -> None:
@@ -619,9 +599,9 @@ def train_tiny(
     result = {"pipeline": str(pipeline), "steps": state.get("steps"), "minutes_trained": round(state.get("seconds", 0) / 60, 2),
               "loss_log": str(out / "loss.csv"), "eval_log": str(out / "eval.csv")}
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
-    console = _stdout()
+    console = make_console()
     console.print(f"trained to step {result['steps']} ({result['minutes_trained']} min in all); EMA pipeline in {pipeline}")
     console.print(f"use it: synthvid generate --model {pipeline} --suite shapes-smoke --out runs/tiny-check")
 
@@ -715,7 +695,7 @@ def bench_run(
         torch.set_num_threads(threads)
     resolved_device = worker_device(device, workers)
     start_process_group(workers, resolved_device)
-    err = _stderr()
+    err = make_console(stderr=True)
     try:
         backend = load_backend(source, device=resolved_device, dtype=dtype.value, revision=None)
         provenance = None if no_provenance else open_provenance(keys, repo)
@@ -765,9 +745,9 @@ def _bench_summary(result, as_json: bool) -> None:
     if not result.workers.is_main and result.workers.distributed:
         return  # rank 0 speaks for the job
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
-        console = _stdout()
+        console = make_console()
         console.print(f"{result.workers.name}: {result.made} items made now ({result.failed} failed), "
                       f"{result.done_before} were done before", highlight=False)
         if result.finalized:

@@ -18,6 +18,7 @@ from typing import List, Optional
 
 import typer
 
+from provenance.console import make_console, one_line, print_json
 from provenance.errors import ProvenanceError
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
@@ -40,20 +41,6 @@ VERDICT_STYLE = {
     "WATERMARK_ONLY": "bold cyan",
     "NO_PROVENANCE": "bold",
 }
-
-
-def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-
-
-def _error_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _debugging() -> bool:
@@ -93,9 +80,9 @@ def keys_init(
         "signer_chain": paths.signer_chain, "signer_key": paths.signer_key, "watermark_key": paths.watermark_key,
     }
     if as_json:
-        _print_json({k: str(v) for k, v in rows.items()})
+        print_json({k: str(v) for k, v in rows.items()})
         return
-    out = _console()
+    out = make_console()
     out.print(f"[bold]keys created in {paths.directory}[/]")
     for name, path in rows.items():
         out.print(f"  {name:14s} {path}")
@@ -166,9 +153,9 @@ def sign(
         "repository": str(repo_path),
     }
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
-    out_console = _console()
+    out_console = make_console()
     out_console.print(f"[bold green]signed[/] {result.path}  payload {result.payload}  manifest {result.manifest_label}")
     out_console.print(f"registered in {repo_path}")
     if result.crf != crf:
@@ -251,7 +238,7 @@ def verify(
     repo_path = repo or _existing(default_repository_path())
     repository = ManifestRepository(repo_path, create=False) if repo_path else None
     estimate = DETECTOR_FACTORY() if detector and DETECTOR_FACTORY is not None else None
-    out, err = _console(), _console(stderr=True)
+    out, err = make_console(), make_console(stderr=True)
     results, exit_code = [], EXIT_OK
     try:
         for path in files:
@@ -261,8 +248,8 @@ def verify(
             except USER_ERRORS as exc:
                 if _debugging():
                     traceback.print_exc()
-                err.print(f"error: {_error_line(exc)}", markup=False, highlight=False)
-                results.append({"path": str(path), "error": _error_line(exc)})
+                err.print(f"error: {one_line(exc)}", markup=False, highlight=False)
+                results.append({"path": str(path), "error": one_line(exc)})
                 exit_code = EXIT_BAD_INPUT
                 continue
             results.append(verdict.to_dict())
@@ -275,7 +262,7 @@ def verify(
         if repository is not None:
             repository.close()
     if as_json:
-        _print_json(results)
+        print_json(results)
     elif any("verdict" in r for r in results):
         used = [f"trust anchors: {', '.join(map(str, trust)) if trust else ('key directory ca.pem' if anchors else 'none')}",
                 f"repository: {repo_path or 'none'}", f"watermark key: {key_path or 'none'}"]
@@ -312,14 +299,14 @@ def repo_lookup(
             record, how = repository.lookup(target), "payload"
     if record is None:
         if as_json:
-            _print_json({"found": False, "target": target})
+            print_json({"found": False, "target": target})
         else:
-            _console().print(f"not found: {target} ({how})")
+            make_console().print(f"not found: {target} ({how})")
         raise typer.Exit(EXIT_NEGATIVE)
     if as_json:
-        _print_json({"found": True, "matched_by": how, **record.to_dict()})
+        print_json({"found": True, "matched_by": how, **record.to_dict()})
         return
-    out = _console()
+    out = make_console()
     out.print(f"[bold green]found[/] by {how}: payload {record.payload}")
     for name in ("manifest_label", "file_name", "file_sha256", "signer", "generator", "registered_at"):
         out.print(f"  {name:15s} {getattr(record, name)}")
@@ -383,7 +370,7 @@ def run_typer_app(app_: typer.Typer, argv: list[str], *, prog_name: str, user_er
     except user_errors as exc:
         if _debugging():
             traceback.print_exc()
-        print(f"error: {_error_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
