@@ -566,6 +566,8 @@ def train_tiny(
                              "(lower it, e.g. to 1.5e-4, for a final annealing run)."),
     low_snr_floor: float = typer.Option(0.0, "--low-snr-floor", min=0.0, max=5.0, help="Lowest loss weight (x0 terms) of the "
                                         "noisiest steps, where min-SNR weighting gives almost none (e.g. 0.25: they decide a motion's direction)."),
+    direction_contrast: float = typer.Option(0.0, "--direction-contrast", min=0.0, max=10.0, help="Weight of the time-reversal contrast: "
+                                             "a moving clip must be denoised better than the same clip played backwards under its prompt (e.g. 0.1)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train synthvid-tiny on shapes-world clips rendered on the fly.
@@ -591,7 +593,7 @@ def train_tiny(
     logging.getLogger("genkit.tiny.train").setLevel(logging.INFO)  # the loss every 25 steps is the progress report
     config = TrainConfig(
         out=str(out), minutes=minutes, threads=threads, max_steps=max_steps, init_from=str(init_from) if init_from else None,
-        eval_every_steps=eval_every, lr=lr, low_snr_floor=low_snr_floor,
+        eval_every_steps=eval_every, lr=lr, low_snr_floor=low_snr_floor, direction_contrast=direction_contrast,
     )
     pipeline = train(config, resume=resume)
     state_file = pipeline / "training_state.json"

@@ -5,6 +5,7 @@ with save_pretrained; bad prompts, --no-provenance and missing weights."""
 from __future__ import annotations
 
 import json
+import math
 import stat
 
 import numpy as np
@@ -340,3 +341,37 @@ def test_v_loss_weight_is_min_snr_with_a_floor_at_high_noise():
     floored = v_loss_weight(snr, gamma=5.0, floor=0.25)
     assert torch.allclose(floored * (snr + 1), torch.tensor([0.25, 0.25, 1.0, 4.0, 5.0]))
     assert floored[0] > 200 * plain[0]  # the noisiest steps count again
+
+
+def test_direction_contrast_is_log2_for_a_time_symmetric_model_and_pushes_the_reversal_away():
+    import torch
+
+    from genkit.tiny.train import CONTRAST_SCALE, direction_contrast_loss
+
+    same = torch.tensor([0.02, 0.5])
+    assert direction_contrast_loss(same, same.clone()).item() == pytest.approx(math.log(2))
+    clip, reversed_ = torch.tensor([0.02], requires_grad=True), torch.tensor([0.02], requires_grad=True)
+    direction_contrast_loss(clip, reversed_).backward()
+    assert clip.grad.item() > 0 > reversed_.grad.item()  # lower the clip's loss, raise the reversal's
+    told_apart = direction_contrast_loss(torch.tensor([0.02]), torch.tensor([0.02 * (1 + 10 * CONTRAST_SCALE)]))
+    assert told_apart.item() < 0.02  # a clear gap stops the push
+    assert direction_contrast_loss(torch.tensor([0.02]), torch.tensor([0.02 * (1 - 10 * CONTRAST_SCALE)])).item() > 5
+
+
+def test_a_training_step_contrasts_moving_clips_with_their_time_reversal(tiny_folder, tmp_path, one_thread):
+    import torch
+    from diffusers import DDPMScheduler
+
+    from genkit.tiny.train import Trainer, TrainConfig
+
+    noise_schedule = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+    video, noise, t = torch.randn(2, 3, 4, 8, 8), torch.randn(2, 3, 4, 8, 8), torch.tensor([700, 900])
+    # What the step relies on: reversing clip and noise reverses the noisy clip and the v target.
+    assert torch.allclose(noise_schedule.add_noise(video.flip(2), noise.flip(2), t), noise_schedule.add_noise(video, noise, t).flip(2))
+    assert torch.allclose(noise_schedule.get_velocity(video.flip(2), noise.flip(2), t), noise_schedule.get_velocity(video, noise, t).flip(2))
+
+    trainer = Trainer(TrainConfig(out=str(tmp_path / "train"), init_from=str(tiny_folder), threads=1, batch_size=4, direction_contrast=0.5), resume=False)
+    contrasts = [trainer.train_step()["contrast"] for _ in range(4)]
+    assert any(c > 0 for c in contrasts) and all(math.isfinite(c) for c in contrasts)
+    plain = Trainer(TrainConfig(out=str(tmp_path / "plain"), init_from=str(tiny_folder), threads=1, batch_size=4), resume=False)
+    assert all(plain.train_step()["contrast"] == 0 for _ in range(2))

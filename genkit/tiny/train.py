@@ -64,6 +64,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     min_snr_gamma: float = 5.0
     low_snr_floor: float = 0.0  # x0-space loss weight never below this (see train_step)
+    direction_contrast: float = 0.0  # weight of the time-reversal contrast (see direction_contrast_loss)
     frames: int = 8
     size: int = 32
     cfg_dropout: float = 0.1
@@ -107,15 +108,36 @@ def v_loss_weight(snr: torch.Tensor, gamma: float, floor: float = 0.0) -> torch.
     return torch.clamp(snr, min=floor, max=gamma) / (snr + 1)
 
 
+# The time-reversal contrast acts where a trajectory is decided (high noise), with logits in units of
+# this relative loss gap: a reversed clip denoised 5 % worse than the clip itself scores 1.
+CONTRAST_MIN_TIMESTEP = 600
+CONTRAST_SCALE = 0.05
+
+
+def direction_contrast_loss(loss_clip: torch.Tensor, loss_reversed: torch.Tensor) -> torch.Tensor:
+    """``softplus(−gap / CONTRAST_SCALE)``, gap = how much worse (relative) the time-reversed clip is denoised.
+
+    The prompt of a moving clip fits the clip and not its time reversal (the same clip moving the other
+    way), so a model that reads the direction denoises the reversal worse. A time-reversal-equivariant
+    model (measured: synthvid-tiny after 15,600 steps, see unet.py) scores log 2 and gets the gradient
+    that makes it tell the two apart; the softplus stops pushing once the gap is a few times the scale.
+    Per-sample losses in, mean out.
+    """
+    gap = (loss_reversed - loss_clip) / ((loss_reversed + loss_clip).detach() / 2).clamp_min(1e-8)
+    return F.softplus(-gap / CONTRAST_SCALE).mean()
+
+
 def sample_batch(rng: np.random.Generator, cfg: TrainConfig):
-    """Render a batch: prompts, clips ``[B, 3, F, H, W]`` in [-1, 1], and role labels."""
+    """Render a batch: prompts, clips ``[B, 3, F, H, W]`` in [-1, 1], role labels, and which clips move
+    (object or camera: their time reversal does not fit their prompt)."""
     prompts = [random_prompt(rng, cfg.modifier_prob) for _ in range(cfg.batch_size)]
     clips = np.stack(
         [render(p, frames=cfg.frames, size=cfg.size, seed=int(rng.integers(2**31))).frames for p in prompts]
     )
     video = torch.from_numpy(clips).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3).contiguous()
     labels = {name: torch.tensor([vocab.index(getattr(p, name)) for p in prompts]) for name, vocab in AUX_HEADS.items()}
-    return [p.text for p in prompts], video, labels
+    moving = torch.tensor([p.motion != "still" or p.pan is not None for p in prompts])
+    return [p.text for p in prompts], video, labels, moving
 
 
 def build_pipeline(unet_config: dict):
@@ -209,7 +231,7 @@ class Trainer:
 
     def train_step(self) -> dict:
         cfg = self.cfg
-        prompts, video, labels = sample_batch(self.rng, cfg)
+        prompts, video, labels, moving = sample_batch(self.rng, cfg)
         dropped = torch.from_numpy(self.rng.random(len(prompts)) < cfg.cfg_dropout)
         texts = ["" if d else p for p, d in zip(prompts, dropped.tolist())]
         tokens = self.pipe.tokenizer(texts, padding="max_length", max_length=self.pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt")
@@ -222,13 +244,24 @@ class Trainer:
         alphas = self.noise.alphas_cumprod[t]
         snr = alphas / (1 - alphas)
         weight = v_loss_weight(snr, cfg.min_snr_gamma, cfg.low_snr_floor)
-        diffusion = (weight * (pred - target).square().mean(dim=(1, 2, 3, 4))).mean()
+        per_sample = weight * (pred - target).square().mean(dim=(1, 2, 3, 4))
+        diffusion = per_sample.mean()
+        contrast = torch.zeros(())
+        chosen = (moving & ~dropped & (t >= CONTRAST_MIN_TIMESTEP)).nonzero().flatten()
+        if cfg.direction_contrast and len(chosen):
+            # Reversing clip and noise reverses the noisy clip and the v target (both are linear in them).
+            reversed_pred = self.pipe.unet(
+                noisy[chosen].flip(2), t[chosen], encoded.last_hidden_state[chosen], encoded.pooler_output[chosen], tokens.attention_mask[chosen]
+            ).sample
+            reversed_loss = weight[chosen] * (reversed_pred - target[chosen].flip(2)).square().mean(dim=(1, 2, 3, 4))
+            contrast = direction_contrast_loss(per_sample[chosen], reversed_loss)
         keep = ~dropped
         aux = torch.zeros(())
         if keep.any():
             pooled = encoded.pooler_output[keep]
             aux = sum(F.cross_entropy(head(pooled), labels[name][keep]) for name, head in self.aux.items()) / len(self.aux)
-        loss = diffusion + cfg.aux_weight * aux
+        # Scaled by the (detached) diffusion loss so its pull stays in proportion as that loss falls.
+        loss = diffusion + cfg.aux_weight * aux + cfg.direction_contrast * diffusion.detach() * contrast
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         self.optimizer.zero_grad(set_to_none=True)
@@ -237,7 +270,7 @@ class Trainer:
         self.optimizer.step()
         self.ema.step(self.params)
         self.step += 1
-        return {"loss": diffusion.item(), "aux": aux.item(), "lr": self.lr_at(self.step)}
+        return {"loss": diffusion.item(), "aux": aux.item(), "contrast": contrast.item(), "lr": self.lr_at(self.step)}
 
     def ema_pipeline(self):
         """A copy of the pipeline carrying the EMA weights."""
@@ -297,6 +330,7 @@ class Trainer:
         deadline = time.monotonic() + cfg.minutes * 60
         last_checkpoint = time.monotonic()
         window: list[float] = []
+        contrasts: list[float] = []
         with loss_log.open("a", newline="") as fh:
             writer = csv.writer(fh)
             if new_log:
@@ -306,11 +340,13 @@ class Trainer:
                 stats = self.train_step()
                 self.seconds += time.monotonic() - started
                 window.append(stats["loss"])
+                contrasts.append(stats["contrast"])
                 if self.step % 25 == 0:
                     writer.writerow([self.step, round(self.seconds / 60, 2), round(float(np.mean(window)), 5), round(stats["aux"], 4), f"{stats['lr']:.2e}"])
                     fh.flush()
-                    log.info("step %d  loss %.4f  aux %.3f  %.2f min", self.step, np.mean(window), stats["aux"], self.seconds / 60)
+                    log.info("step %d  loss %.4f  aux %.3f  contrast %.3f  %.2f min", self.step, np.mean(window), stats["aux"], np.mean(contrasts), self.seconds / 60)
                     window.clear()
+                    contrasts.clear()
                 if time.monotonic() - last_checkpoint > cfg.checkpoint_minutes * 60:
                     self.checkpoint()
                     last_checkpoint = time.monotonic()
@@ -349,10 +385,11 @@ if __name__ == "__main__":
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--low-snr-floor", type=float, default=TrainConfig.low_snr_floor)
+    parser.add_argument("--direction-contrast", type=float, default=TrainConfig.direction_contrast)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(
         TrainConfig(out=args.out, minutes=args.minutes, threads=args.threads, max_steps=args.max_steps, init_from=args.init_from, eval_every_steps=args.eval_every,
-                    lr=args.lr, low_snr_floor=args.low_snr_floor),
+                    lr=args.lr, low_snr_floor=args.low_snr_floor, direction_contrast=args.direction_contrast),
         resume=args.resume,
     )
