@@ -5,6 +5,9 @@ Design for sample efficiency on a CPU (see genkit/tiny/MODEL_CARD.md for the fig
 - the text encoder learns the prompt's roles directly through auxiliary linear heads on its pooled
   output (background colour, object colour, shape, motion, size): the heads are training-only, but
   they make "red circle on blue" and "blue circle on red" separable from the first hundred steps;
+- a time-reversal contrast (``--direction-contrast``): the denoising loss alone left the network
+  time-reversal equivariant, drawing a motion's axis but either direction; the contrast asks that a
+  moving clip be denoised better than its own reversal under its prompt;
 - classifier-free guidance dropout, EMA weights, AdamW with warm-up;
 - checkpoint + resume (the whole state, exact data order) and an exported EMA pipeline after every
   checkpoint; a loss log (loss.csv) and periodic prompt-adherence evaluation with the world analyzer

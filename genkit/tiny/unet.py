@@ -24,13 +24,12 @@ features] adds a per-frame term that depends on both; its last layer starts at z
 
 Coordinate channels (``coordinate_channels=True``): two input channels hold each pixel's x and y in
 [−1, 1] (CoordConv, Liu et al. 2018). A convolutional network knows where it is only through its zero
-padding, so a per-frame modulation (frame position × prompt) could not say "put the object further
-left in each later frame". Measured at 15,600 steps with both conditionings above: the network was
-time-reversal equivariant to within 2–6 % (``|f(x) − rev f(rev x)|`` over ``|f(x)|`` on noise input,
-one prompt), its output changed 3× less between "left" and "right" than between "left" and "up", and
-its loss on moving clips was the same under the right and the opposite direction at every noise
-level. With coordinates, the first block's FiLM turns a coordinate ramp into an edge whose place
-depends on frame and prompt. Their input weights start at zero (same function).
+padding, so a per-frame modulation (frame position × prompt) can hardly say "put the object further
+left in each later frame". Their input weights start at zero (same function). They were added in the
+run that taught synthvid-tiny directions; what broke its time-reversal symmetry there (measured at
+15,639 steps: ``|f(x) − rev f(rev x)|`` was 2–7 % of ``|f(x)|``, and the loss on moving clips was the
+same under the right and the opposite direction) was the training loss's time-reversal contrast
+(``genkit.tiny.train.direction_contrast_loss``); the two were not trained apart.
 
 Tensors follow diffusers' video convention: ``sample`` is ``[B, C, F, H, W]``.
 """
