@@ -375,3 +375,39 @@ def test_a_training_step_contrasts_moving_clips_with_their_time_reversal(tiny_fo
     assert any(c > 0 for c in contrasts) and all(math.isfinite(c) for c in contrasts)
     plain = Trainer(TrainConfig(out=str(tmp_path / "plain"), init_from=str(tiny_folder), threads=1, batch_size=4), resume=False)
     assert all(plain.train_step()["contrast"] == 0 for _ in range(2))
+
+
+def _benchmark(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_direction_scores_a_time_symmetric_model_zero_and_a_trained_like_one_not(tiny_folder, tmp_path, one_thread):
+    import torch
+
+    from genkit.tiny import SynthvidTinyPipeline
+
+    direction = _benchmark("tiny_direction")
+    # A fresh model's residual branches and output start at zero: it ignores the prompt and frame order.
+    fresh = direction.measure(tiny_folder, clips=4, seed=1)
+    assert all(value == 0 for key, value in fresh.items() if key.startswith(("loss gap", "time asymmetry")))
+    pipe = SynthvidTinyPipeline.from_pretrained(tiny_folder)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for parameter in pipe.unet.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    pipe.save_pretrained(tmp_path / "perturbed", safe_serialization=True)
+    perturbed = direction.measure(tmp_path / "perturbed", clips=4, seed=1)
+    assert min(value for key, value in perturbed.items() if key.startswith("time asymmetry")) > 0.001  # its temporal convs are not symmetric
+    assert any(perturbed[key] != 0 for key in perturbed if key.startswith("loss gap"))
+
+    out = tmp_path / "direction.md"
+    assert direction.main(["--model", str(tiny_folder), "--clips", "4", "--threads", "1", "--out", str(out)]) == 0
+    assert "| time asymmetry t=700 | 0.0 % |" in out.read_text()
+    assert direction.main(["--model", str(tmp_path), "--out", str(out)]) == 2  # not a pipeline folder

@@ -27,8 +27,8 @@ Coordinate channels (``coordinate_channels=True``): two input channels hold each
 padding, so a per-frame modulation (frame position × prompt) can hardly say "put the object further
 left in each later frame". Their input weights start at zero (same function). They were added in the
 run that taught synthvid-tiny directions; what broke its time-reversal symmetry there (measured at
-15,639 steps: ``|f(x) − rev f(rev x)|`` was 2–7 % of ``|f(x)|``, and the loss on moving clips was the
-same under the right and the opposite direction) was the training loss's time-reversal contrast
+15,639 steps: ``|f(x) − rev f(rev x)|`` was 4–7 % of ``|f(x)|``, and the loss on moving clips was the
+same under the right and the opposite direction; ``benchmarks/tiny_direction.py``) was the training loss's time-reversal contrast
 (``genkit.tiny.train.direction_contrast_loss``); the two were not trained apart.
 
 Tensors follow diffusers' video convention: ``sample`` is ``[B, C, F, H, W]``.
