@@ -538,6 +538,11 @@ def commit_item(ledger: Ledger, run: RunFolder, backend, request: ClipRequest, f
     try:
         if isinstance(frames, BaseException):
             raise frames
+        if provenance is not None:  # a killed run may have registered this item's clip before its commit
+            from provenance.sign import forget_undelivered
+
+            for payload in forget_undelivered(path, provenance.repository):
+                log.info("%s: removed repository record %s of a clip an interrupted run never committed", key, payload)
         started = time.perf_counter()
         row = finish_clip(run, backend, request, frames, settings, provenance, path, generate_seconds)
         row["provenance_seconds"] = round(time.perf_counter() - started, 4)

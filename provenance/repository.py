@@ -166,6 +166,12 @@ class ManifestRepository:
             raise RepositoryError(self.path, f"payload {key} is already registered") from None
         return ManifestRecord(key, manifest_label, manifest_json, manifest_store, file_sha256, file_name, signer, generator, now)
 
+    def unregister(self, payload: bytes | str) -> bool:
+        """Remove the manifest stored under ``payload``; whether there was one."""
+        with self._transaction():
+            cursor = self._db.execute("DELETE FROM manifests WHERE payload = ?", (payload_hex(payload),))
+        return cursor.rowcount > 0
+
     def contains(self, payload: bytes | str) -> bool:
         return self._db.execute("SELECT 1 FROM manifests WHERE payload = ?", (payload_hex(payload),)).fetchone() is not None
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from provenance.credentials import GenerationParams, GeneratorInfo, build_manifest, sign_file
+from provenance.credentials import GenerationParams, GeneratorInfo, build_manifest, sha256_file, sign_file
 from provenance.errors import SigningError
 from provenance.keys import SignerConfig
 from provenance.media import Video, read_video, write_video
@@ -43,6 +43,29 @@ class CredentialedClip:
     watermark_verified: bool  # the payload was read back from the encoded clip
     crf: int | None = None  # the H.264 CRF of the clip (lower than asked when the mark needed it)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: watermark, encode, watermark_check, sign, register
+
+
+def _working_files(out: Path) -> tuple[Path, Path]:
+    """The hidden unsigned and signed files :func:`credential_clip` writes beside ``out`` (the signed one
+    is registered, then renamed to ``out``)."""
+    return out.with_name(f".{out.stem}.unsigned.mp4"), out.with_name(f".{out.stem}.signed.mp4")
+
+
+def forget_undelivered(out_path: str | Path, repository: ManifestRepository) -> list[str]:
+    """Unregister what an interrupted :func:`credential_clip` left registered for ``out_path``: the
+    clip at ``out_path`` or its signed working file, found by file hash. Returns the payloads removed.
+
+    Only for callers that know the clip at ``out_path`` was never delivered — a benchmark item its ledger
+    does not have, about to be made again. A clip someone already has keeps its record for verify.
+    """
+    out = Path(out_path)
+    removed = []
+    for candidate in (out, _working_files(out)[1]):
+        if candidate.is_file():
+            record = repository.lookup_file_sha256(sha256_file(candidate))
+            if record is not None and repository.unregister(record.payload):
+                removed.append(record.payload)
+    return removed
 
 
 def new_payload(repository: ManifestRepository, prefix: bytes = b"") -> bytes:
@@ -105,8 +128,7 @@ def credential_clip(
         return Video(np.ascontiguousarray(marked), video.fps, dict(video.meta))
 
     marked = timed("watermark", marked_video)
-    unsigned = out.with_name(f".{out.stem}.unsigned.mp4")
-    signed = out.with_name(f".{out.stem}.signed.mp4")
+    unsigned, signed = _working_files(out)
     try:
         # Where the mark does not survive the encode: embed again pre-compensated for this CRF, then
         # lower the CRF step by step (each time pre-compensated for the new one).

@@ -148,3 +148,33 @@ def test_a_merge_of_missing_shards_says_what_is_missing(tmp_path):
         bench(tmp_path, "bench", *common, "--num-shards", "3", "--shard-index", str(index))
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "complete"
     assert len(pd.read_parquet(tmp_path / "run" / "results.parquet")) == 3
+
+
+def test_a_resumed_run_unregisters_the_clips_a_kill_left_uncommitted(tmp_path):
+    """The two moments a kill leaves a registered clip the ledger lacks: after the clip is in place but
+    before its commit, and between registering and renaming the signed working file into place. The
+    resumed run makes those items again and leaves the repository one record per delivered clip."""
+    from provenance.credentials import sha256_file
+    from provenance.repository import ManifestRepository
+
+    write_suite(tmp_path, ["a red circle moving left on a blue background", "a green square moving right on a black background"])
+    args = ("bench", "suite.txt", "--out", "run", *SMALL, "--metrics", "analyzer", "--json")
+    bench(tmp_path, *args)
+    repository_path, clips = tmp_path / "home" / "manifests.sqlite", tmp_path / "run" / "clips"
+    with ManifestRepository(repository_path) as repository:
+        assert len(repository) == 2
+        left = {path.name: repository.lookup_file_sha256(sha256_file(path)).payload for path in clips.glob("*.mp4")}
+    assert len(left) == 2
+    with closing(sqlite3.connect(tmp_path / "run" / "ledger.sqlite")) as db:
+        db.execute("DELETE FROM items")
+        db.commit()
+    renamed = sorted(clips.glob("*.mp4"))[1]
+    renamed.rename(renamed.with_name(f".{renamed.stem}.signed.mp4"))
+
+    summary = json.loads(bench(tmp_path, *args).stdout)
+    assert summary["made_now"] == 2 and summary["status"] == "complete"
+    with ManifestRepository(repository_path) as repository:
+        assert not any(repository.contains(payload) for payload in left.values())  # the undelivered clips' records are gone
+        assert len(repository) == 2
+        assert all(repository.lookup_file_sha256(sha256_file(path)) is not None for path in clips.glob("*.mp4"))
+    assert sorted(path.name for path in clips.iterdir()) == sorted(left)  # no working file left behind

@@ -50,6 +50,17 @@ def test_a_payload_is_registered_once(tmp_path, signed):
         assert len(repo) == 1
 
 
+def test_unregister_removes_one_record_and_says_whether_there_was_one(tmp_path, signed):
+    with ManifestRepository(tmp_path / "r.sqlite") as repo:
+        register(repo, signed)
+        register(repo, signed, payload=b"\x01" * 8)
+        assert repo.unregister(PAYLOAD) is True
+        assert not repo.contains(PAYLOAD) and repo.contains(b"\x01" * 8) and len(repo) == 1
+        assert repo.unregister(PAYLOAD) is False
+    with ManifestRepository(tmp_path / "r.sqlite") as repo:  # committed
+        assert len(repo) == 1
+
+
 def test_two_writers_on_one_file(tmp_path, signed):
     path = tmp_path / "r.sqlite"
     with ManifestRepository(path) as first, ManifestRepository(path) as second:
