@@ -87,6 +87,10 @@ def test_a_run_killed_at_random_moments_resumes_to_every_item_exactly_once(tmp_p
     assert len(table) == total and not table.duplicated(["prompt_index", "sample_index"]).any()
     clips = sorted(p.name for p in (tmp_path / "run" / "clips").iterdir())
     assert clips == sorted(p.split("/")[-1] for p in table.path)  # no half-written or temporary files left
+    from provenance.repository import ManifestRepository
+
+    with ManifestRepository(tmp_path / "home" / "manifests.sqlite") as repository:
+        assert len(repository) == total  # one record per delivered clip, none for a clip a kill left uncommitted
 
 
 @pytest.fixture(scope="module")
