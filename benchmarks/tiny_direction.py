@@ -27,7 +27,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 LOSS_TIMESTEPS = (700, 800, 900, 950, 999)
 SYMMETRY_TIMESTEPS = (300, 700, 950)
 DRIFT_TIMESTEP = 950
@@ -35,15 +34,16 @@ DRIFT_TIMESTEP = 950
 
 def measure(model_dir: Path, clips: int, seed: int) -> dict:
     import torch
-    from diffusers import DDPMScheduler
 
     from genkit.tiny import SynthvidTinyPipeline
-    from genkit.world import COLORS, SHAPES, WorldPrompt, render
+    from genkit.tiny.train import training_noise_schedule
+    from genkit.world import COLORS, DIRECTIONS, SHAPES, WorldPrompt, render
+    from genkit.world.grammar import OPPOSITE_DIRECTIONS
+    from genkit.world.render import UNIT_VECTORS
 
     pipe = SynthvidTinyPipeline.from_pretrained(model_dir)
     unet = pipe.unet
-    # The training noise schedule (genkit/tiny/train.py).
-    schedule = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+    schedule = training_noise_schedule()
     alphas = schedule.alphas_cumprod
 
     def x0_hat(noisy, t, prompts):
@@ -56,11 +56,11 @@ def measure(model_dir: Path, clips: int, seed: int) -> dict:
     prompts = []
     for i in range(clips):
         color, background = rng.choice(len(COLORS), 2, replace=False)
-        prompts.append(WorldPrompt(COLORS[color], SHAPES[rng.integers(len(SHAPES))], tuple(OPPOSITE)[i % 4], COLORS[background]))
+        prompts.append(WorldPrompt(COLORS[color], SHAPES[rng.integers(len(SHAPES))], DIRECTIONS[i % len(DIRECTIONS)], COLORS[background]))
     frames = np.stack([render(p, frames=8, size=32, seed=seed * 1000 + i).frames for i, p in enumerate(prompts)])
     clean = torch.from_numpy(frames).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
     own = [p.text for p in prompts]
-    opposite = [WorldPrompt(p.color, p.shape, OPPOSITE[p.motion], p.background).text for p in prompts]
+    opposite = [WorldPrompt(p.color, p.shape, OPPOSITE_DIRECTIONS[p.motion], p.background).text for p in prompts]
     generator = torch.Generator().manual_seed(seed)
     result = {"steps": json.loads((model_dir / "training_state.json").read_text()).get("steps") if (model_dir / "training_state.json").is_file() else None}
     with torch.inference_mode():
@@ -77,12 +77,13 @@ def measure(model_dir: Path, clips: int, seed: int) -> dict:
             # Asymmetry of the x0 prediction, which for these inputs is the v prediction up to scale and sign.
             result[f"time asymmetry t={t}"] = ((forward - backward).norm() / forward.norm()).item()
         coords = torch.arange(32).float()
-        for direction, axis, sign in (("left", 0, -1), ("right", 0, 1), ("up", 1, -1), ("down", 1, 1)):
+        for direction in DIRECTIONS:
+            dx, dy = UNIT_VECTORS[direction]
             noise = torch.randn(16, 3, 8, 32, 32, generator=generator)
             bright = (x0_hat(noise, DRIFT_TIMESTEP, [f"a white circle moving {direction} on a black background"] * 16).mean(1) + 1).clamp(min=0)
-            profile = bright.sum(2) if axis == 0 else bright.sum(3)  # [N, F, 32] along the motion's axis
+            profile = bright.sum(2) if dx else bright.sum(3)  # [N, F, 32] along the motion's axis
             centroid = (profile * coords).sum(-1) / profile.sum(-1)
-            result[f"drift {direction}"] = sign * (centroid[:, -1] - centroid[:, 0]).mean().item()
+            result[f"drift {direction}"] = (dx or dy) * (centroid[:, -1] - centroid[:, 0]).mean().item()
     return result
 
 

@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = {"background": 0.95, "color": 0.85, "shape": 0.70, "motion": 0.75}
 ATTRIBUTES = tuple(TARGETS)
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -65,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from genkit.tiny import DEFAULT_MODEL_DIR, SynthvidTinyPipeline
     from genkit.tiny.pipeline import DEFAULT_FRAMES, DEFAULT_GUIDANCE, DEFAULT_SIZE, DEFAULT_STEPS
     from genkit.world import analyze, parse_prompt
+    from genkit.world.grammar import OPPOSITE_DIRECTIONS
 
     torch.set_num_threads(args.threads)
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         for attribute, ok in analysis.matches(expected).items():
             hits[attribute].append(ok)
             per_value.setdefault((attribute, expected[attribute]), []).append(ok)
-        if prompt.motion in OPPOSITE:
+        if prompt.motion in OPPOSITE_DIRECTIONS:
             seen = analysis.motion
-            moving["as asked" if seen == prompt.motion else "opposite direction" if seen == OPPOSITE[prompt.motion] else "other axis or still"] += 1
+            moving["as asked" if seen == prompt.motion else "opposite direction" if seen == OPPOSITE_DIRECTIONS[prompt.motion] else "other axis or still"] += 1
     accuracy = {a: float(np.mean(v)) for a, v in hits.items()}
 
     single = []

@@ -360,11 +360,10 @@ def test_direction_contrast_is_log2_for_a_time_symmetric_model_and_pushes_the_re
 
 def test_a_training_step_contrasts_moving_clips_with_their_time_reversal(tiny_folder, tmp_path, one_thread):
     import torch
-    from diffusers import DDPMScheduler
 
-    from genkit.tiny.train import Trainer, TrainConfig
+    from genkit.tiny.train import Trainer, TrainConfig, training_noise_schedule
 
-    noise_schedule = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+    noise_schedule = training_noise_schedule()
     video, noise, t = torch.randn(2, 3, 4, 8, 8), torch.randn(2, 3, 4, 8, 8), torch.tensor([700, 900])
     # What the step relies on: reversing clip and noise reverses the noisy clip and the v target.
     assert torch.allclose(noise_schedule.add_noise(video.flip(2), noise.flip(2), t), noise_schedule.add_noise(video, noise, t).flip(2))

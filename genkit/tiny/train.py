@@ -143,6 +143,13 @@ def sample_batch(rng: np.random.Generator, cfg: TrainConfig):
     return [p.text for p in prompts], video, labels, moving
 
 
+def training_noise_schedule():
+    """The forward process synthvid-tiny is trained on: 1000 steps, cosine schedule, v-prediction."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+
+
 def build_pipeline(unet_config: dict):
     """A randomly initialised synthvid-tiny pipeline with the given UNet configuration."""
     from diffusers import DPMSolverMultistepScheduler
@@ -159,7 +166,6 @@ def build_pipeline(unet_config: dict):
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool):
-        from diffusers import DDPMScheduler
         from diffusers.training_utils import EMAModel
 
         self.cfg = cfg
@@ -183,7 +189,7 @@ class Trainer:
             log.info("initialised from %s", cfg.init_from)
         else:
             self.pipe = build_pipeline(cfg.unet)
-        self.noise = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+        self.noise = training_noise_schedule()
         width = self.pipe.text_encoder.config.hidden_size
         self.aux = nn.ModuleDict({name: nn.Linear(width, len(vocab)) for name, vocab in AUX_HEADS.items()})
         self.params = [*self.pipe.unet.parameters(), *self.pipe.text_encoder.parameters()]

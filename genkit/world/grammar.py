@@ -32,6 +32,7 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 COLORS = tuple(PALETTE)
 SHAPES = ("circle", "square", "triangle", "diamond", "star", "cross")
 DIRECTIONS = ("left", "right", "up", "down")
+OPPOSITE_DIRECTIONS = {"left": "right", "right": "left", "up": "down", "down": "up"}
 MOTIONS = DIRECTIONS + ("still",)
 SIZES = ("small", "medium", "large")
 SIZE_SYNONYMS = {"small": "small", "tiny": "small", "medium": "medium", "big": "large", "large": "large"}
