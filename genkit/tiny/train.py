@@ -381,24 +381,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     return Trainer(cfg, resume).run()
 
 
-if __name__ == "__main__":
-    import argparse
+if __name__ == "__main__":  # the same command as `synthvid train tiny`, with its options and checks
+    import sys
 
-    parser = argparse.ArgumentParser(description="Train synthvid-tiny (see `synthvid train tiny --help`).")
-    parser.add_argument("--minutes", type=float, default=60)
-    parser.add_argument("--out", default="runs/train-tiny")
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--init-from", default=None)
-    parser.add_argument("--eval-every", type=int, default=1000)
-    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
-    parser.add_argument("--low-snr-floor", type=float, default=TrainConfig.low_snr_floor)
-    parser.add_argument("--direction-contrast", type=float, default=TrainConfig.direction_contrast)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    train(
-        TrainConfig(out=args.out, minutes=args.minutes, threads=args.threads, max_steps=args.max_steps, init_from=args.init_from, eval_every_steps=args.eval_every,
-                    lr=args.lr, low_snr_floor=args.low_snr_floor, direction_contrast=args.direction_contrast),
-        resume=args.resume,
-    )
+    from genkit.cli import run
+
+    sys.exit(run(["train", "tiny", *sys.argv[1:]], prog_name="python -m genkit.tiny.train"))
