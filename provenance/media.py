@@ -8,6 +8,7 @@ dict. :func:`read_video` decodes anything FFmpeg reads; :func:`write_video` writ
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import struct
@@ -26,6 +27,11 @@ MAX_SIDE = 8192
 # Decoded frames are held in memory; refuse clips that would need more than this many bytes.
 DEFAULT_MAX_BYTES = 8 * 1024**3
 MAX_FPS = 1000.0
+# x264's AVX-512 kernels (the bundled libx264, core 165) make output that varies from call to call with
+# the same frames and options: they read memory whose contents the caller does not control (measured:
+# one 64×64×8 clip encoded from 16 copies of its frames gave 4-5 different bitstreams, 2498-2506 bytes;
+# capped at AVX2, or with no assembly, every copy gave one bitstream). Every encode caps x264 at AVX2.
+X264_DETERMINISTIC_ASM = "AVX2"
 
 
 @dataclass
@@ -293,6 +299,8 @@ def _encode(video: Video, target, container_format: str, *, crf: int, preset: st
         codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0", "preset": preset}
     else:
         pix_fmt, options = "yuv420p", {"crf": str(crf), "preset": preset}
+    if codec.startswith("libx264") and cpu_has_avx512():
+        options["x264-params"] = f"asm={X264_DETERMINISTIC_ASM}"
         pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
         if pad_h or pad_w:
             frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
@@ -304,6 +312,21 @@ def _encode(video: Video, target, container_format: str, *, crf: int, preset: st
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+@functools.cache
+def cpu_has_avx512() -> bool:
+    """Whether this CPU advertises AVX-512 (Linux: /proc/cpuinfo; elsewhere False, and x264 keeps its own
+    choice). Only CPUs with AVX-512 need x264 capped, and every one of them has AVX2, so the cap never
+    asks x264 for instructions the CPU lacks."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return "avx512f" in line.split()
+    except OSError:
+        pass
+    return False
 
 
 def encode_decode(video: Video, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264") -> Video:
