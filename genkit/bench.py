@@ -198,8 +198,11 @@ def suite_digest(items: list[SuiteItem]) -> str:
 
 def bench_config(options: BenchOptions, items: list[SuiteItem], backend, settings: Settings, provenance: Provenance | None) -> dict:
     """The run's identity (compared when resuming): suite content, model and weights, settings,
-    metrics, reference, seed. Not in it: device, threads, batch size, workers (they never change a clip)."""
-    settings_dict = {key: value for key, value in asdict(settings).items() if key != "batch_size"}
+    metrics, reference, seed. Not in it: device, threads, workers and the batch size (they never change a
+    clip), unless ``batched_forward`` makes clips depend on their batch."""
+    settings_dict = asdict(settings)
+    if not settings.batched_forward:
+        del settings_dict["batch_size"]
     return {
         "job": "bench",
         "suite": options.suite,
@@ -505,10 +508,10 @@ def run_bench(
                 clips, generate_seconds = generate_batch(backend, batch, settings)
             except Exception as exc:  # a model failure fails its batch; the run goes on
                 log.debug("batch failed", exc_info=True)
-                clips, generate_seconds = [exc] * len(batch), 0.0
-            for request, frames in zip(batch, clips):
+                clips, generate_seconds = [exc] * len(batch), [0.0] * len(batch)
+            for request, frames, seconds in zip(batch, clips, generate_seconds):
                 row = commit_item(ledger, run, backend, request, frames, settings, provenance, scorer,
-                                  paths[item_key(request.prompt_index, request.sample_index)], generate_seconds, workers)
+                                  paths[item_key(request.prompt_index, request.sample_index)], seconds, workers)
                 result.made += 1
                 result.failed += row["status"] == "failed"
                 if on_item:

@@ -402,6 +402,10 @@ def world_prompts(
 
 # ------------------------------------------------------------------------------------------ generate
 
+BATCHED_FORWARD_HELP = (
+    "One model call per batch instead of one per clip: faster on GPUs, but a clip's pixels then depend on the other "
+    "clips of its batch (float rounding); the batch size becomes part of the run's identity."
+)
 TINY_MODEL = "synthvid-tiny"  # genkit.backends.TINY_NAME, repeated so --help imports nothing heavy
 
 
@@ -434,8 +438,9 @@ def generate(
     guidance: Optional[float] = typer.Option(None, min=0.0, max=100.0, help="Classifier-free guidance scale (default: the model's)."),
     negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="What the clips should not show."),
     batch_size: Optional[int] = typer.Option(
-        None, "--batch-size", min=1, max=256, help="Clips per model call (default: 8 for synthvid-tiny, 1 otherwise); never changes a clip."
+        None, "--batch-size", min=1, max=256, help="Clips per batch (default: 8 for synthvid-tiny, 1 otherwise); never changes a clip."
     ),
+    batched_forward: bool = typer.Option(False, "--batched-forward", help=BATCHED_FORWARD_HELP),
     device: str = typer.Option("auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps."),
     dtype: Dtype = typer.Option(Dtype.auto, help="Weights' precision; auto: fp32 on CPU, bf16 (else fp16) on GPUs."),
     cpu_offload: bool = typer.Option(False, "--cpu-offload", help="Keep the model in CPU memory, each part on the GPU only while it runs (needs a GPU)."),
@@ -489,7 +494,8 @@ def generate(
     try:
         settings = resolve_settings(
             backend, frames=frames, height=height, width=width, fps=fps, steps=steps, guidance=guidance,
-            negative_prompt=negative_prompt, batch_size=batch_size, crf=crf, hash_prompt=hash_prompt, base_seed=seed,
+            negative_prompt=negative_prompt, batch_size=batch_size, batched_forward=batched_forward, crf=crf,
+            hash_prompt=hash_prompt, base_seed=seed,
         )
         config = {"suite": suite, "suite_file": str(suite_path) if suite_path else None, "prompt": prompt, "dtype": dtype.value}
         progress, task = _progress(len(items) * num_videos_per_prompt, "generating")
@@ -659,7 +665,8 @@ def bench_run(
     fps: Optional[float] = typer.Option(None, min=0.01, max=1000.0, help="Frames per second of the files (default: the model's)."),
     steps: Optional[int] = typer.Option(None, min=1, max=1000, help="Denoising steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, min=0.0, max=100.0, help="Guidance scale (default: the model's)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=256, help="Clips per model call; never changes a clip."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=256, help="Clips per batch; never changes a clip."),
+    batched_forward: bool = typer.Option(False, "--batched-forward", help=BATCHED_FORWARD_HELP),
     device: str = typer.Option("auto", help="auto (under torchrun: this rank's GPU), cpu, cuda, cuda:N or mps."),
     dtype: Dtype = typer.Option(Dtype.auto, help="Weights' precision."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch."),
@@ -709,7 +716,7 @@ def bench_run(
         try:
             settings = resolve_settings(
                 backend, frames=frames, height=height, width=width, fps=fps, steps=steps, guidance=guidance,
-                batch_size=batch_size, crf=crf, base_seed=seed,
+                batch_size=batch_size, batched_forward=batched_forward, crf=crf, base_seed=seed,
             )
             options = BenchOptions(
                 suite=suite, suite_file=str(suite_path), samples_per_prompt=num_videos_per_prompt, metrics=chosen,

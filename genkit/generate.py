@@ -8,10 +8,14 @@ For every clip::
 With ``provenance=None`` (``synthvid generate --no-provenance``) clips are only encoded: no
 watermark, no manifest, no record.
 
-Seeds. Clip ``k`` of prompt ``i`` uses :func:`item_seed` ``(base seed, i, k)`` and its own
-``torch.Generator`` (on the CPU, so the noise is the same on any device). A clip therefore does not
-depend on the batch it was generated in, on the batch size or on the other prompts; the seed is in its
-row and its manifest, so one clip can be regenerated alone.
+Seeds and batches. Clip ``k`` of prompt ``i`` uses :func:`item_seed` ``(base seed, i, k)`` and its
+own ``torch.Generator`` (on the CPU, so the noise is the same on any device), and by default its own
+model call: the same noise in a batch of 4 came out of synthvid-tiny with up to 9 pixels one level
+apart, because a kernel's arithmetic depends on the batch it is given. A clip therefore depends only on
+(weights, prompt, seed, settings), not on the batch size, the other prompts, the workers or the torch
+thread count; the seed is in its row and its manifest, so one clip can be regenerated alone.
+``Settings.batched_forward`` trades that for speed on accelerators (one call per batch) and is part
+of a run's identity.
 
 Watermark payload (8 bytes, :data:`provenance.repository.PAYLOAD_BYTES`)::
 
@@ -98,6 +102,7 @@ class Settings:
     guidance: float
     negative_prompt: str | None = None
     batch_size: int = 1
+    batched_forward: bool = False  # one model call per batch: faster on GPUs; clips then depend on their batch
     crf: int = 18
     hash_prompt: bool = False
     base_seed: int = 0
@@ -247,8 +252,8 @@ def generate_clips(
     unless ``provenance`` is None; add and yield one row per clip as soon as its file is final."""
     for batch in batches(requests, settings.batch_size):
         clips, generate_seconds = generate_batch(backend, batch, settings)
-        for request, frames in zip(batch, clips):
-            row = finish_clip(run, backend, request, frames, settings, provenance, run.clip_path(request.clip_name), generate_seconds)
+        for request, frames, seconds in zip(batch, clips, generate_seconds):
+            row = finish_clip(run, backend, request, frames, settings, provenance, run.clip_path(request.clip_name), seconds)
             run.add(row)
             yield row
 
@@ -258,24 +263,34 @@ def batches(requests: list[ClipRequest], size: int) -> Iterator[list[ClipRequest
         yield requests[start : start + size]
 
 
-def generate_batch(backend, batch: list[ClipRequest], settings: Settings) -> tuple[list, float]:
-    """The frames of every request of ``batch`` (one model call, each clip with its own seeded
-    generator) and the model's seconds per clip (the batch's time, shared evenly)."""
+def generate_batch(backend, batch: list[ClipRequest], settings: Settings) -> tuple[list, list[float]]:
+    """The frames of every request of ``batch``, each clip with its own seeded generator, and each
+    clip's model seconds. One model call per clip (batch-invariant, see the module docstring), or one
+    for the whole batch with ``settings.batched_forward`` (its time shared evenly)."""
     import torch
 
-    generators = [torch.Generator(device="cpu").manual_seed(request.seed) for request in batch]
-    started = time.perf_counter()
-    clips = backend.generate(
-        [request.model_prompt for request in batch],
-        generators,
-        frames=settings.frames,
-        height=settings.height,
-        width=settings.width,
-        steps=settings.steps,
-        guidance=settings.guidance,
-        negative_prompt=settings.negative_prompt,
-    )
-    return clips, (time.perf_counter() - started) / len(batch)
+    def call(requests: list[ClipRequest]) -> list:
+        return backend.generate(
+            [request.model_prompt for request in requests],
+            [torch.Generator(device="cpu").manual_seed(request.seed) for request in requests],
+            frames=settings.frames,
+            height=settings.height,
+            width=settings.width,
+            steps=settings.steps,
+            guidance=settings.guidance,
+            negative_prompt=settings.negative_prompt,
+        )
+
+    if settings.batched_forward:
+        started = time.perf_counter()
+        clips = call(batch)
+        return clips, [(time.perf_counter() - started) / len(batch)] * len(batch)
+    clips, seconds = [], []
+    for request in batch:
+        started = time.perf_counter()
+        clips.extend(call([request]))
+        seconds.append(time.perf_counter() - started)
+    return clips, seconds
 
 
 def finish_clip(

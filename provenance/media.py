@@ -314,6 +314,17 @@ def _encode(video: Video, target, container_format: str, *, crf: int, preset: st
         container.mux(stream.encode(None))
 
 
+def frames_sha256(frames: np.ndarray) -> str:
+    """SHA-256 of a clip's pixels and shape: what identifies its content whatever file it is stored in
+    (two clips are the same content exactly when their frames are)."""
+    import hashlib
+
+    frames = np.ascontiguousarray(frames)
+    digest = hashlib.sha256(f"{'x'.join(map(str, frames.shape))}:{frames.dtype.str}:".encode())
+    digest.update(memoryview(frames).cast("B"))
+    return digest.hexdigest()
+
+
 @functools.cache
 def cpu_has_avx512() -> bool:
     """Whether this CPU advertises AVX-512 (Linux: /proc/cpuinfo; elsewhere False, and x264 keeps its own
