@@ -100,6 +100,7 @@ class Backend(Protocol):
     name: str  # what the user asked for: synthvid-tiny, a friendly name, a hub id, a folder
     model_id: str  # recorded in the manifest and the run table: hub id, synthvid-tiny, local:<folder>
     revision: str | None  # hub commit, or the weights' digest; None when unknown
+    weights_sha256: str | None  # SHA-256 of the weight files (weights_digest); None for a renderer
     defaults: Defaults
     batch_size: int  # clips per pipeline call by default
 
@@ -337,15 +338,17 @@ def _dtype_kwargs(torch_dtype) -> dict:
 
 
 def weights_digest(folder: Path) -> str:
-    """First 12 hex digits of the SHA-256 over the folder's weight files (names and bytes): the
-    revision of a model that has no hub commit."""
+    """SHA-256 over a pipeline folder's weight files (names and bytes): what identifies the weights
+    whatever their folder or hub revision is called (its first 12 digits are the revision of a model
+    that has no hub commit). Hashing reads each file once, like loading it: ~1 s per 2 GB here."""
+    folder = Path(folder)
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*.safetensors")) + sorted(folder.rglob("*.bin")):
         digest.update(path.relative_to(folder).as_posix().encode())
         with path.open("rb") as f:
             while block := f.read(1 << 20):
                 digest.update(block)
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()
 
 
 class TinyBackend:
@@ -353,13 +356,14 @@ class TinyBackend:
 
     batch_size = 8
 
-    def __init__(self, pipe, *, name: str, model_id: str, revision: str | None, device: str):
+    def __init__(self, pipe, *, name: str, model_id: str, revision: str | None, device: str, weights_sha256: str | None = None):
         from genkit.tiny.pipeline import DEFAULT_FRAMES, DEFAULT_GUIDANCE, DEFAULT_SIZE, DEFAULT_STEPS
 
         self.pipe = pipe
         self.name = name
         self.model_id = model_id
         self.revision = revision
+        self.weights_sha256 = weights_sha256
         self.device = device
         self.native_size = DEFAULT_SIZE
         # 64×64 by default: room for the watermark (it refuses small frames), and an exact 2× upscale of 32.
@@ -382,7 +386,8 @@ class TinyBackend:
         pipe.set_progress_bar_config(disable=True)
         pipe.to(device)
         model_id = TINY_NAME if name == TINY_NAME else f"{TINY_NAME}:{folder.resolve().name}"
-        return cls(pipe, name=name, model_id=model_id, revision=weights_digest(folder), device=device)
+        weights = weights_digest(folder)
+        return cls(pipe, name=name, model_id=model_id, revision=weights[:12], device=device, weights_sha256=weights)
 
     @staticmethod
     def check_folder(folder: Path) -> None:
@@ -449,6 +454,7 @@ class WorldBackend:
             self.revision = f"synthvid-{version('synthvid')}"
         except PackageNotFoundError:
             self.revision = None
+        self.weights_sha256 = None  # a renderer: its code (the synthvid version in `software`) is what makes the clip
         self.device = "cpu"
         self.defaults = Defaults(16, 64, 64, 8.0, 1, 0.0)
 
@@ -475,11 +481,13 @@ class DiffusersBackend:
 
     batch_size = 1
 
-    def __init__(self, pipe, *, name: str, model_id: str, revision: str | None, defaults: Defaults, device: str):
+    def __init__(self, pipe, *, name: str, model_id: str, revision: str | None, defaults: Defaults, device: str,
+                 weights_sha256: str | None = None):
         self.pipe = pipe
         self.name = name
         self.model_id = model_id
         self.revision = revision
+        self.weights_sha256 = weights_sha256
         self.defaults = defaults
         self.device = device
         self._call_params = set(inspect.signature(pipe.__call__).parameters)
@@ -498,7 +506,7 @@ class DiffusersBackend:
             model_id, commit = hub_id, folder.name  # the cache's snapshot folder is named by the commit
         else:
             _model_index(folder)
-            model_id, commit = f"local:{folder.resolve().name}", None  # hashing GBs of weights is not worth a revision
+            model_id, commit = f"local:{folder.resolve().name}", None  # the weights' hash identifies them (below)
             if revision:
                 log.warning("--revision %s is ignored for the local folder %s", revision, folder)
         torch_dtype = resolve_dtype(dtype, device)
@@ -515,7 +523,8 @@ class DiffusersBackend:
             pipe.to(device)
         log.info("loaded %s (%s, %s) on %s", model_id, type(pipe).__name__, _dtype_name(torch_dtype), device)
         defaults = source.defaults or _signature_defaults(pipe)
-        return cls(pipe, name=name, model_id=model_id, revision=commit, defaults=defaults, device=device)
+        return cls(pipe, name=name, model_id=model_id, revision=commit, defaults=defaults, device=device,
+                   weights_sha256=weights_digest(folder))
 
     @staticmethod
     def model_prompt(prompt: str) -> str:

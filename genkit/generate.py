@@ -309,7 +309,7 @@ def finish_clip(
     The watermark is read back from the encoded clip; where it did not survive, it is embedded again
     pre-compensated for the codec and, if need be, encoded at a lower CRF (``crf`` in the row is the
     CRF the clip has; see :func:`provenance.sign.credential_clip`)."""
-    from provenance.credentials import GenerationParams, GeneratorInfo
+    from provenance.credentials import GenerationParams, GeneratorInfo, sha256_file
     from provenance.media import Video, write_video
     from provenance.sign import credential_clip
 
@@ -318,6 +318,7 @@ def finish_clip(
     started = time.perf_counter()
     if provenance is None:
         write_video(video, path, crf=settings.crf)
+        row["file_sha256"] = sha256_file(path)
         stage_seconds = {"encode": time.perf_counter() - started}
     else:
         prefix = generator_id(backend.model_id, backend.revision)
@@ -365,6 +366,13 @@ def finish_clip(
 
 
 def _row(run: RunFolder, backend, request: ClipRequest, settings: Settings, video, path: Path) -> dict:
+    """The row of one clip before it is written: what was asked, and what identifies the result —
+    ``content_sha256`` (the generated frames, before the watermark), ``weights_sha256``, ``seed``,
+    ``software`` and ``device``/``cpu_capability`` (see docs of ``synthvid bench compare``)."""
+    from provenance.media import frames_sha256
+
+    from genkit.runfolder import cpu_capability, software_identity
+
     item = request.item
     return {
         "prompt_id": item.prompt_id,
@@ -377,6 +385,11 @@ def _row(run: RunFolder, backend, request: ClipRequest, settings: Settings, vide
         "model": backend.name,
         "model_id": backend.model_id,
         "model_revision": backend.revision,
+        "weights_sha256": getattr(backend, "weights_sha256", None),
+        "content_sha256": frames_sha256(video.frames),
+        "software": software_identity(),
+        "device": getattr(backend, "device", None),
+        "cpu_capability": cpu_capability(),
         "path": run.relative(path),
         "frames": video.num_frames,
         "height": video.height,

@@ -21,6 +21,7 @@ and the status (``complete``, ``failed`` or ``interrupted``) whatever happens in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -48,7 +49,9 @@ REPORT_FILE = "report.html"
 LEDGER_GLOB = "ledger*.sqlite*"  # the ledger, per-rank or per-shard ledgers, their -wal and -shm files
 # What a run owns besides clips/; --overwrite removes only these.
 RUN_FILES = (RUN_FILE, RESULTS_FILE, METRICS_FILE, REPORT_FILE, "reference.parquet")
-VERSIONED_DISTRIBUTIONS = ("synthvid", "numpy", "av", "pandas", "pyarrow", "typer", "torch", "diffusers")
+# What shapes a run's clips and scores (plus pandas/pyarrow/typer, which shape its files and CLI).
+VERSIONED_DISTRIBUTIONS = ("synthvid", "numpy", "av", "pandas", "pyarrow", "typer", "torch", "diffusers", "transformers",
+                           "open_clip_torch", "torchmetrics", "opencv-python-headless", "scikit-learn", "scipy", "c2pa-python")
 ATTRIBUTES = ("background", "color", "shape", "motion")
 
 
@@ -311,6 +314,29 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+@functools.cache
+def software_identity() -> str:
+    """One line naming the software that made a clip: ``synthvid=0.1.0+g1e2b9d6 torch=2.14.1 …``
+    (``.dirty`` when the checkout has uncommitted changes), for the identity columns of every row."""
+    versions = package_versions()
+    commit = git_commit()
+    if commit and "synthvid" in versions:
+        versions["synthvid"] += f"+g{commit['commit'][:7]}{'.dirty' if commit['dirty'] else ''}"
+    import av
+
+    versions["ffmpeg"] = av.ffmpeg_version_info  # the codecs inside PyAV's wheel
+    return " ".join(f"{name}={version}" for name, version in versions.items())
+
+
+@functools.cache
+def cpu_capability() -> str:
+    """The CPU kernel set torch runs (``AVX512``, ``AVX2``, ``DEFAULT``…; ATEN_CPU_CAPABILITY can lower
+    it): scores on the CPU move by float rounding between kernel sets."""
+    import torch
+
+    return str(torch.backends.cpu.get_cpu_capability())
 
 
 def git_commit() -> dict | None:

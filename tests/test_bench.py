@@ -61,6 +61,33 @@ def test_bench_fills_a_run_folder_with_one_scored_row_per_item(run):
     assert set(metrics["breakdowns"]["expected_color"]) == {"red", "green", "yellow"}
 
 
+def test_every_item_records_what_identifies_it(run):
+    """Content hash of the generated frames (before the watermark), hash of the delivered file, weights,
+    seed, software and CPU kernel set: in the ledger and in results.parquet."""
+    from importlib.metadata import version
+
+    import torch
+
+    from genkit.world import render
+    from provenance.credentials import sha256_file
+    from provenance.media import frames_sha256
+
+    table = pd.read_parquet(run / "results.parquet")
+    with Ledger(run / "ledger.sqlite", readonly=True) as ledger:
+        ledger_rows = {(r["prompt_index"], r["sample_index"]): r for r in ledger.rows()}
+    for row in table.to_dict("records"):
+        # shapes-world draws exactly what its prompt and seed say: render it again, hash it
+        frames = render(row["prompt"], frames=row["frames"], size=(row["height"], row["width"]), fps=row["fps"], seed=row["seed"]).frames
+        assert row["content_sha256"] == frames_sha256(frames)
+        assert row["file_sha256"] == sha256_file(run / row["path"])  # the delivered, watermarked and signed file
+        assert row["weights_sha256"] is None  # a renderer has no weights; its code is in `software`
+        assert row["cpu_capability"] == str(torch.backends.cpu.get_cpu_capability()) and row["device"] == "cpu"
+        assert "synthvid=" in row["software"] and f"torch={version('torch')}" in row["software"] and "ffmpeg=" in row["software"]
+        stored = ledger_rows[row["prompt_index"], row["sample_index"]]
+        for column in ("content_sha256", "file_sha256", "weights_sha256", "seed", "software", "cpu_capability"):
+            assert stored[column] == row[column], column
+
+
 def test_rerunning_the_same_command_resumes_and_makes_nothing(run, base):
     before = (run / "ledger.sqlite").stat().st_mtime_ns, pd.read_parquet(run / "results.parquet")
     done = bench(base, "bench", "suite.txt", "--out", run.name, *FULL, *SMALL, "--json")
