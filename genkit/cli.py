@@ -792,6 +792,74 @@ def _print_bench_metrics(console, metrics: dict) -> None:
         console.print(f"note ({name}): {note}", highlight=False)
 
 
+@bench_app.command("compare")
+def bench_compare(
+    run_a: Path = typer.Argument(..., help="A finished run folder (results.parquet, run.json)."),
+    run_b: Path = typer.Argument(..., help="The run to compare with it: another worker layout, machine, kernel set, version."),
+    tolerances: Optional[Path] = typer.Option(
+        None, "--tolerances", help='JSON file of per-metric tolerances over the defaults: {"clipsim": {"abs": 0.001}, "fvd": {"rel": 0.01}, '
+        '"match_all": {"flips": 1}}.',
+    ),
+    atol: Optional[float] = typer.Option(None, "--atol", min=0.0, help="Absolute tolerance for every numeric metric (replaces the defaults)."),
+    rtol: Optional[float] = typer.Option(None, "--rtol", min=0.0, help="Relative tolerance for every numeric metric (replaces the defaults)."),
+    exact: bool = typer.Option(False, "--exact", help="No tolerance at all: every score must be equal (same machine, same kernels)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole comparison as JSON."),
+) -> None:
+    """Do two benchmark runs agree? Config differences first, then which items have identical content
+    (SHA-256 of the generated frames), then every metric per item and set-level against its tolerance.
+
+    Verdict "reproduced" (exit 0) or "drifted: METRIC max |Δ| X (N items); …" (exit 1); bad input exit 2.
+    Default tolerances cover the float rounding of another CPU kernel set and the random watermark
+    payloads (README "Reproducibility"); columns that depend on the payload itself (file hash, CRF,
+    mark survival under attacks) are not judged when the payloads differ. Run folders copied from
+    other machines compare the same way.
+
+    Example: synthvid bench compare runs/smoke runs/smoke-2ranks --json
+    """
+    from genkit.compare import DEFAULT_TOLERANCES, EXACT, Tolerance, compare_runs, load_tolerances
+
+    given = load_tolerances(tolerances) if tolerances else {}
+    default = None
+    if exact or atol is not None or rtol is not None:
+        default = EXACT if exact else Tolerance(abs=atol or 0.0, rel=rtol or 0.0)
+        given = {name: default for name in DEFAULT_TOLERANCES} | given
+    result = compare_runs(run_a, run_b, tolerances=given, default=default)
+    if as_json:
+        print_json({**result.as_dict(), "summary": result.summary})
+    else:
+        _print_comparison(make_console(), result)
+    if result.verdict != "reproduced":
+        raise typer.Exit(1)
+
+
+def _print_comparison(console, result) -> None:
+    from rich.table import Table
+
+    console.print(f"A: {result.run_a}\nB: {result.run_b}", highlight=False)
+    if result.config_differences:
+        console.print(f"[bold]config differs[/] ({len(result.config_differences)}):", highlight=False)
+        for difference in result.config_differences:
+            console.print(f"  {difference}", highlight=False)
+    if result.environment_differences:
+        console.print("environment (not judged): " + "; ".join(result.environment_differences), highlight=False)
+    console.print(
+        f"items: {result.items_compared} in both ({len(result.only_in_a)} only in A, {len(result.only_in_b)} only in B); "
+        f"identical content {result.identical_content} of {result.items_compared}, identical files {result.identical_files}, "
+        f"same watermark payload {result.same_payload}", highlight=False)
+    table = Table(title="metrics (per item, then set-level)")
+    for name in ("metric", "kind", "compared", "max |Δ|", "tolerance", "beyond", "worst item"):
+        table.add_column(name, justify="right" if name in ("compared", "max |Δ|", "beyond") else "left")
+    for metric in result.metrics:
+        tolerance = ", ".join(f"{k} {v:g}" for k, v in metric.tolerance.items() if v) or "exact"
+        diff = "" if metric.max_abs_diff is None else f"{metric.max_abs_diff:.3g}"
+        style = "red" if metric.beyond else None
+        table.add_row(metric.name, metric.kind, str(metric.compared), diff, tolerance, str(metric.beyond), metric.worst or "", style=style)
+    console.print(table)
+    if result.not_judged:
+        console.print("not judged (depend on the random watermark payload, which differs): " + ", ".join(result.not_judged), highlight=False)
+    console.print(f"[bold]{'[green]' if result.verdict == 'reproduced' else '[red]'}{result.summary}[/]", highlight=False)
+
+
 @bench_app.command("merge")
 def bench_merge(
     run_dir: Path = typer.Argument(..., help="A run folder whose shards wrote ledger.shard*-of-*.sqlite."),

@@ -383,17 +383,22 @@ def hardware() -> dict:
     return info
 
 
+def flat_differences(old, new, where: str = "") -> list[str]:
+    """Every place two JSON values differ, as ``"settings.steps: 25 → 10"``, in key order."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += flat_differences(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+        return found
+    if _plain(old) != _plain(new):
+        return [f"{where or 'value'}: {json.dumps(_plain(old), default=str)} → {json.dumps(_plain(new), default=str)}"]
+    return []
+
+
 def first_difference(old, new, where: str = "") -> str | None:
     """``"settings.steps: 25 → 10"`` for the first place two JSON values differ, else ``None``."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
-            if found:
-                return found
-        return None
-    if old != new:
-        return f"{where or 'config'}: {json.dumps(old, default=str)} → {json.dumps(new, default=str)}"
-    return None
+    found = flat_differences(old, new, where)
+    return found[0] if found else None
 
 
 def _plain(data):

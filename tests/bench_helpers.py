@@ -34,7 +34,7 @@ def bench(folder: Path, *args, check_exit: int | None = 0, timeout: float = 300,
     repository live in ``folder/home``."""
     keys = ("--keys", str(folder / "home" / "keys"), "--repo", str(folder / "home" / "manifests.sqlite"))
     command = [*(prefix or (sys.executable,)), "-m", "genkit", *map(str, args)]
-    if args and args[0] == "bench" and (len(args) < 2 or args[1] != "merge") and "--no-provenance" not in args:
+    if args and args[0] == "bench" and (len(args) < 2 or args[1] not in ("merge", "compare")) and "--no-provenance" not in args:
         command += keys
     done = subprocess.run(command, capture_output=True, text=True, cwd=folder, env=bench_env(), timeout=timeout)
     if check_exit is not None:
