@@ -11,8 +11,10 @@
 | ``watermark.key`` | 32 random bytes, hex: the secret the watermark pattern derives from | 0600 |
 
 The leaf has the profile c2pa-rs requires: not a CA, KeyUsage digitalSignature, SKI and AKI, and the
-C2PA signing EKU, which c2pa-rs accepts only when it is listed in ``trust.trust_config`` (see
-:data:`ALLOWED_EKUS`, used on the signing and the reading side by :mod:`provenance.credentials`).
+EKUs of :data:`SIGNER_EKUS`: the C2PA signing EKU, which c2pa-rs accepts only when it is listed in
+``trust.trust_config`` (see :data:`ALLOWED_EKUS`, used on the signing and the reading side by
+:mod:`provenance.credentials`), and emailProtection and documentSigning, so that readers with
+c2pa-rs's default settings accept the credential too.
 
 :class:`SignerConfig` is what signing needs: a PEM chain and either a private key (ours, or brought
 by the user) or a callback that signs bytes (the hook for a KMS or an HSM), plus an optional RFC 3161
@@ -35,12 +37,16 @@ from provenance.errors import KeyFileError
 log = logging.getLogger(__name__)
 
 C2PA_SIGNING_EKU = "1.3.6.1.4.1.62558.2.1"
+EMAIL_PROTECTION_EKU = "1.3.6.1.5.5.7.3.4"
+DOCUMENT_SIGNING_EKU = "1.3.6.1.5.5.7.3.36"
+# The EKUs of a signer leaf made here. c2pa-rs with default settings accepts only emailProtection,
+# timeStamping and OCSPSigning, and reports a leaf with the C2PA EKU alone `signingCredential.invalid`;
+# C2PA 2.2 §14.4.1 has signers list emailProtection or documentSigning beside the C2PA EKU.
+SIGNER_EKUS = (C2PA_SIGNING_EKU, EMAIL_PROTECTION_EKU, DOCUMENT_SIGNING_EKU)
 # trust.trust_config replaces c2pa-rs's default EKU list, so it repeats the defaults (emailProtection,
 # timeStamping, OCSPSigning) beside the C2PA EKU and documentSigning, which commercial C2PA CAs issue.
-ALLOWED_EKUS = (
-    C2PA_SIGNING_EKU,
-    "1.3.6.1.5.5.7.3.4",  # emailProtection
-    "1.3.6.1.5.5.7.3.36",  # documentSigning
+# The signer check accepts any of them: leaves issued with the C2PA EKU alone (before SIGNER_EKUS) still load.
+ALLOWED_EKUS = SIGNER_EKUS + (
     "1.3.6.1.5.5.7.3.8",  # timeStamping
     "1.3.6.1.5.5.7.3.9",  # OCSPSigning
 )
@@ -144,8 +150,10 @@ def issue_signer_cert(
     organization: str = "synthvid",
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
+    ekus: tuple[str, ...] = SIGNER_EKUS,
 ):
-    """Issue a C2PA signer leaf for ``signer_public_key`` under ``ca_cert`` (default: valid 10 years)."""
+    """Issue a C2PA signer leaf for ``signer_public_key`` under ``ca_cert`` (default: valid 10 years),
+    listing ``ekus`` (dotted OIDs)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ObjectIdentifier
@@ -162,7 +170,7 @@ def issue_signer_cert(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(signer=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ObjectIdentifier(C2PA_SIGNING_EKU)]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ObjectIdentifier(eku) for eku in ekus]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_public_key), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())

@@ -81,7 +81,9 @@ def expiring_chain(tmp_path_factory, keys):
     return _once("expiring", lambda: _sign_with_expiring_leaf(tmp_path_factory, keys))
 
 
-def _sign_with_expiring_leaf(tmp_path_factory, keys):
+def leaf_of_our_ca(keys: KeyPaths, folder: Path, **issue):
+    """A new signer leaf issued by ``keys``' CA (``issue``: arguments of :func:`issue_signer_cert`),
+    its chain and key written in ``folder``: ``(SignerConfig, leaf certificate)``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -89,14 +91,19 @@ def _sign_with_expiring_leaf(tmp_path_factory, keys):
     ca_key = serialization.load_pem_private_key(keys.ca_key.read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate(keys.ca_cert.read_bytes())
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    leaf = issue_signer_cert(ca_key, ca_cert, leaf_key.public_key(), not_before=now - dt.timedelta(minutes=5), not_after=now + dt.timedelta(seconds=2))
-    folder = tmp_path_factory.mktemp("expiring")
+    leaf = issue_signer_cert(ca_key, ca_cert, leaf_key.public_key(), **issue)
     (folder / "chain.pem").write_bytes(cert_pem(leaf) + cert_pem(ca_cert))
     write_secret(folder / "leaf.key", private_key_pem(leaf_key))
+    return load_signer(cert=folder / "chain.pem", key=folder / "leaf.key"), leaf
+
+
+def _sign_with_expiring_leaf(tmp_path_factory, keys):
+    now = dt.datetime.now(dt.timezone.utc)
+    folder = tmp_path_factory.mktemp("expiring")
+    signer, leaf = leaf_of_our_ca(keys, folder, not_before=now - dt.timedelta(minutes=5), not_after=now + dt.timedelta(seconds=2))
     out = folder / "expiring.mp4"
     unsigned = write_video(render(PROMPT, frames=8, size=64, seed=4), folder / "unsigned.mp4")
-    sign_file(unsigned, out, manifest_for(), load_signer(cert=folder / "chain.pem", key=folder / "leaf.key"))
+    sign_file(unsigned, out, manifest_for(), signer)
     return out, leaf.not_valid_after_utc
 
 

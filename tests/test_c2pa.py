@@ -17,6 +17,7 @@ from provenance_helpers import (  # noqa: F401 - session fixtures
     expiring_chain,
     flip_byte_in_box,
     keys,
+    leaf_of_our_ca,
     manifest_for,
     other_keys,
     remux,
@@ -32,7 +33,7 @@ from provenance.credentials import (
     sign_file,
 )
 from provenance.errors import ManifestError, MediaError, SigningError
-from provenance.keys import callback_signer, load_signer
+from provenance.keys import C2PA_SIGNING_EKU, callback_signer, load_signer
 from provenance.media import top_level_boxes
 
 
@@ -109,12 +110,30 @@ def test_manifest_forged_with_another_ca_is_untrusted(tmp_path, other_keys, unsi
     assert read_manifest(forged.path, other_keys.ca_cert.read_bytes()).state == "Trusted"
 
 
-def test_the_c2pa_eku_must_be_declared_on_the_reading_side(signed, anchors):
-    # The premise of ALLOWED_EKUS: without trust_config, c2pa-rs rejects our signer's EKU.
+def _failure_codes(reader) -> list[str]:
+    return [f["code"] for f in ((reader.get_validation_results() or {}).get("activeManifest") or {}).get("failure", [])]
+
+
+def test_fresh_keys_sign_clips_that_readers_with_default_settings_accept(signed):
+    # A reader that knows nothing of synthvid (c2pa-python's defaults) must not call our signer's
+    # credential invalid; it cannot trust our CA, so "untrusted" is all it may say.
+    for context in (None, c2pa.Context(c2pa.Settings())):
+        with open(signed.path, "rb") as f, c2pa.Reader("video/mp4", f, context=context) as reader:
+            assert _failure_codes(reader) == ["signingCredential.untrusted"]
+            assert reader.get_validation_state() == "Valid"
+
+
+def test_a_leaf_with_the_c2pa_eku_alone_still_signs_trusted_clips(tmp_path, keys, unsigned_mp4, anchors):
+    # Leaves made before SIGNER_EKUS carry only the C2PA EKU: they still load and sign, and our
+    # reader, which declares that EKU in trust_config, trusts them; a reader that does not declare it
+    # (the premise of ALLOWED_EKUS) calls the credential invalid.
+    signer, _ = leaf_of_our_ca(keys, tmp_path, ekus=(C2PA_SIGNING_EKU,))
+    old = sign_file(unsigned_mp4, tmp_path / "old.mp4", manifest_for(), signer)
+    assert read_manifest(old.path, anchors).state == "Trusted"
     context = c2pa.Context(c2pa.Settings.from_dict({"trust": {"trust_anchors": anchors.decode()}, "verify": {"remote_manifest_fetch": False}}))
-    with open(signed.path, "rb") as f, c2pa.Reader("video/mp4", f, context=context) as reader:
+    with open(old.path, "rb") as f, c2pa.Reader("video/mp4", f, context=context) as reader:
+        assert "signingCredential.invalid" in _failure_codes(reader)
         assert reader.get_validation_state() != "Trusted"
-    assert read_manifest(signed.path, anchors).state == "Trusted"
 
 
 @pytest.mark.parametrize("box", ["mdat", "moov"])

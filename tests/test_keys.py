@@ -56,7 +56,8 @@ def test_signer_leaf_has_the_profile_c2pa_requires(keys):
     usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
     assert usage.digital_signature and not usage.key_cert_sign
     ekus = {e.dotted_string for e in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value}
-    assert ekus == {C2PA_SIGNING_EKU}
+    # emailProtection and documentSigning beside the C2PA EKU: what readers with default settings accept.
+    assert ekus == {C2PA_SIGNING_EKU, "1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.36"}
     aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
     assert aki == ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     leaf.verify_directly_issued_by(ca)  # raises if the CA did not sign it
