@@ -47,6 +47,9 @@ TRAINING_MINING_LABEL = "cawg.training-mining"
 TRAINING_MINING_USES = ("cawg.ai_generative_training", "cawg.ai_inference", "cawg.ai_training", "cawg.data_mining")
 TRAINING_MINING_VALUES = ("allowed", "notAllowed", "constrained")
 GENERATION_LABEL = "org.synthvid.generation-parameters"
+# Our failure code for a manifest box c2pa-rs cannot parse at all (codes we add carry our prefix, so
+# that they never pass for c2pa-rs's own).
+MANIFEST_UNREADABLE = "synthvid.manifest.unreadable"
 # Failure codes about the signer's credential rather than the integrity of content or claim.
 CREDENTIAL_CODE_PREFIXES = ("signingCredential.", "timeStamp.")
 
@@ -396,7 +399,7 @@ def _report(reader) -> ManifestReport:
 def read_manifest(path: str | Path, trust_anchors_pem: bytes | str | None = None) -> ManifestReport | None:
     """Validate the manifest embedded in MP4 ``path``; ``None`` when it carries none.
 
-    A manifest box that c2pa cannot even parse yields state Invalid with code ``manifest.unreadable``
+    A manifest box that c2pa cannot even parse yields state Invalid with code :data:`MANIFEST_UNREADABLE`
     (the file claims credentials that do not hold). A file c2pa cannot parse as MP4 at all raises
     :class:`MediaError`.
     """
@@ -417,7 +420,7 @@ def read_manifest(path: str | Path, trust_anchors_pem: bytes | str | None = None
             raise MediaError(path, f"not a valid MP4 file ({reason})") from exc
         return ManifestReport(
             state="Invalid", label=None, manifest={}, store_json="{}",
-            failures=[{"code": "manifest.unreadable", "explanation": reason}],
+            failures=[{"code": MANIFEST_UNREADABLE, "explanation": reason}],
         )
     except OSError as exc:
         raise MediaError(path, f"cannot read ({exc.strerror or exc})") from exc

@@ -8,10 +8,11 @@
 | WATERMARK_ONLY | no manifest, our watermark found; the manifest is recovered from the repository |
 | NO_PROVENANCE | neither |
 
-Beyond c2pa-rs's own codes, two of ours make a clip TAMPERED:
+Beyond c2pa-rs's own codes, three of ours make a clip TAMPERED:
 ``synthvid.softBinding.mismatch`` (the watermark in the pixels carries another payload than the
-manifest's soft binding) and ``synthvid.signedFile.mismatch`` (the repository registered this very
-manifest with a file of other bytes: something changed in a region the C2PA hard binding excludes).
+manifest's soft binding), ``synthvid.signedFile.mismatch`` (the repository registered this very
+manifest with a file of other bytes: something changed in a region the C2PA hard binding excludes)
+and ``synthvid.manifest.unreadable`` (the file carries a manifest box c2pa-rs cannot parse at all).
 
 A detector score may be attached through ``detector=``; it is shown as a third, separate signal and
 labelled a statistical estimate: it never changes the verdict.

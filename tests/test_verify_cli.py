@@ -118,7 +118,7 @@ def test_damaged_ftyp_type_with_the_manifest_still_there_is_tampered(tmp_path, c
     altered.write_bytes(bytes(data))
     code, [result], _ = verify_json(capsys, altered, "--trust", keys.ca_cert)
     assert code == 1 and result["verdict"] == "TAMPERED"
-    assert result["codes"] == ["manifest.unreadable"]
+    assert result["codes"] == ["synthvid.manifest.unreadable"]
 
 
 def test_expired_leaf_is_untrusted_signer(capsys, expiring_chain, keys):
