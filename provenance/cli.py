@@ -126,10 +126,12 @@ def sign(
     Example: synthvid sign in.mp4 --out signed.mp4 --generator ComfyUI --model-id stabilityai/svd --prompt "a red kite"
     """
     from provenance.credentials import GenerationParams, GeneratorInfo
+    from provenance.files import check_input_file
     from provenance.keys import KeyPaths, default_key_dir, load_signer, load_watermark_key
     from provenance.repository import ManifestRepository
     from provenance.sign import credential_clip
 
+    check_input_file(source)  # before keys and repository are touched: bad input is said first
     signer = load_signer(key_dir, cert=cert, key=key, tsa_url=tsa_url)
     wm_path = wm_key or KeyPaths.in_directory(key_dir or default_key_dir()).watermark_key
     watermark_key = load_watermark_key(wm_path)
@@ -288,12 +290,14 @@ def repo_lookup(
 
     Example: synthvid repo lookup 3f9a0c12d4e5b678 --repo manifests.sqlite
     """
+    from provenance.files import check_input_file
     from provenance.keys import WATERMARK_KEY, default_key_dir, load_watermark_key
     from provenance.repository import ManifestRepository, default_repository_path
 
     path = Path(target)
     with ManifestRepository(repo or default_repository_path(), create=False) as repository:
         if path.exists():
+            check_input_file(path)  # a FIFO would make hashing it wait forever
             record, how = _lookup_clip(repository, path, wm_key or default_key_dir() / WATERMARK_KEY, load_watermark_key)
         else:
             record, how = repository.lookup(target), "payload"

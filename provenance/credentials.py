@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.errors import ManifestError, MediaError, SigningError
+from provenance.files import check_input_file
 from provenance.keys import ALLOWED_EKUS, SignerConfig
 from provenance.media import Box, top_level_boxes
 
@@ -258,8 +259,7 @@ def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerCo
     import c2pa
 
     src, dst = Path(src), Path(dst)
-    if not src.is_file():
-        raise MediaError(src, "no such file")
+    check_input_file(src)
     if not dst.parent.is_dir():
         raise SigningError(dst, f"directory {dst.parent} does not exist")
     tmp = dst.with_name(f".{dst.name}.signing{dst.suffix}")

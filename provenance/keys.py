@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from provenance.errors import KeyFileError
+from provenance.files import check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -266,10 +267,8 @@ def check_private_file_mode(path: str | Path) -> None:
 
 def _read_secret(path: str | Path, what: str) -> bytes:
     path = Path(path).expanduser()
-    if not path.exists():
-        raise KeyFileError(path, f"no such {what} file (run `synthvid keys init` to make one)")
-    if path.is_dir():
-        raise KeyFileError(path, f"is a directory, not a {what} file")
+    missing = f"no such {what} file (run `synthvid keys init` to make one)"
+    check_input_file(path, what=f"{what} file", missing=missing, error=KeyFileError)
     check_private_file_mode(path)
     data = path.read_bytes()
     if not data.strip():
@@ -279,8 +278,7 @@ def _read_secret(path: str | Path, what: str) -> bytes:
 
 def _read_public(path: str | Path, what: str) -> bytes:
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise KeyFileError(path, f"no such {what} file")
+    check_input_file(path, what=f"{what} file", missing=f"no such {what} file", error=KeyFileError)
     data = path.read_bytes()
     if not data.strip():
         raise KeyFileError(path, f"{what} file is empty")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from provenance.errors import MediaError
+from provenance.files import check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +79,6 @@ def check_frames(frames: np.ndarray, path: str | Path | None = None) -> None:
         raise MediaError(path, "clip has zero frames")
     if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
         raise MediaError(path, f"absurd frame size {w}x{h} (each side must be 1..{MAX_SIDE})")
-
-
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(path, "no such file")
-    if path.is_dir():
-        raise MediaError(path, "is a directory, not a video file")
-    if not os.access(path, os.R_OK):
-        raise MediaError(path, "permission denied")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "file is empty")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -187,7 +177,7 @@ def read_video(
     import av
 
     path = Path(path)
-    _check_readable(path)
+    check_input_file(path)
     truncation = _mp4_truncation(path)
     if truncation:
         raise MediaError(path, truncation)

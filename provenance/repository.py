@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provenance.errors import RepositoryError
+from provenance.files import check_input_file
 from provenance.keys import synthvid_home
 
 SCHEMA_VERSION = 1
@@ -92,13 +93,12 @@ class ManifestRepository:
 
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path).expanduser() if path else default_repository_path()
-        if self.path.is_dir():
-            raise RepositoryError(self.path, "is a directory, not a manifest repository")
-        if not self.path.exists():
-            if not create:
-                raise RepositoryError(self.path, "no such manifest repository")
-            if not self.path.parent.is_dir():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+        exists = check_input_file(
+            self.path, what="manifest repository", missing=None if create else "no such manifest repository",
+            empty_ok=True, error=RepositoryError,
+        )
+        if exists is None and not self.path.parent.is_dir():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self._db.row_factory = sqlite3.Row

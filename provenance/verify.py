@@ -34,6 +34,7 @@ from provenance.credentials import (
     sha256_file,
 )
 from provenance.errors import ManifestError, MediaError
+from provenance.files import check_input_file
 from provenance.media import top_level_boxes
 
 log = logging.getLogger(__name__)
@@ -181,12 +182,7 @@ def verify_file(
     the first ``max_frames`` frames (``None``: all).
     """
     path = Path(path)
-    if not path.exists():
-        raise MediaError(path, "no such file")
-    if path.is_dir():
-        raise MediaError(path, "is a directory, not a video file")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "file is empty")
+    check_input_file(path)
     try:
         top_level_boxes(path)
         bmff = True

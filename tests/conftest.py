@@ -23,6 +23,29 @@ def assert_one_line_error(error: BaseException, path: Path, reason: str) -> None
     assert "\n" not in message, message
 
 
+# Inputs that are not regular files with a known size, and the one reason a user must read for each.
+NOT_REGULAR_FILES = ("character device", "fifo", "procfs", "symlink loop", "broken symlink")
+
+
+def not_regular_file(folder: Path, kind: str) -> tuple[Path, str]:
+    """One of :data:`NOT_REGULAR_FILES`, made in ``folder`` (or a system file): ``(path, reason)``."""
+    if kind == "character device":
+        return Path("/dev/zero"), "not a regular file (character device)"
+    if kind == "procfs":  # reports 0 bytes, holds hundreds
+        return Path("/proc/self/status"), "not a regular file with a known size (procfs reports 0 bytes for it)"
+    if kind == "fifo":  # no writer: opening it for reading would wait forever
+        os.mkfifo(folder / "pipe.mp4")
+        return folder / "pipe.mp4", "a FIFO/named pipe, not a regular file"
+    if kind == "symlink loop":
+        os.symlink(folder / "b.mp4", folder / "a.mp4")
+        os.symlink(folder / "a.mp4", folder / "b.mp4")
+        return folder / "a.mp4", "symbolic link loop (too many levels of symbolic links)"
+    if kind == "broken symlink":
+        os.symlink(folder / "gone.mp4", folder / "link.mp4")
+        return folder / "link.mp4", f"broken symbolic link (its target {folder / 'gone.mp4'} does not exist)"
+    raise ValueError(kind)
+
+
 @pytest.fixture
 def clip() -> Video:
     """A small shapes-world clip: 16 frames of 64x64 at 8 fps."""

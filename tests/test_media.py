@@ -12,7 +12,7 @@ import pytest
 from genkit.world import render
 from provenance.errors import MediaError
 from provenance.media import MAX_SIDE, Video, encode_decode, read_video, write_video
-from conftest import assert_one_line_error
+from conftest import NOT_REGULAR_FILES, assert_one_line_error, not_regular_file
 
 
 def test_lossless_round_trip_is_bit_exact(tmp_path, clip):
@@ -195,6 +195,15 @@ BAD_FILES = [
 @pytest.mark.parametrize("make, reason", BAD_FILES, ids=[make.__name__.removeprefix("make_") for make, _ in BAD_FILES])
 def test_bad_file_raises_one_line_media_error_naming_it(tmp_path, clip, make, reason):
     path = make(tmp_path, clip)
+    with pytest.raises(MediaError) as caught:
+        read_video(path)
+    assert_one_line_error(caught.value, path, reason)
+
+
+@pytest.mark.parametrize("kind", NOT_REGULAR_FILES)
+def test_a_file_that_is_not_regular_is_refused_with_its_true_reason(tmp_path, kind):
+    # These all reported "file is empty" or "no such file"; a FIFO must be refused, never opened.
+    path, reason = not_regular_file(tmp_path, kind)
     with pytest.raises(MediaError) as caught:
         read_video(path)
     assert_one_line_error(caught.value, path, reason)

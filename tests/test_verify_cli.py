@@ -25,6 +25,7 @@ from provenance_helpers import (  # noqa: F401 - session fixtures
     wait_until,
 )
 
+from conftest import NOT_REGULAR_FILES, not_regular_file
 from genkit.world import render
 from provenance.cli import _standalone_app, run_typer_app
 from provenance.credentials import sign_file
@@ -218,6 +219,33 @@ def test_umbrella_cli_mounts_verify(synthvid, signed, keys, tmp_path):
     assert json.loads(done.stdout)[0]["verdict"] == "TRUSTED"
     done = synthvid("verify", tmp_path / "nope.mp4", check_exit=2)
     assert done.stderr.strip() == f"error: {tmp_path / 'nope.mp4'}: no such file"
+
+
+@pytest.mark.parametrize("kind", NOT_REGULAR_FILES)
+def test_verify_and_sign_refuse_what_is_not_a_regular_file_with_its_true_reason(tmp_path, keys, kind):
+    # The real CLIs in a subprocess: one line naming the file and the true reason, exit 2, no hang.
+    path, reason = not_regular_file(tmp_path, kind)
+    env = {**os.environ, "SYNTHVID_HOME": str(tmp_path / "home")}
+    commands = {
+        "verify": [sys.executable, "-m", "provenance", "verify", path, "--trust", keys.ca_cert],
+        "sign": [sys.executable, "-m", "genkit", "sign", path, "--out", tmp_path / "out.mp4",
+                 "--keys", keys.directory, "--repo", tmp_path / "r.sqlite"],
+    }
+    for name, argv in commands.items():
+        done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env, timeout=60)
+        assert (done.returncode, done.stdout) == (2, ""), f"{name}: {done.returncode} {done.stdout} {done.stderr}"
+        assert done.stderr == f"error: {path}: {reason}\n", f"{name}: {done.stderr}"
+
+
+def test_key_and_repository_files_that_are_fifos_are_refused_not_waited_on(tmp_path, signed, keys):
+    path, reason = not_regular_file(tmp_path, "fifo")
+    ManifestRepository(tmp_path / "r.sqlite").close()
+    env = {**os.environ, "SYNTHVID_HOME": str(tmp_path / "home")}
+    for argv in (["verify", signed.path, "--trust", path], ["verify", signed.path, "--wm-key", path],
+                 ["verify", signed.path, "--repo", path], ["repo", "lookup", path, "--repo", tmp_path / "r.sqlite"]):
+        command = [sys.executable, "-m", "provenance", *map(str, argv)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert (done.returncode, done.stderr) == (2, f"error: {path}: {reason}\n"), f"{argv}: {done.stderr}"
 
 
 # ------------------------------------------------------------------ with the watermark (issue 3)
