@@ -289,11 +289,11 @@ def _encode(video: Video, target, container_format: str, *, crf: int, preset: st
         codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0", "preset": preset}
     else:
         pix_fmt, options = "yuv420p", {"crf": str(crf), "preset": preset}
-    if codec.startswith("libx264") and cpu_has_avx512():
-        options["x264-params"] = f"asm={X264_DETERMINISTIC_ASM}"
         pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
         if pad_h or pad_w:
             frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    if codec.startswith("libx264") and cpu_has_avx512():
+        options["x264-params"] = f"asm={X264_DETERMINISTIC_ASM}"
     with av.open(target, mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=rate, options=options)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
