@@ -31,6 +31,9 @@ from genkit.errors import RunFolderError
 from genkit.runfolder import METRICS_FILE, RESULTS_FILE, RunFolder, flat_differences
 
 KEY = ("prompt_index", "sample_index")
+# Config entries that name where things are on one machine, not what the run is (the suite's content is
+# suite_sha256; the keys and repository only hold what signs and records the clips): environment.
+LOCAL_CONFIG = ("suite: ", "provenance.key_dir: ", "provenance.repository: ")
 # Columns that say what an item is or how long it took, not what came out: never judged.
 BOOKKEEPING = {
     "prompt_id", "prompt", "model_prompt", "dimension", "prompt_index", "sample_index", "seed", "model", "model_id",
@@ -59,22 +62,23 @@ class Tolerance:
 
 
 EXACT = Tolerance()
-# Largest per-item |Δ| measured between torch's AVX512, AVX2 and DEFAULT kernel sets and between two runs'
-# random payloads on the smoke suite (benchmarks/reproducibility.py), rounded up to a power of ten
-# times 1, 2 or 5 with a factor ≥ 2 of headroom. Names are result columns or set-level metrics
-# (``fvd``, ``means.<column>``: a mean takes its column's tolerance).
+# Twice the largest per-item |Δ| measured between runs of the smoke bench (synthvid-tiny, 20 items, with
+# provenance) in other worker layouts, under torch/oneDNN/MKL kernel sets forced down to AVX2 and SSE4,
+# and between two runs' random watermark payloads, rounded up to 1, 2 or 5 × a power of ten
+# (benchmarks/reproducibility.py → benchmarks/results/reproducibility.md, README "Reproducibility").
+# Names are result columns or set-level metrics (``fvd``; ``means.<column>`` takes its column's).
 DEFAULT_TOLERANCES: dict[str, Tolerance] = {
-    "clipsim": Tolerance(abs=2e-3),
-    "clip_temp": Tolerance(abs=1e-3),
-    "subject_consistency": Tolerance(abs=1e-3),
-    "background_consistency": Tolerance(abs=1e-3),
-    "temporal_flickering": Tolerance(abs=2e-3),
-    "warping_error": Tolerance(abs=2e-4),
-    "motion_magnitude": Tolerance(abs=0.05),
-    "displacement_x": Tolerance(abs=0.5),
-    "displacement_y": Tolerance(abs=0.5),
-    "p_synthetic": Tolerance(abs=0.02),
-    "fvd": Tolerance(rel=0.02),
+    "clipsim": Tolerance(abs=1e-2),  # measured 0.0035
+    "clip_temp": Tolerance(abs=1e-2),  # 0.0049
+    "subject_consistency": Tolerance(abs=1e-2),  # 0.0033
+    "background_consistency": Tolerance(abs=1e-2),  # 0.0033
+    "temporal_flickering": Tolerance(abs=1e-3),  # 0.00043
+    "warping_error": Tolerance(abs=5e-3),  # 0.0016
+    "motion_magnitude": Tolerance(abs=1.0),  # 0.49 px: Farneback flow on 64² clips follows the mark's dither
+    "displacement_x": Tolerance(abs=2e-2),  # 0.0037
+    "displacement_y": Tolerance(abs=2e-2),  # 0.0072
+    "p_synthetic": Tolerance(abs=5e-2),  # 0.024
+    "fvd": Tolerance(rel=2e-2),  # 1.4 of 227 (0.6 %)
 }
 # Set-level means named otherwise than their column.
 SET_LEVEL_COLUMNS = {"means.dynamic_degree": "dynamic"}
@@ -263,9 +267,12 @@ def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str
     a, b = _read_run(root_a), _read_run(root_b)
     result = Comparison(str(a.folder.root), str(b.folder.root))
 
-    result.config_differences = flat_differences(a.folder.record.get("config"), b.folder.record.get("config"))
-    for difference in result.config_differences:
-        result.drifts.append(Drift("config", "config", difference))
+    for difference in flat_differences(a.folder.record.get("config"), b.folder.record.get("config")):
+        if difference.startswith(LOCAL_CONFIG):
+            result.environment_differences.append(f"config.{difference}")
+        else:
+            result.config_differences.append(difference)
+            result.drifts.append(Drift("config", "config", difference))
     environment = {name: (a.folder.record.get(name), b.folder.record.get(name)) for name in ("versions", "hardware")}
     for name, (left, right) in environment.items():
         result.environment_differences += [f"{name}.{d}" for d in flat_differences(left, right)]

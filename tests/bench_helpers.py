@@ -29,14 +29,15 @@ def bench_env() -> dict:
     return {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
 
 
-def bench(folder: Path, *args, check_exit: int | None = 0, timeout: float = 300, prefix: tuple = ()) -> subprocess.CompletedProcess:
-    """``python -m genkit ARGS`` (or ``PREFIX -m genkit ARGS``, e.g. torchrun) in ``folder``; keys and
-    repository live in ``folder/home``."""
+def bench(folder: Path, *args, check_exit: int | None = 0, timeout: float = 300, prefix: tuple = (),
+          env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m genkit ARGS`` (or ``PREFIX -m genkit ARGS``, e.g. torchrun) in ``folder``, with ``env``
+    over :func:`bench_env`; keys and repository live in ``folder/home``."""
     keys = ("--keys", str(folder / "home" / "keys"), "--repo", str(folder / "home" / "manifests.sqlite"))
     command = [*(prefix or (sys.executable,)), "-m", "genkit", *map(str, args)]
     if args and args[0] == "bench" and (len(args) < 2 or args[1] not in ("merge", "compare")) and "--no-provenance" not in args:
         command += keys
-    done = subprocess.run(command, capture_output=True, text=True, cwd=folder, env=bench_env(), timeout=timeout)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=folder, env={**bench_env(), **(env or {})}, timeout=timeout)
     if check_exit is not None:
         assert done.returncode == check_exit, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     return done

@@ -235,3 +235,19 @@ def test_a_resumed_run_unregisters_the_clips_a_kill_left_uncommitted(tmp_path):
         assert len(repository) == 2
         assert all(repository.lookup_file_sha256(sha256_file(path)) is not None for path in clips.glob("*.mp4"))
     assert sorted(path.name for path in clips.iterdir()) == sorted(left)  # no working file left behind
+
+
+def test_one_item_under_a_lower_cpu_kernel_set_stays_within_the_stated_tolerances(tmp_path):
+    """Another CPU rounds floats otherwise. Force torch, oneDNN and MKL down to SSE4 (an old CPU) for a
+    synthvid-tiny item with provenance and the default metrics: the scores must stay within
+    genkit.compare.DEFAULT_TOLERANCES (the README's reproducibility table), whatever the frames do."""
+    write_suite(tmp_path, ["a red circle moving left on a blue background"])
+    args = ("bench", "suite.txt", "--model", "synthvid-tiny", "--metrics", "clipsim,temporal,fvd,analyzer,detector")
+    bench(tmp_path, *args, "--out", "native")
+    lower = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+    bench(tmp_path, *args, "--out", "lower", env=lower)
+    comparison = compare_runs(tmp_path / "native", tmp_path / "lower")
+    assert comparison.verdict == "reproduced", comparison.summary
+    assert pd.read_parquet(tmp_path / "lower" / "results.parquet").cpu_capability.tolist() == ["DEFAULT"]
+    judged = {m.name for m in comparison.metrics}
+    assert {"clipsim", "clip_temp", "subject_consistency", "temporal_flickering", "p_synthetic", "match_all", "verdict"} <= judged
