@@ -62,7 +62,10 @@ def eval_command(
         None, "--metrics", help="Comma-separated: fvd,clipsim,temporal (default: all that the inputs allow)."),
     fvd_extractor: str = typer.Option(
         "synthvid-tiny-video", "--fvd-extractor", help="synthvid-tiny-video (FVD-tiny), i3d:PATH (i3d_torchscript.pt or "
-        "i3d_pretrained_400.pt: published FVD), or videomae:FOLDER."),
+        "i3d_pretrained_400.pt: published FVD), or videomae:PATH (VideoMAE-v2 .pth as cd-fvd loads it, or a transformers folder)."),
+    protocol: Optional[str] = typer.Option(
+        None, "--protocol", help="FVD protocol: synthvid (default: first 16 frames, ÷N−1), cd-fvd (cd-fvd 0.1.1: every frame, "
+        "÷N), or StyleGAN-V's fvd2048_16f, fvd2048_128f, fvd2048_128f_subsample8f (I3D only)."),
     clip_model: str = typer.Option(
         "synthvid-tiny-clip", "--clip-model", help="synthvid-tiny-clip, an open_clip name (ViT-B-32, ViT-L-14-quickgelu, ...), "
         "a .json model config, or local-dir:FOLDER."),
@@ -85,7 +88,8 @@ def eval_command(
 
     Clips are streamed (one in memory at a time; FVD features in small batches). Per-clip scores go
     to a table, set-level scores to JSON. FVD from the default extractor is FVD-tiny, meaningful on
-    shapes-world content only; published FVD needs --fvd-extractor i3d:PATH.
+    shapes-world content only; published FVD needs --fvd-extractor i3d:PATH and a published --protocol
+    (cd-fvd or StyleGAN-V's fvd2048_16f, ...); every FVD result names its protocol.
 
     Example: synthvid eval --fake runs/gen --reference world:shapes-smoke --metrics fvd,clipsim,temporal --json
     """
@@ -114,7 +118,7 @@ def eval_command(
         import torch
 
         torch.set_num_threads(threads)
-    settings = EvalSettings(metrics=chosen, fvd_extractor=fvd_extractor, clip_model=clip_model,
+    settings = EvalSettings(metrics=chosen, fvd_extractor=fvd_extractor, fvd_protocol=protocol, clip_model=clip_model,
                             clip_pretrained=str(clip_pretrained) if clip_pretrained else None, quick_gelu=quick_gelu,
                             subject_encoder=subject_encoder, max_frames=max_frames, batch_size=batch_size)
     evaluation = FolderEvaluation(settings)
@@ -184,6 +188,9 @@ def _print_report(rows: list[dict], summary: dict, target: Optional[Path]) -> No
         lines.append(f"{fvd['label']}: {value} (N real {fvd['n_real']}, N fake {fvd['n_fake']}{extra})")
         if "warning" in fvd:
             lines.append(f"  [yellow]warning:[/] {fvd['warning']}")
+        if "skipped_short" in fvd:
+            skipped = fvd["skipped_short"]
+            lines.append(f"  {skipped['real']} real and {skipped['fake']} fake clips too short for protocol {fvd['protocol']}: discarded")
     if "clipsim" in summary and summary["clipsim"]["value"] is not None:
         c = summary["clipsim"]
         lines.append(f"CLIPSIM ({c['model']}): {c['value']:.4f} (×100: {c['percent']:.2f}) over {c['clips']} clips")

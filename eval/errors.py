@@ -28,3 +28,22 @@ class ModelFileError(EvalError):
 
 class InputSetError(EvalError):
     """A folder of clips or a prompt file cannot be used: missing, empty, prompts that do not match clips."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for one-line errors."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def check_state_dict(path, network: str, state: dict, expected: dict, *, optional=(), ignored=()) -> None:
+    """Raise :class:`ModelFileError` naming ``path`` unless ``state`` has exactly ``expected``'s keys and
+    shapes; keys ending in one of ``optional`` may be missing, keys starting with one of ``ignored`` may be extra."""
+    missing = [k for k in expected if k not in state and not k.endswith(tuple(optional))]
+    unexpected = [k for k in state if k not in expected and not k.startswith(tuple(ignored))]
+    if missing or unexpected:
+        raise ModelFileError(path, f"keys differ from {network}: missing {missing[:3]}{'…' if len(missing) > 3 else ''}, "
+                                   f"unexpected {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}")
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if wrong:
+        raise ModelFileError(path, f"tensor {wrong[0]} has shape {list(state[wrong[0]].shape)}, {network} expects {list(expected[wrong[0]].shape)}")

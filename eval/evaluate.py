@@ -151,6 +151,7 @@ def world_reference(suite: str, *, frames: int, size: tuple[int, int], fps: floa
 class EvalSettings:
     metrics: tuple[str, ...] = METRIC_GROUPS
     fvd_extractor: str | None = None
+    fvd_protocol: str | None = None  # eval.fvd.PROTOCOLS name; None: synthvid's default
     clip_model: str = "synthvid-tiny-clip"
     clip_pretrained: str | None = None
     quick_gelu: bool = False
@@ -172,7 +173,7 @@ class FolderEvaluation:
         if "fvd" in settings.metrics:
             from eval.fvd import FrechetVideoDistance
 
-            self.fvd = FrechetVideoDistance(settings.fvd_extractor, keep_features=settings.keep_features)
+            self.fvd = FrechetVideoDistance(settings.fvd_extractor, protocol=settings.fvd_protocol, keep_features=settings.keep_features)
         if "clipsim" in settings.metrics or "temporal" in settings.metrics:
             from eval.encoders import load_clip
 
@@ -277,7 +278,12 @@ class FolderEvaluation:
         out: dict = {}
         if self.fvd is not None:
             n_real, n_fake = int(self.fvd.real_count), int(self.fvd.fake_count)
-            entry = {"label": self.fvd.label, "extractor": self.fvd.extractor.name, "n_real": n_real, "n_fake": n_fake}
+            protocol = self.fvd.protocol
+            entry = {"label": self.fvd.label, "extractor": self.fvd.extractor.name, "protocol": protocol.name,
+                     "protocol_description": protocol.description, "n_real": n_real, "n_fake": n_fake}
+            skipped = {side: int(getattr(self.fvd, f"{side}_skipped")) for side in ("real", "fake")}
+            if any(skipped.values()):
+                entry["skipped_short"] = skipped  # clips shorter than the protocol's span, discarded as it says
             if min(n_real, n_fake) >= 2:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")

@@ -8,8 +8,11 @@ TensorFlow "SAME" padding is computed from the input size in every convolution a
 zeros, as there.
 
 FVD features (Unterthiner et al. 2018, reference code google-research ``frechet_video_distance.py``;
-VideoGPT ``videogpt/fvd/fvd.py``): 16 frames, each resized bilinearly to 224×224, scaled to [−1, 1];
-the 400 Kinetics logits averaged over the remaining time steps.
+VideoGPT ``videogpt/fvd/fvd.py``): frames resized bilinearly to 224×224 without antialiasing, scaled
+to [−1, 1]; the 400 Kinetics logits averaged over the remaining time steps. Which frames, and in which
+order resize and scaling run, is the FVD protocol's choice (:mod:`eval.fvd`): :func:`preprocess_i3d`
+(the first 16, synthvid's default), :func:`preprocess_i3d_cdfvd` (every frame, cd-fvd) and
+:func:`stylegan_v_rescale_resize` (StyleGAN-V's detector call).
 
 Checkpoints, from a local path (nothing is downloaded; :func:`load_i3d` says where to get them):
 
@@ -33,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eval.errors import ModelFileError
+from eval.errors import ModelFileError, check_state_dict, first_line
 from eval.frames import require_frames, resize_frames, to_unit_float
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,23 @@ class InceptionI3d(nn.Module):
         return x.mean(dim=(2, 3, 4))
 
 
+def stylegan_v_rescale_resize(videos: torch.Tensor) -> torch.Tensor:
+    """StyleGAN-V's detector call ``rescale=True, resize=True`` for a network without it: uint8
+    ``[B, 3, T, H, W]`` → 2·x/255 − 1, then trilinear to ``[T, 224, 224]`` (bilinear per frame)."""
+    x = videos * (2.0 / 255.0) - 1.0
+    return F.interpolate(x, size=[x.shape[2], I3D_SIZE, I3D_SIZE], mode="trilinear", align_corners=False)
+
+
+def preprocess_i3d_cdfvd(videos: torch.Tensor) -> torch.Tensor:
+    """cd-fvd 0.1.1's ``preprocess_i3d``: uint8 ``[B, T, H, W, 3]`` (every frame) → float
+    ``[B, 3, T, 224, 224]``: bilinear resize of the [0, 255] values without antialias, then 2·x/255 − 1."""
+    b, t, h, w, c = videos.shape
+    frames = videos.to(torch.float32).flatten(end_dim=1).permute(0, 3, 1, 2).contiguous()
+    resized = F.interpolate(frames, size=(I3D_SIZE, I3D_SIZE), mode="bilinear", align_corners=False)
+    resized = resized.view(b, t, c, I3D_SIZE, I3D_SIZE).transpose(1, 2).contiguous()
+    return 2.0 * resized / 255.0 - 1
+
+
 class StyleGANVCalling(nn.Module):
     """StyleGAN-V's detector signature ``(x, rescale, resize, return_features)`` around an I3D, for
     :func:`save_torchscript`. ``rescale`` maps [0, 255] to [−1, 1]; ``resize`` makes frames 224×224;
@@ -197,8 +217,8 @@ class TorchScriptI3d(nn.Module):
         super().__init__()
         self.scripted = scripted
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scripted(x, rescale=False, resize=False, return_features=True)
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False) -> torch.Tensor:
+        return self.scripted(x, rescale=rescale, resize=resize, return_features=True)
 
 
 def load_i3d(path: str | Path, *, bn_eps: float | None = None) -> nn.Module:
@@ -215,12 +235,12 @@ def load_i3d(path: str | Path, *, bn_eps: float | None = None) -> nn.Module:
         try:
             scripted = torch.jit.load(str(path), map_location="cpu")
         except (RuntimeError, ValueError) as exc:
-            raise ModelFileError(path, f"not a loadable TorchScript archive ({_first_line(exc)})") from exc
+            raise ModelFileError(path, f"not a loadable TorchScript archive ({first_line(exc)})") from exc
         return TorchScriptI3d(scripted).eval()
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises pickle, zip and runtime errors alike
-        raise ModelFileError(path, f"neither a TorchScript archive nor a torch state dict ({_first_line(exc)})") from exc
+        raise ModelFileError(path, f"neither a TorchScript archive nor a torch state dict ({first_line(exc)})") from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -235,23 +255,10 @@ def load_i3d(path: str | Path, *, bn_eps: float | None = None) -> nn.Module:
         in_channels=int(stem.shape[1]) if stem is not None and stem.ndim == 5 else 3,
         bn_eps=VIDEOGPT_BN_EPS if bn_eps is None else bn_eps,
     )
-    expected = model.state_dict()
     # Files saved before PyTorch 0.4.1 have no BatchNorm step counters; they do not affect inference.
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        raise ModelFileError(path, f"keys differ from InceptionI3d: missing {missing[:3]}{'…' if len(missing) > 3 else ''}, "
-                                   f"unexpected {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}")
-    wrong = [k for k in state if state[k].shape != expected[k].shape]
-    if wrong:
-        raise ModelFileError(path, f"tensor {wrong[0]} has shape {list(state[wrong[0]].shape)}, InceptionI3d expects {list(expected[wrong[0]].shape)}")
+    check_state_dict(path, "InceptionI3d", state, model.state_dict(), optional=("num_batches_tracked",))
     model.load_state_dict(state, strict=False)
     return model.eval()
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def preprocess_i3d(videos: torch.Tensor, *, frames: int = I3D_FRAMES, source: str | None = None) -> torch.Tensor:

@@ -717,7 +717,7 @@ def set_level_fvd(config: dict, item_features: list, reference_features: list, w
         metric.update(features=torch.from_numpy(np.stack(fake)), real=False)
     if real:
         metric.update(features=torch.from_numpy(np.stack(real)), real=True)
-    entry = {"label": metric.label, "extractor": metric.extractor.name, "reference": config.get("reference"),
+    entry = {"label": metric.label, "extractor": metric.extractor.name, "protocol": metric.protocol.name, "reference": config.get("reference"),
              "n_real": len(real), "n_fake": len(fake)}
     if min(len(real), len(fake)) < 2:
         entry.update(value=None, warning=f"FVD needs at least 2 real and 2 fake clips, got {len(real)} real and {len(fake)} fake")

@@ -12,7 +12,7 @@ import torch
 from eval_helpers import world_clips
 
 from eval.errors import EvalError, FramesError, ModelFileError
-from eval.frechet import frechet_distance_features
+from eval.frechet import GaussianStats, frechet_distance_features
 from eval.fvd import FrechetVideoDistance, I3DFeatures, TinyVideoFeatures, make_extractor
 from eval.i3d import InceptionI3d, fuse_for_inference, load_i3d, preprocess_i3d, save_torchscript
 from eval.video_encoder import TinyVideoConfig, TinyVideoEncoder
@@ -239,7 +239,7 @@ def test_fvd_tiny_is_labelled_zero_for_one_set_and_positive_between_two(tiny_ext
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scores.append(float(metric.compute()["fvd"]))
-    assert metric.label == "FVD-tiny (not comparable to published FVD)"
+    assert metric.label == "FVD-tiny (not comparable to published FVD), protocol synthvid"
     assert 0.0 <= scores[0] < 1e-9 < scores[1]
 
 
@@ -277,7 +277,7 @@ def test_shipped_tiny_video_encoder_loads_and_fits_the_size_budget():
     assert sum(f.stat().st_size for f in DEFAULT_DIR.iterdir()) <= 10 * 1024**2
     assert (DEFAULT_DIR / "MODEL_CARD.md").is_file()
     extractor = make_extractor()  # the default: synthvid-tiny-video
-    assert extractor.num_features == 128 and extractor.label == "FVD-tiny (not comparable to published FVD)"
+    assert extractor.num_features == 128 and extractor.label == "FVD-tiny (not comparable to published FVD), protocol synthvid"
     features = extractor(clips(3, 12, frames=16))
     assert features.shape == (3, 128) and torch.isfinite(features).all()
 
@@ -305,3 +305,50 @@ def test_shipped_tiny_video_features_move_further_as_noise_blur_and_shuffling_gr
     for name, levels in faults.items():
         drift = [float((extractor(x).double().mean(0) - reference).norm()) for x in levels]
         assert drift[0] < drift[1] < drift[2], (name, drift)
+
+
+# ------------------------------------------------------------------------------ protocols
+
+
+def test_protocol_presets_take_the_frames_and_divisors_of_their_references():
+    from eval.fvd import PROTOCOLS
+
+    clip = torch.arange(130, dtype=torch.uint8).view(1, 130, 1, 1, 1).expand(1, 130, 2, 2, 3)
+    taken = {name: p.select_frames(clip, "test")[0, :, 0, 0, 0].tolist() for name, p in PROTOCOLS.items() if p.frames != 0}
+    assert taken["cd-fvd"] == list(range(130))  # every frame
+    assert taken["fvd2048_16f"] == list(range(16))
+    assert taken["fvd2048_128f"] == list(range(128))
+    assert taken["fvd2048_128f_subsample8f"] == list(range(0, 128, 8))
+    assert PROTOCOLS["synthvid"].ddof == 1 and all(p.ddof == 0 for n, p in PROTOCOLS.items() if n != "synthvid")
+    assert (PROTOCOLS["cd-fvd"].max_real, PROTOCOLS["cd-fvd"].max_fake) == (None, 2048)
+    assert all((p.max_real, p.max_fake, p.discard_short) == (2048, 2048, True) for n, p in PROTOCOLS.items() if n.startswith("fvd2048"))
+    with pytest.raises(FramesError, match="at least 128 frames"):
+        PROTOCOLS["fvd2048_128f_subsample8f"].select_frames(clip[:, :127], "I3D")
+
+
+def test_protocols_cap_the_sets_discard_short_clips_and_name_themselves(i3d_files):
+    metric = FrechetVideoDistance(f"i3d:{i3d_files / 'i3d_pretrained_400.pt'}", protocol="fvd2048_16f")
+    assert metric.label == "FVD (I3D, Kinetics-400 logits), protocol fvd2048_16f" and metric.ddof == 0
+    features = torch.from_numpy(np.random.default_rng(0).normal(size=(2050, 400)))
+    metric.update_features(features[:2000], real=True)
+    metric.update_features(features[2000:], real=True)  # StyleGAN-V reads the first 2048 clips of a set
+    assert int(metric.real_count) == 2048
+    metric.update(np.zeros((3, 8, 16, 16, 3), np.uint8), real=False)  # shorter than 16 frames: discarded, counted
+    assert int(metric.fake_count) == 0 and int(metric.fake_skipped) == 3
+    expected = GaussianStats.from_features(features[:2048].numpy(), ddof=0)
+    np.testing.assert_allclose(metric.stats(real=True).sigma, expected.sigma, rtol=1e-9, atol=1e-12)
+
+
+def test_protocols_refuse_extractors_they_do_not_define(tmp_path, tiny_extractor):
+    with pytest.raises(EvalError, match="protocol cd-fvd is defined for i3d and videomae features, not synthvid-tiny-video"):
+        make_extractor("synthvid-tiny-video", protocol="cd-fvd")
+    with pytest.raises(EvalError, match="unknown FVD protocol 'fvd9000'"):
+        FrechetVideoDistance(tiny_extractor, protocol="fvd9000")
+    from transformers import VideoMAEConfig, VideoMAEModel
+
+    VideoMAEModel(VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=24, num_hidden_layers=1,
+                                 num_attention_heads=2, intermediate_size=48)).save_pretrained(tmp_path / "hf")
+    with pytest.raises(ModelFileError, match="needs a VideoMAE-v2 checkpoint file as cd-fvd loads it"):
+        make_extractor(f"videomae:{tmp_path / 'hf'}", protocol="cd-fvd")
+    with pytest.raises(EvalError, match="the extractor was built for protocol synthvid, not fvd2048_16f"):
+        FrechetVideoDistance(tiny_extractor, protocol="fvd2048_16f")
