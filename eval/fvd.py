@@ -270,7 +270,7 @@ class I3DFeatures(VideoFeatureExtractor):
             if protocol.name == "cd-fvd":
                 x = preprocess_i3d_cdfvd(videos)
             else:  # StyleGAN-V: the detector gets uint8 [B, 3, T, H, W] and rescales and resizes itself
-                x = videos.permute(0, 4, 1, 2, 3)
+                x = videos.permute(0, 4, 1, 2, 3).contiguous()  # as StyleGAN-V hands it over
                 if self.scripted:
                     return x
                 x = stylegan_v_rescale_resize(x)
