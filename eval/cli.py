@@ -55,7 +55,11 @@ def eval_command(
     fake: Path = typer.Option(..., "--fake", help="Folder of generated clips, or a run folder (clips/ + results.parquet)."),
     real: Optional[Path] = typer.Option(None, "--real", help="Folder (or run folder) of reference clips for FVD."),
     reference: Optional[str] = typer.Option(
-        None, "--reference", help="Reference rendered on the fly for FVD: world:SUITE (a suite file or bundled name)."),
+        None, "--reference", help="FVD reference without clips: world:SUITE (rendered on the fly; a suite file or bundled name) "
+        "or a statistics file (.npz) saved by --save-reference with the same extractor, weights and protocol."),
+    save_reference: Optional[Path] = typer.Option(
+        None, "--save-reference", help="Save the reference set's FVD statistics (mean, covariance, N, extractor, weights "
+        "hash, protocol) to this .npz, for later runs' --reference."),
     prompts: Optional[Path] = typer.Option(
         None, "--prompts", help="Prompts for CLIPSIM: .txt (one a line, clips in name order), .csv/.jsonl/.json (clip, prompt)."),
     metrics: Optional[str] = typer.Option(
@@ -92,14 +96,20 @@ def eval_command(
     (cd-fvd or StyleGAN-V's fvd2048_16f, ...); every FVD result names its protocol.
 
     Example: synthvid eval --fake runs/gen --reference world:shapes-smoke --metrics fvd,clipsim,temporal --json
+
+    Example: synthvid eval --fake runs/gen --real ucf101/ --fvd-extractor i3d:i3d_pretrained_400.pt --protocol cd-fvd --save-reference ucf.npz
+    (later: synthvid eval --fake runs/gen2 --reference ucf.npz --fvd-extractor i3d:i3d_pretrained_400.pt --protocol cd-fvd)
     """
     from eval.evaluate import EvalSettings, FolderEvaluation, find_clips, read_prompts
 
     chosen = _parse_metrics(metrics)
     if real is not None and reference is not None:
         raise typer.BadParameter("give --real DIR or --reference world:SUITE, not both", param_hint="--real / --reference")
-    if reference is not None and not reference.startswith("world:"):
-        raise typer.BadParameter("only world:SUITE references can be rendered (e.g. world:shapes-smoke)", param_hint="--reference")
+    stats_file = Path(reference) if reference is not None and not reference.startswith("world:") else None
+    if stats_file is not None and stats_file.suffix.lower() != ".npz":
+        raise typer.BadParameter("give world:SUITE (e.g. world:shapes-smoke) or an FVD statistics file (.npz)", param_hint="--reference")
+    if save_reference is not None and (real is None and (reference is None or stats_file is not None)):
+        raise typer.BadParameter("saving statistics needs reference clips: --real DIR or --reference world:SUITE", param_hint="--save-reference")
     fakes = find_clips(fake)
     reals = find_clips(real) if real is not None else None
     if prompts is not None:
@@ -122,6 +132,8 @@ def eval_command(
                             clip_pretrained=str(clip_pretrained) if clip_pretrained else None, quick_gelu=quick_gelu,
                             subject_encoder=subject_encoder, max_frames=max_frames, batch_size=batch_size)
     evaluation = FolderEvaluation(settings)
+    if stats_file is not None and evaluation.fvd is not None:
+        evaluation.fvd.load_reference(stats_file)  # checked against the extractor and protocol before any clip is scored
     rows: list[dict] = []
     with _progress(len(fakes.paths), "scoring") as bar:
         rows.extend(evaluation.run(fakes, on_clip=bar.update))
@@ -130,7 +142,9 @@ def eval_command(
         raise EvalError(fake, "no clip could be scored")
     reference_name = None
     if evaluation.fvd is not None:
-        if reals is not None:
+        if stats_file is not None:
+            reference_name = str(stats_file)
+        elif reals is not None:
             reference_name = str(real)
             with _progress(len(reals.paths), "reference") as bar:
                 evaluation.add_real((v.frames for v in map(evaluation.read, reals.paths) if v is not None), on_clip=bar.update)
@@ -145,6 +159,8 @@ def eval_command(
             clips = world_reference(suite, frames=frames, size=(height, width), fps=8.0, seed=reference_seed,
                                     crf=None if reference_crf < 0 else reference_crf)
             evaluation.add_real(clips)
+        if save_reference is not None:
+            evaluation.fvd.reference_stats().save(save_reference)
     summary = {"fake": str(fake), "reference": reference_name, "clips": len(rows), "failed": evaluation.failed,
                "metrics": list(chosen), **evaluation.summary()}
     target = out or (fakes.run_folder / "metrics.json" if fakes.run_folder else None)

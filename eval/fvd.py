@@ -51,6 +51,7 @@ import abc
 import hashlib
 import json
 import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -417,7 +418,7 @@ class ReferenceStats:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 mu, sigma = np.asarray(data["mu"], dtype=np.float64), np.asarray(data["sigma"], dtype=np.float64)
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise EvalError(path, f"not an FVD statistics file ({' '.join(str(exc).split())[:160]})") from exc
         if not isinstance(meta, dict) or meta.get("format") != STATS_FORMAT:
             raise EvalError(path, f"not an FVD statistics file (format {meta.get('format') if isinstance(meta, dict) else None!r}, "

@@ -129,3 +129,28 @@ def test_module_entry_point_help_imports_nothing_heavy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "eval" in done.stdout and "eval-train" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "HEAVY:", done.stdout[-300:]
+
+
+def test_reference_statistics_file_replaces_the_clips_end_to_end(capsys, models, world_run, tmp_path):
+    folder, suite = world_run
+    stats = tmp_path / "world.npz"
+    code, direct, _ = eval_json(capsys, "--fake", folder, "--reference", f"world:{suite}", "--reference-seed", "50",
+                                "--metrics", "fvd", "--save-reference", stats, *models)
+    assert code == 0 and stats.is_file() and direct["fvd"]["protocol"] == "synthvid"
+    assert direct["fvd"]["label"].endswith("protocol synthvid") and "÷N−1" in direct["fvd"]["protocol_description"]
+    code, from_file, _ = eval_json(capsys, "--fake", folder, "--reference", stats, "--metrics", "fvd", *models)
+    assert code == 0 and from_file["reference"] == str(stats) and from_file["fvd"]["n_real"] == 3
+    assert from_file["fvd"]["value"] == pytest.approx(direct["fvd"]["value"], rel=1e-9) and direct["fvd"]["value"] > 1e-6
+    other = tmp_path / "other-video"
+    torch.manual_seed(7)  # the same architecture, other weights: statistics of another feature space
+    TinyVideoEncoder(TinyVideoConfig(frames=8, size=32, channels=(8, 16, 16), groups=4, feature_dim=12)).save(other)
+    argv = ["eval", "--fake", str(folder), "--reference", str(stats), "--metrics", "fvd",
+            "--fvd-extractor", f"synthvid-tiny-video:{other}", *models[2:]]
+    capsys.readouterr()
+    assert run(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {stats}: made with synthvid-tiny-video (weights sha256 "), err
+    capsys.readouterr()
+    assert run(["eval", "--fake", str(folder), "--metrics", "fvd", "--protocol", "cd-fvd", "--reference", f"world:{suite}", *models]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "protocol cd-fvd is defined for i3d and videomae features, not synthvid-tiny-video" in err[0], err

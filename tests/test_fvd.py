@@ -352,3 +352,37 @@ def test_protocols_refuse_extractors_they_do_not_define(tmp_path, tiny_extractor
         make_extractor(f"videomae:{tmp_path / 'hf'}", protocol="cd-fvd")
     with pytest.raises(EvalError, match="the extractor was built for protocol synthvid, not fvd2048_16f"):
         FrechetVideoDistance(tiny_extractor, protocol="fvd2048_16f")
+
+
+# ------------------------------------------------------------------------------ reference statistics files
+
+
+def test_reference_statistics_round_trip_and_refuse_another_protocol_or_weights(tmp_path, i3d_files):
+    from eval.fvd import ReferenceStats
+
+    features = torch.from_numpy(np.random.default_rng(1).normal(size=(40, 400)))
+    spec = f"i3d:{i3d_files / 'i3d_pretrained_400.pt'}"
+    whole = FrechetVideoDistance(spec, protocol="cd-fvd")
+    whole.update_features(features[:24], real=True)
+    whole.update_features(features[24:] + 0.3, real=False)
+    saved = whole.reference_stats().save(tmp_path / "ref.npz")
+    stats = ReferenceStats.load(saved)
+    assert (stats.n, stats.ddof, stats.extractor, stats.protocol) == (24, 0, "i3d", "cd-fvd") and len(stats.weights_sha256) == 64
+    reloaded = FrechetVideoDistance(spec, protocol="cd-fvd")
+    reloaded.load_reference(saved)
+    reloaded.update_features(features[24:] + 0.3, real=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # 24 samples in 400 dimensions: sums rebuilt from mean and covariance round at 1e-16, zero eigenvalues make that ~1e-9
+        assert float(reloaded.compute()["fvd"]) == pytest.approx(float(whole.compute()["fvd"]), rel=1e-7)
+    with pytest.raises(EvalError, match="under protocol cd-fvd; this run asks for i3d .* under protocol synthvid") as info:
+        FrechetVideoDistance(spec, protocol="synthvid").load_reference(saved)
+    assert str(info.value).startswith(f"{saved}: ") and "\n" not in str(info.value)
+    with pytest.raises(EvalError, match=r"made with i3d \(weights sha256 [0-9a-f]{12}\)"):
+        FrechetVideoDistance(f"i3d:{i3d_files / 'i3d_torchscript.pt'}", protocol="cd-fvd").load_reference(saved)
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(EvalError, match="junk.npz: not an FVD statistics file"):
+        ReferenceStats.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", mu=np.zeros(3))
+    with pytest.raises(EvalError, match="other.npz: not an FVD statistics file"):
+        ReferenceStats.load(tmp_path / "other.npz")
