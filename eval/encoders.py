@@ -8,7 +8,8 @@
   ``local-dir:`` schema; ``synthvid eval-train clip`` remakes it);
 - ``local-dir:FOLDER``: any folder with ``open_clip_config.json`` and ``open_clip_model.safetensors``;
 - an open_clip model name (``ViT-B-32``, ``ViT-L-14-quickgelu``, ...) or a ``.json`` custom model
-  config, with ``pretrained=`` a local checkpoint file. OpenAI's weights need the QuickGELU variant
+  config, with ``pretrained=`` a local checkpoint file: a state dict (``.safetensors``, ``.bin``,
+  ``.pt``) or OpenAI's own TorchScript archive (``ViT-B-32.pt``; :func:`load_openai_archive`). OpenAI's weights need the QuickGELU variant
   (``-quickgelu`` names, or ``quick_gelu=True``). Nothing is downloaded: ``HF_HUB_OFFLINE=1`` is set
   before open_clip is imported, and a missing file is an error that says which file to get.
 
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eval.errors import EvalError, ModelFileError
+from eval.errors import EvalError, ModelFileError, check_state_dict
 from eval.frames import video_batch
 
 log = logging.getLogger(__name__)
@@ -178,14 +179,61 @@ def load_clip(model: str = TINY_CLIP, pretrained: str | Path | None = None, *, q
                                              "OpenAI weights need a -quickgelu model name)")
     elif not spec.startswith("local-dir:"):
         log.warning("%s with random weights (no --clip-pretrained): its scores mean nothing", spec)
+    from eval.checkpoints import is_torchscript
+
+    archive = pretrained is not None and is_torchscript(pretrained)  # OpenAI's own files (ViT-B-32.pt, ...)
+    quiet = _DropRecords("No pretrained weights loaded") if archive else None  # they are loaded just below
     try:
-        clip_model = open_clip.create_model(spec, pretrained=str(pretrained) if pretrained else None, device=device,
-                                            force_quick_gelu=quick_gelu)
+        if quiet:
+            logging.getLogger().addFilter(quiet)
+        clip_model = open_clip.create_model(spec, pretrained=str(pretrained) if pretrained and not archive else None,
+                                            device=device, force_quick_gelu=quick_gelu)
         tokenizer = open_clip.get_tokenizer(spec)
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         where = pretrained or spec.removeprefix("local-dir:")
         raise ModelFileError(where, f"cannot load {spec} ({' '.join(str(exc).split())[:240]})") from exc
+    finally:
+        if quiet:
+            logging.getLogger().removeFilter(quiet)
+    if archive:
+        if not (quick_gelu or spec.endswith("-quickgelu") or (open_clip.get_model_config(spec) or {}).get("quick_gelu")):
+            log.warning("%s: OpenAI's checkpoints were trained with QuickGELU; use a -quickgelu model name or quick_gelu=True", pretrained)
+        load_openai_archive(clip_model, pretrained, spec)
     return ClipEncoder(clip_model, tokenizer, model if isinstance(model, str) else str(model)).to(device)
+
+
+class _DropRecords(logging.Filter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def load_openai_archive(clip_model: nn.Module, path: Path, spec: str) -> None:
+    """Load an OpenAI TorchScript CLIP archive's weights into an open_clip model built from ``spec``.
+
+    open_clip reads checkpoints with ``torch.load(weights_only=True)``, which refuses TorchScript; its
+    ``load_openai_model`` accepts the archive but builds the model from the weights alone (losing a
+    chosen config's preprocessing). Here the archive's state dict (float16 where OpenAI stored it) goes
+    through the conversions of open_clip's ``load_checkpoint`` that apply to OpenAI keys, then is loaded
+    strictly: a file for another model is a one-line :class:`ModelFileError` naming it.
+    """
+    from open_clip.model import convert_to_custom_text_state_dict
+
+    from eval.checkpoints import torchscript_state_dict
+
+    state = torchscript_state_dict(path)
+    if "positional_embedding" in state and not hasattr(clip_model, "positional_embedding"):
+        state = convert_to_custom_text_state_dict(state)  # a CustomTextCLIP keeps the text tower under text.
+    scale = state.get("logit_scale")
+    if scale is not None and scale.ndim != clip_model.logit_scale.ndim:
+        state["logit_scale"] = scale.reshape(clip_model.logit_scale.shape)
+    if getattr(clip_model, "logit_bias", None) is not None and "logit_bias" not in state:
+        state["logit_bias"] = torch.zeros_like(clip_model.logit_bias)
+    check_state_dict(path, f"open_clip {spec}", state, clip_model.state_dict())
+    clip_model.load_state_dict(state)
 
 
 class TimmImageEncoder(ImageEncoder):

@@ -28,7 +28,6 @@ Checkpoints, from a local path (nothing is downloaded; :func:`load_i3d` says whe
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 from typing import List
 
@@ -36,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eval.checkpoints import is_torchscript, load_torchscript
 from eval.errors import ModelFileError, check_state_dict, first_line
 from eval.frames import require_frames, resize_frames, to_unit_float
 
@@ -202,14 +202,6 @@ def save_torchscript(model: InceptionI3d, path: str | Path) -> Path:
     return Path(path)
 
 
-def is_torchscript(path: Path) -> bool:
-    """TorchScript archives are zip files with a ``code/`` folder; torch.save state dicts are not."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
-
-
 class TorchScriptI3d(nn.Module):
     """A loaded StyleGAN-V-style archive, called on preprocessed frames; returns its 400 features."""
 
@@ -232,11 +224,7 @@ def load_i3d(path: str | Path, *, bn_eps: float | None = None) -> nn.Module:
     if is_torchscript(path):
         if bn_eps is not None:
             log.warning("%s: bn_eps is ignored for a TorchScript archive (its epsilon is compiled in)", path)
-        try:
-            scripted = torch.jit.load(str(path), map_location="cpu")
-        except (RuntimeError, ValueError) as exc:
-            raise ModelFileError(path, f"not a loadable TorchScript archive ({first_line(exc)})") from exc
-        return TorchScriptI3d(scripted).eval()
+        return TorchScriptI3d(load_torchscript(path)).eval()
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises pickle, zip and runtime errors alike

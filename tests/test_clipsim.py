@@ -91,3 +91,50 @@ def test_shipped_tiny_clip_loads_offline_fits_the_size_budget_and_prefers_the_ri
     matched = clip_scores(encoder, clips, prompts)
     mismatched = clip_scores(encoder, clips, prompts[1:] + prompts[:1])
     assert bool((matched > mismatched).all()), (matched, mismatched)
+
+
+class OpenAIArchive(torch.nn.Module):
+    """An open_clip CLIP's towers and parameters under OpenAI's key names at the top level, with the scalar
+    extras OpenAI's TorchScript files keep in their state dict (input_resolution, context_length, vocab_size)."""
+
+    def __init__(self, clip):
+        super().__init__()
+        for name, child in clip.named_children():
+            setattr(self, name, child)
+        for name, parameter in clip.named_parameters(recurse=False):
+            setattr(self, name, parameter)
+        for name, value in (("input_resolution", 32), ("context_length", 24), ("vocab_size", 49408)):
+            self.register_buffer(name, torch.tensor(value))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.visual(image)
+
+
+def test_openai_torchscript_checkpoints_load_and_give_the_original_embeddings(tmp_path, caplog):
+    """OpenAI ships CLIP as TorchScript (ViT-B-32.pt), weights in float16; open_clip's weights_only
+    torch.load refuses such a file. A small CLIP saved that way loads, and embeds as the original."""
+    import numpy as np
+    import open_clip
+    from open_clip.model import convert_weights_to_lp
+
+    from eval.encoders import ClipEncoder
+
+    config = tmp_path / "tiny-openai.json"
+    config.write_text(json.dumps({**TINY_CLIP_CONFIG, "quick_gelu": True}))
+    torch.manual_seed(5)
+    original = open_clip.CLIP(**TINY_CLIP_CONFIG, quick_gelu=True).eval()
+    convert_weights_to_lp(original)  # float16 where OpenAI's files are
+    torch.jit.save(torch.jit.script(OpenAIArchive(original)), str(tmp_path / "ViT-tiny.pt"))
+    with pytest.raises(Exception, match="Weights only load failed|TorchScript"):
+        torch.load(tmp_path / "ViT-tiny.pt", weights_only=True)  # what open_clip does with it
+    loaded = load_clip(str(config), tmp_path / "ViT-tiny.pt")
+    assert not [r for r in caplog.records if "initialized randomly" in r.getMessage() or "QuickGELU" in r.getMessage()]
+    reference = ClipEncoder(original.float(), open_clip.get_tokenizer("tiny-openai"), "original")
+    frames = np.random.default_rng(0).integers(0, 256, (3, 40, 48, 3), dtype=np.uint8)
+    assert torch.equal(loaded.encode_frames(frames), reference.encode_frames(frames))
+    assert torch.equal(loaded.encode_text(["a red circle"]), reference.encode_text(["a red circle"]))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**TINY_CLIP_CONFIG, "embed_dim": 16}))
+    with pytest.raises(ModelFileError, match="keys differ from open_clip other|expects") as info:
+        load_clip(str(other), tmp_path / "ViT-tiny.pt")
+    assert str(info.value).startswith(f"{tmp_path / 'ViT-tiny.pt'}: ") and "\n" not in str(info.value)
