@@ -1,7 +1,8 @@
 # synthvid: two commands set up and use a fresh clone.
 #   make run   creates .venv if missing, installs the package, benchmarks synthvid-tiny on the smoke
 #              suite into runs/smoke and writes runs/smoke/report.html
-#   make test  installs the dev extras if missing, runs the whole pytest suite
+#   make test  installs the dev and refs extras if missing (refs: the reference packages the agreement
+#              tests compare with), runs the whole pytest suite
 # Installs are redone only when pyproject.toml changes (stamp files inside .venv).
 
 PYTHON ?= python3
@@ -56,7 +57,7 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEV_INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -e '.[dev,refs]'
 	touch $@ $(INSTALLED)
 
 # Per-stage timings of the default run (make run's benchmark); writes benchmarks/results/pipeline.md.
