@@ -13,8 +13,9 @@ Export: an open_clip ``local-dir:`` folder: ``open_clip_config.json`` (``model_c
 so ``open_clip.create_model_and_transforms("local-dir:FOLDER")`` and ``open_clip.get_tokenizer(...)``
 load it without synthvid.
 
-Layering: genkit (the world and its tokenizer) is imported inside the functions, at training time
-only; eval's library code never imports it.
+Layering: eval never imports genkit; the world and its tokenizer are handed in as a
+:class:`eval.training.WorldSource` (``synthvid eval-train``, a genkit command, passes
+:func:`genkit.world.world_source`).
 
 Run: ``synthvid eval-train clip --minutes 15 --out runs/train-tiny-clip [--resume]``.
 """
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from eval.training import WorldSource
 
 CONTEXT_LENGTH = 24  # genkit.tiny.text.MAX_TOKENS: the longest shapes-world prompt is 18 words + BOS/EOS
 
@@ -60,16 +63,14 @@ class ClipTrainConfig:
 
 
 class ClipTrainer:
-    def __init__(self, config: ClipTrainConfig | None = None):
+    def __init__(self, world: WorldSource, config: ClipTrainConfig | None = None):
         import open_clip
 
         from eval.encoders import ClipEncoder
-        from genkit.tiny.text import build_tokenizer
-        from genkit.world import render, sample_prompts
 
         self.config = config = config or ClipTrainConfig()
-        self.render, self.sample_prompts = render, sample_prompts
-        self.hf_tokenizer = build_tokenizer()
+        self.render, self.sample_prompts = world.render, world.sample_prompts
+        self.hf_tokenizer = world.tokenizer()
         vocab = self.hf_tokenizer.get_vocab()
         self.model_cfg = model_cfg(len(vocab), self.hf_tokenizer.pad_token_id, self.hf_tokenizer.eos_token_id)
         self.model = open_clip.CLIP(**self.model_cfg)
@@ -138,14 +139,14 @@ class ClipTrainer:
         tokenizer_config.write_text(json.dumps(settings, indent=2) + "\n")
 
 
-def train_clip(out: Path, *, minutes: float, max_steps: int | None = None, resume: bool = False,
+def train_clip(out: Path, world: WorldSource, *, minutes: float, max_steps: int | None = None, resume: bool = False,
                threads: int = 1, seed: int = 0, config: ClipTrainConfig | None = None) -> dict:
-    """Train (or continue) synthvid-tiny-clip into ``out``; the model lands in ``out/model``."""
+    """Train (or continue) synthvid-tiny-clip on ``world``'s frames and prompts into ``out``; the model lands in ``out/model``."""
     from eval.encoders import _import_open_clip
     from eval.training import Budget, run_training
 
     _import_open_clip()  # sets HF_HUB_OFFLINE before open_clip loads
     torch.manual_seed(seed)
-    trainer = ClipTrainer(config)
+    trainer = ClipTrainer(world, config)
     budget = Budget(minutes=minutes, max_steps=max_steps, threads=threads, seed=seed, eval_every=100)
     return run_training(trainer, out, budget, {"model": "synthvid-tiny-clip", **asdict(trainer.config)}, resume=resume)

@@ -17,9 +17,9 @@ Motion and pan are not scored on shuffled clips; frame order and displacement no
 nothing moves (there they are invisible). Time reversal is not trained: in the shapes world a
 reversed clip is another valid clip (leftward motion played backwards is rightward motion).
 
-Layering: eval sits below genkit and must not import it, yet the data come from the shapes world, so
-genkit is imported inside :class:`VideoEncoderTrainer` only, at training time; loading and using the
-model (:mod:`eval.video_encoder`) never touches genkit.
+Layering: eval sits below genkit and never imports it; the shapes world that makes the data is handed
+in as a :class:`eval.training.WorldSource` (``synthvid eval-train``, a genkit command, passes
+:func:`genkit.world.world_source`).
 
 Run: ``synthvid eval-train video --minutes 90 --out runs/train-tiny-video-v2 [--resume]``.
 """
@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from eval.training import WorldSource
 from eval.video_encoder import TinyVideoConfig, TinyVideoEncoder
 
 ORDER_CLASSES = ("ordered", "shuffled", "frozen")
@@ -145,17 +146,14 @@ def degrade(frames: np.ndarray, config: VideoTrainConfig, rng: np.random.Generat
 
 
 class VideoEncoderTrainer:
-    def __init__(self, config: VideoTrainConfig | None = None):
-        from genkit.world import COLORS, DIRECTIONS, MOTIONS, SHAPES, SIZES, render, sample_prompts
-        from genkit.world.render import NOISE_SIGMA
-
+    def __init__(self, world: WorldSource, config: VideoTrainConfig | None = None):
         self.config = config = config or VideoTrainConfig()
-        self.vocab = {"color": COLORS, "background": COLORS, "shape": SHAPES, "motion": MOTIONS, "size": SIZES}
-        self.directions = DIRECTIONS
-        self.world_noise_sigma = NOISE_SIGMA
-        self.render, self.sample_prompts = render, sample_prompts
+        self.vocab = dict(world.vocab)
+        self.directions = world.directions
+        self.world_noise_sigma = world.noise_sigma
+        self.render, self.sample_prompts = world.render, world.sample_prompts
         heads = {name: len(values) for name, values in self.vocab.items()}
-        heads.update(textured=2, pan=len(DIRECTIONS) + 1, order=len(ORDER_CLASSES), **{name: 1 for name in LEVEL_HEADS})
+        heads.update(textured=2, pan=len(self.directions) + 1, order=len(ORDER_CLASSES), **{name: 1 for name in LEVEL_HEADS})
         self.model = TinyVideoEncoder(TinyVideoConfig(frames=config.frames, size=config.model_size,
                                                       stem_layers=config.stem_layers, heads=heads))
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -226,12 +224,12 @@ class VideoEncoderTrainer:
         self.model.save(folder, extra={"training": {**summary, "config": asdict(self.config)}})
 
 
-def train_video_encoder(out: Path, *, minutes: float, max_steps: int | None = None, resume: bool = False,
+def train_video_encoder(out: Path, world: WorldSource, *, minutes: float, max_steps: int | None = None, resume: bool = False,
                         threads: int = 1, seed: int = 0, config: VideoTrainConfig | None = None) -> dict:
-    """Train (or continue) synthvid-tiny-video into ``out``; the model lands in ``out/model``."""
+    """Train (or continue) synthvid-tiny-video on ``world``'s clips into ``out``; the model lands in ``out/model``."""
     from eval.training import Budget, run_training
 
     torch.manual_seed(seed)  # the initial weights
-    trainer = VideoEncoderTrainer(config)
+    trainer = VideoEncoderTrainer(world, config)
     budget = Budget(minutes=minutes, max_steps=max_steps, threads=threads, seed=seed, eval_every=150, checkpoint_minutes=4.0)
     return run_training(trainer, out, budget, {"model": "synthvid-tiny-video", **asdict(trainer.config)}, resume=resume)

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +28,19 @@ import torch
 from eval.errors import EvalError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorldSource:
+    """The synthetic world eval's embedded encoders learn from, handed in by the caller
+    (:func:`genkit.world.world_source`): eval never imports the world that makes its training data."""
+
+    render: Callable  # (prompt, *, frames, size, seed) -> a Video whose .frames are uint8 [T, H, W, 3]
+    sample_prompts: Callable  # (count, rng) -> prompts with .text and the attributes named in vocab
+    vocab: dict[str, tuple[str, ...]]  # attribute -> its values (color, background, shape, motion, size)
+    directions: tuple[str, ...]  # the values of a prompt's pan
+    noise_sigma: float  # the sensor noise a prompt's "noisy" modifier adds
+    tokenizer: Callable[[], object]  # builds the word-level (transformers) tokenizer of the prompts
 
 
 @dataclass

@@ -14,6 +14,7 @@ from eval.errors import EvalError
 from eval.train_video import (LEVEL_HEADS, VideoEncoderTrainer, VideoTrainConfig, add_noise, degrade, freeze_frames,
                               low_pass, permute_frames, train_video_encoder)
 from eval.video_encoder import load_tiny_video_encoder
+from genkit.world import world_source
 
 TINY = VideoTrainConfig(batch_size=2, frames=8, model_size=32, render_size=32, eval_clips=4)
 
@@ -83,11 +84,12 @@ def test_degradation_targets_follow_what_was_done():
 
 
 def test_a_tiny_run_exports_a_loadable_encoder_and_resumes_exactly(tmp_path):
-    straight = train_video_encoder(tmp_path / "straight", minutes=5, max_steps=4, config=TINY)
-    train_video_encoder(tmp_path / "split", minutes=5, max_steps=2, config=TINY)
+    world = world_source()
+    straight = train_video_encoder(tmp_path / "straight", world, minutes=5, max_steps=4, config=TINY)
+    train_video_encoder(tmp_path / "split", world, minutes=5, max_steps=2, config=TINY)
     with pytest.raises(EvalError, match="--resume"):
-        train_video_encoder(tmp_path / "split", minutes=5, max_steps=4, config=TINY)
-    resumed = train_video_encoder(tmp_path / "split", minutes=5, max_steps=4, config=TINY, resume=True)
+        train_video_encoder(tmp_path / "split", world, minutes=5, max_steps=4, config=TINY)
+    resumed = train_video_encoder(tmp_path / "split", world, minutes=5, max_steps=4, config=TINY, resume=True)
     assert straight["steps"] == resumed["steps"] == 4
     a, b = (load_tiny_video_encoder(tmp_path / name / "model") for name in ("straight", "split"))
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
@@ -100,7 +102,7 @@ def test_a_tiny_run_exports_a_loadable_encoder_and_resumes_exactly(tmp_path):
 
 
 def test_held_out_labels_mask_what_cannot_be_seen():
-    trainer = VideoEncoderTrainer(TINY)
+    trainer = VideoEncoderTrainer(world_source(), TINY)
     _, labels, mask = trainer.eval_batch
     assert not mask["motion"][labels["order"] == 1].any()  # shuffled clips: motion is not scored
     assert ((labels["noise_level"] >= 0) & (labels["noise_level"] <= 1)).all()

@@ -24,4 +24,22 @@ from genkit.world.render import render
 __all__ = [
     "COLORS", "DIRECTIONS", "MOTIONS", "PALETTE", "SHAPES", "SIZES", "PromptError", "WorldAttributes",
     "WorldPrompt", "all_prompts", "analyze", "parse_prompt", "render", "sample_prompts", "vocabulary_help",
+    "world_source",
 ]
+
+
+def world_source():
+    """The shapes world as eval's encoders train on it (:class:`eval.training.WorldSource`): renderer,
+    prompt sampler, attribute vocabulary and synthvid-tiny's word-level tokenizer."""
+    from eval.training import WorldSource
+    from genkit.tiny.text import build_tokenizer
+    from genkit.world.render import NOISE_SIGMA
+
+    return WorldSource(
+        render=render,
+        sample_prompts=sample_prompts,
+        vocab={"color": COLORS, "background": COLORS, "shape": SHAPES, "motion": MOTIONS, "size": SIZES},
+        directions=DIRECTIONS,
+        noise_sigma=NOISE_SIGMA,
+        tokenizer=build_tokenizer,
+    )
