@@ -51,6 +51,7 @@ def _parse_metrics(value: Optional[str]) -> Optional[tuple[str, ...]]:
 
 @app.command("eval")
 def eval_command(
+    ctx: typer.Context,
     fake: Path = typer.Option(..., "--fake", help="Folder of generated clips, or a run folder (clips/ + results.parquet)."),
     real: Optional[Path] = typer.Option(None, "--real", help="Folder (or run folder) of reference clips for FVD."),
     reference: Optional[str] = typer.Option(
@@ -109,6 +110,13 @@ def eval_command(
         raise typer.BadParameter("give world:SUITE (e.g. world:shapes-smoke) or an FVD statistics file (.npz)", param_hint="--reference")
     if save_reference is not None and (real is None and (reference is None or stats_file is not None)):
         raise typer.BadParameter("saving statistics needs reference clips: --real DIR or --reference world:SUITE", param_hint="--save-reference")
+    world_reference = None
+    if reference is not None and stats_file is None:
+        # The shapes world lives in genkit, above eval: the umbrella CLI hands its renderer in (ctx.obj).
+        world_reference = ((ctx.find_root().obj or {}).get("reference_providers") or {}).get("world")
+        if world_reference is None:
+            raise typer.BadParameter("world:SUITE references are rendered by synthvid's genkit: run `synthvid eval` "
+                                     "(python -m eval takes --real DIR or a statistics file)", param_hint="--reference")
     fakes = find_clips(fake)
     reals = find_clips(real) if real is not None else None
     if prompts is not None:
@@ -148,8 +156,6 @@ def eval_command(
             with _progress(len(reals.paths), "reference") as bar:
                 evaluation.add_real((v.frames for v in map(evaluation.read, reals.paths) if v is not None), on_clip=bar.update)
         else:
-            from eval.evaluate import world_reference
-
             suite = reference.removeprefix("world:")
             reference_name = reference
             first = rows[0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,30 +121,10 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def world_reference(suite: str, *, frames: int, size: tuple[int, int], fps: float, seed: int, crf: int | None,
-                    only: Container[int] | None = None) -> Iterator[np.ndarray]:
-    """Frames of the shapes-world renders of a prompt suite, clip ``i`` with seed ``seed + i``, through an
-    H.264 round trip at ``crf`` (``None``: raw), as ``synthvid world render`` writes them; with ``only``,
-    just the clips whose index is in it (a shard of the set).
-
-    The shapes world belongs to genkit, above eval; it is imported here, at the command line's edge,
-    only when a world reference is asked for.
-    """
-    from genkit.errors import GenkitError
-    from genkit.suites import load_suite
-    from genkit.world import render
-    from provenance.media import encode_decode
-
-    try:
-        items = load_suite(suite)
-        height, width = size
-        for index, item in enumerate(items):
-            if only is not None and index not in only:
-                continue
-            video = render(item.prompt, frames=frames, size=(height, width), fps=fps, seed=seed + index)
-            yield (encode_decode(video, crf=crf, preset="medium") if crf is not None else video).frames  # write_video's preset
-    except GenkitError as exc:
-        raise InputSetError(None, f"world:{suite}: {exc}") from exc
+# Frames of a named reference set eval cannot make itself (``--reference world:SUITE``), handed to the
+# CLI by its caller (the umbrella gives genkit.world.reference.world_reference):
+# (name, *, frames, size, fps, seed, crf) -> iterator of uint8 [T, H, W, 3] clips.
+ReferenceProvider = Callable[..., Iterator[np.ndarray]]
 
 
 @dataclass

@@ -375,8 +375,8 @@ def reference_clips(spec: str, settings: Settings, wanted: list[int], count_only
     from eval.errors import EvalError
 
     if spec.startswith("world:"):
-        from eval.evaluate import world_reference
         from genkit.suites import load_suite
+        from genkit.world.reference import world_reference
 
         suite = spec.removeprefix("world:")
         try:

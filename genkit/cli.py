@@ -76,6 +76,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _umbrella(
+    ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
@@ -88,6 +89,15 @@ def _umbrella(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # What lower packages' commands cannot import (they sit below genkit), handed to them as arguments.
+    ctx.obj = {"reference_providers": {"world": _world_reference}}
+
+
+def _world_reference(suite: str, **settings):
+    """``synthvid eval --reference world:SUITE``: the shapes-world renders of a suite (genkit.world.reference)."""
+    from genkit.world.reference import world_reference
+
+    return world_reference(suite, **settings)
 
 
 def _mount_package_clis() -> tuple[type[BaseException], ...]:
