@@ -379,11 +379,3 @@ class Trainer:
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train (or resume) and return the exported EMA pipeline folder."""
     return Trainer(cfg, resume).run()
-
-
-if __name__ == "__main__":  # the same command as `synthvid train tiny`, with its options and checks
-    import sys
-
-    from genkit.cli import run
-
-    sys.exit(run(["train", "tiny", *sys.argv[1:]], prog_name="python -m genkit.tiny.train"))

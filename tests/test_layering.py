@@ -1,0 +1,47 @@
+"""The layering of the five packages, checked by import-linter's contracts in pyproject.toml: every
+import counts, a function-local one too (a lazy import that points up is still a dependency)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("genkit", "eval", "detectors", "provenance", "reports")
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """import-linter over the packages in ``root`` with ``root``'s contracts (``root`` first on the path)."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_every_import_keeps_the_layering():
+    done = lint_imports(ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(("module", "injected", "reported"), [
+    ("eval/temporal.py", "from genkit.world import render", "eval.temporal -> genkit.world"),
+    ("provenance/verify.py", "import detectors.detector", "provenance.verify -> detectors.detector"),
+    ("genkit/tiny/train.py", "from genkit.cli import run", "genkit.tiny.train -> genkit.cli"),
+])
+def test_a_function_local_upward_import_breaks_a_contract(tmp_path, module, injected, reported):
+    """On a throw-away copy of the packages, one import hidden inside a function that is never called."""
+    for name in PACKAGES:
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("models", "synthvid-tiny", "__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    assert lint_imports(tmp_path).returncode == 0  # the copy is as clean as the tree
+    path = tmp_path / module
+    path.write_text(path.read_text() + f"\n\ndef _never_called():\n    {injected}\n")
+    done = lint_imports(tmp_path)
+    assert done.returncode == 1 and "broken" in done.stdout
+    assert reported in done.stdout, done.stdout[-3000:]
