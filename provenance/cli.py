@@ -37,7 +37,9 @@ app.add_typer(repo_app, name="repo")
 VERDICT_STYLE = {
     "TRUSTED": "bold green",
     "UNTRUSTED_SIGNER": "bold yellow",
+    "UNTRUSTED_INGREDIENT": "bold yellow",
     "TAMPERED": "bold red",
+    "CONFLICT": "bold red",
     "WATERMARK_ONLY": "bold cyan",
     "NO_PROVENANCE": "bold",
 }
@@ -178,7 +180,7 @@ def _verdict_table(verdict):
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     ai = {True: "yes", False: "no", None: "unknown"}[verdict.ai_generated]
-    table.add_row("AI-generated", ai + (" (digitalSourceType)" if verdict.ai_generated is not None else ""))
+    table.add_row("AI-generated", ai + (f" ({'; '.join(verdict.ai_basis)})" if verdict.ai_basis else ""))
     table.add_row("Signer", verdict.signer or "—")
     table.add_row("Time", f"{verdict.time} ({verdict.time_source})" if verdict.time else "—")
     table.add_row("Generator", verdict.generator or "—")
@@ -196,7 +198,17 @@ def _verdict_table(verdict):
         table.add_row("Watermark", "not found")
     if verdict.recovered is not None:
         rec = verdict.recovered
-        table.add_row("Recovered manifest", f"{rec.manifest_label}, registered {rec.registered_at} as {rec.file_name}; signature {rec.signature}")
+        name = "Registered manifest" if verdict.verdict.value == "CONFLICT" or verdict.manifest_label else "Recovered manifest"
+        table.add_row(name, f"{rec.manifest_label}, registered {rec.registered_at} as {rec.file_name}; signature {rec.signature}; "
+                            f"signer {rec.signer or '—'}; generator {rec.generator or '—'}")
+    for item in verdict.other_soft_bindings:
+        table.add_row("Soft binding", f"{item['alg']}: {item['status']}")
+    for ing in verdict.ingredients:
+        state = ing.validation_state or "no manifest"
+        codes = f", codes {', '.join(ing.codes)}" if ing.codes else ""
+        ai = {True: "yes", False: "no", None: "unknown"}[ing.ai_generated]
+        table.add_row("Ingredient" if ing.depth == 1 else "  " * (ing.depth - 1) + "Ingredient",
+                      f"{ing.title or '—'} ({ing.relationship or '—'}): signer {ing.signer or '—'}, {state}{codes}, AI-generated {ai}")
     if verdict.detector is not None:
         det = verdict.detector
         table.add_row(f"Detector ({det.label})", f"P(synthetic) = {det.p_synthetic:.3f} ({det.name})")
@@ -225,8 +237,9 @@ def verify(
     """Verify clips: one verdict each from the C2PA manifest, the watermark and the repository.
 
     TRUSTED (exit 0): manifest valid, signer chains to a trust anchor, hashes match.
-    UNTRUSTED_SIGNER, TAMPERED, WATERMARK_ONLY, NO_PROVENANCE: exit 1. Bad input: exit 2, and the
-    other files are still verified.
+    UNTRUSTED_SIGNER, UNTRUSTED_INGREDIENT, TAMPERED, CONFLICT (manifest and watermark + repository
+    disagree), WATERMARK_ONLY, NO_PROVENANCE: exit 1. Bad input: exit 2, and the other files are
+    still verified.
 
     Example: synthvid verify clip.mp4 --trust ca.pem --repo manifests.sqlite --wm-key watermark.key
     """

@@ -37,10 +37,14 @@ log = logging.getLogger(__name__)
 
 MP4_MIME = "video/mp4"
 C2PA_BOX_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
-TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-# IPTC digital source types that say "made by a generative model" (fully, or composited with one).
+IPTC_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+TRAINED_ALGORITHMIC_MEDIA = IPTC_SOURCE_TYPE + "trainedAlgorithmicMedia"
+# IPTC digital source types that say "synthetic": made by a generative model or another algorithm, fully
+# or composited with such elements. Any action's digitalSourceType counts (c2pa.created, c2pa.edited,
+# c2pa.placed...), not only c2pa.created's.
 AI_SOURCE_TYPES = frozenset(
-    {TRAINED_ALGORITHMIC_MEDIA, "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"}
+    IPTC_SOURCE_TYPE + name
+    for name in ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia", "compositeSynthetic")
 )
 WATERMARK_ACTION = "c2pa.watermarked"
 SOFT_BINDING_LABEL = "c2pa.soft-binding"
@@ -305,6 +309,7 @@ class ManifestReport:
     failures: list[dict] = field(default_factory=list)  # [{code, explanation, url}]
     informational: list[dict] = field(default_factory=list)
     successes: list[dict] = field(default_factory=list)
+    ingredient_deltas: list[dict] = field(default_factory=list)  # c2pa-rs's validation of each ingredient
 
     @property
     def failure_codes(self) -> list[str]:
@@ -331,17 +336,34 @@ class ManifestReport:
         return (self.created_action or {}).get("digitalSourceType")
 
     @property
+    def store(self) -> dict:
+        return json.loads(self.store_json) if self.store_json else {}
+
+    @property
+    def ai_assessment(self) -> tuple[bool | None, list[str]]:
+        """(AI-generated?, why): from every action's digitalSourceType and every ingredient; see :func:`ai_assessment`."""
+        if self.label is None:
+            return None, []
+        manifests = dict((self.store.get("manifests") or {}))
+        manifests.setdefault(self.label, self.manifest)
+        return ai_assessment(manifests, self.label)
+
+    @property
     def ai_generated(self) -> bool | None:
-        source = self.digital_source_type
-        return None if source is None else source in AI_SOURCE_TYPES
+        return self.ai_assessment[0]
+
+    def ingredient_chain(self) -> list["IngredientReport"]:
+        """Every ingredient of the active manifest, depth first, with what the reader says about each."""
+        return ingredient_chain(self.store, self.label, self.ingredient_deltas) if self.label else []
+
+    @property
+    def chain_labels(self) -> set[str]:
+        """The active manifest's label and those of every manifest in its ingredient chain."""
+        return {self.label} | {i.manifest_label for i in self.ingredient_chain() if i.manifest_label} if self.label else set()
 
     @property
     def signer(self) -> str | None:
-        info = self.manifest.get("signature_info") or {}
-        name, issuer = info.get("common_name"), info.get("issuer")
-        if name and issuer and issuer != name:
-            return f"{name} ({issuer})"
-        return name or issuer
+        return _signer_of(self.manifest)
 
     @property
     def signed_time(self) -> tuple[str | None, str | None]:
@@ -367,24 +389,173 @@ class ManifestReport:
     @property
     def soft_bindings(self) -> list[tuple[str, bytes]]:
         """(algorithm id, payload) of every block of every soft-binding assertion."""
-        out = []
-        for item in self.manifest.get("assertions", []):
-            if item.get("label", "").split("__")[0] != SOFT_BINDING_LABEL:
-                continue
-            data = item.get("data") or {}
-            for block in data.get("blocks", []):
-                try:
-                    out.append((data.get("alg", ""), base64.b64decode(block.get("value", ""), validate=True)))
-                except ValueError:
-                    out.append((data.get("alg", ""), b""))
+        return soft_bindings(self.manifest)
+
+    def chain_soft_bindings(self) -> list[tuple[str, bytes]]:
+        """:attr:`soft_bindings` of the active manifest, then of every manifest in its ingredient chain."""
+        manifests = self.store.get("manifests") or {}
+        out = list(self.soft_bindings)
+        for ingredient in self.ingredient_chain():
+            out += soft_bindings(manifests.get(ingredient.manifest_label) or {})
         return out
+
+
+def soft_binding_value(value: Any) -> bytes | None:
+    """A soft-binding block's ``value`` as bytes, whichever way a reader reports it: base64 text (what
+    c2pa-rs's JSON shows, for text and for CBOR byte strings alike), or a list of byte values (a CBOR
+    byte string turned into JSON generically). ``None`` when it is neither."""
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            return None
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        return bytes(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return None
+
+
+def soft_bindings(manifest: dict) -> list[tuple[str, bytes]]:
+    """(algorithm id, payload) of every block of every soft-binding assertion of ``manifest``
+    (a payload that cannot be decoded reads as ``b""``)."""
+    out = []
+    for item in manifest.get("assertions", []) or []:
+        if item.get("label", "").split("__")[0].split(".v")[0] != SOFT_BINDING_LABEL:
+            continue
+        data = item.get("data") or {}
+        for block in data.get("blocks", []) or []:
+            value = soft_binding_value(block.get("value"))
+            out.append((data.get("alg", ""), b"" if value is None else value))
+    return out
+
+
+def _source_type_name(source: str) -> str:
+    return source.removeprefix(IPTC_SOURCE_TYPE)
+
+
+def ai_assessment(manifests: dict, label: str, _seen: frozenset = frozenset()) -> tuple[bool | None, list[str]]:
+    """Whether the manifest ``label`` of a store (``manifests``: label -> manifest, c2pa JSON) says its
+    asset is AI-generated, and why.
+
+    True when any action declares a synthetic digitalSourceType (:data:`AI_SOURCE_TYPES`) or any
+    ingredient's manifest says so (recursively); False when actions declare source types, none
+    synthetic, and every ingredient is known not to be AI-generated; None (unknown) otherwise — an
+    ingredient without a manifest could be anything.
+    """
+    manifest = manifests.get(label) or {}
+    ai, declared = [], []
+    for item in manifest.get("assertions", []) or []:
+        if item.get("label", "").split("__")[0].split(".v")[0] != "c2pa.actions":
+            continue
+        for action in (item.get("data") or {}).get("actions", []) or []:
+            source = action.get("digitalSourceType")
+            if not source:
+                continue
+            text = f"{action.get('action', '?')}: {_source_type_name(source)}"
+            (ai if source in AI_SOURCE_TYPES else declared).append(text)
+    unknown = False
+    for ingredient in manifest.get("ingredients") or []:
+        child = ingredient.get("active_manifest")
+        flag, why = (None, []) if not child or child in _seen or child not in manifests else ai_assessment(manifests, child, _seen | {label})
+        if flag:
+            ai.append(f"ingredient {ingredient.get('title') or child!r}: {why[0]}")
+        elif flag is None:
+            unknown = True
+    if ai:
+        return True, ai
+    if declared and not unknown:
+        return False, declared
+    return None, []
+
+
+@dataclass
+class IngredientReport:
+    """One ingredient in a manifest's chain and what the reader says about its manifest."""
+
+    title: str | None
+    relationship: str | None
+    manifest_label: str | None  # None: the ingredient carries no manifest
+    signer: str | None
+    validation_state: str | None  # Trusted / Valid / Invalid (of its manifest); None without one
+    codes: list[str] = field(default_factory=list)  # failure codes of its manifest
+    explanations: list[str] = field(default_factory=list)
+    validation_source: str | None = None  # "reader" (this reading) or "recorded" (when it was added)
+    ai_generated: bool | None = None
+    ai_basis: list[str] = field(default_factory=list)
+    parent: str | None = None  # label of the manifest that lists this ingredient
+    depth: int = 1
+
+    @property
+    def integrity_failures(self) -> list[str]:
+        return [c for c in self.codes if not c.startswith(CREDENTIAL_CODE_PREFIXES)]
+
+
+def _manifest_of_url(url: str) -> str | None:
+    """The manifest label in a JUMBF URL ``self#jumbf=/c2pa/<label>/...``."""
+    rest = (url or "").split("self#jumbf=/c2pa/", 1)
+    return rest[1].split("/", 1)[0] if len(rest) == 2 and rest[1] else None
+
+
+def _signer_of(manifest: dict) -> str | None:
+    info = manifest.get("signature_info") or {}
+    name, issuer = info.get("common_name"), info.get("issuer")
+    if name and issuer and issuer != name:
+        return f"{name} ({issuer})"
+    return name or issuer
+
+
+def ingredient_chain(store: dict, label: str, deltas: list[dict], *, _depth: int = 1, _seen: frozenset = frozenset()) -> list[IngredientReport]:
+    """The ingredients of manifest ``label`` in ``store`` (c2pa JSON), depth first.
+
+    Each ingredient manifest's validation comes from the reader's ``ingredientDeltas`` (grouped by the
+    manifest their URLs name); where the reader reported none, from the results recorded in the
+    ingredient when it was added.
+    """
+    manifests = store.get("manifests") or {}
+    by_label: dict[str, dict[str, list]] = {}
+    for delta in deltas or []:
+        for kind, entries in (delta.get("validationDeltas") or {}).items():
+            for entry in entries or []:
+                owner = _manifest_of_url(entry.get("url", ""))
+                if owner:
+                    by_label.setdefault(owner, {}).setdefault(kind, []).append(entry)
+    out = []
+    for ingredient in (manifests.get(label) or {}).get("ingredients") or []:
+        child = ingredient.get("active_manifest")
+        manifest = manifests.get(child) or {}
+        report = IngredientReport(ingredient.get("title"), ingredient.get("relationship"), child, _signer_of(manifest) if child else None,
+                                  None, parent=label, depth=_depth)
+        if child:
+            results, report.validation_source = by_label.get(child), "reader"
+            if results is None:
+                recorded = (ingredient.get("validation_results") or {}).get("activeManifest")
+                if recorded is None and ingredient.get("validation_status") is not None:
+                    recorded = {"failure": list(ingredient["validation_status"])}  # older readers listed failures only
+                results, report.validation_source = recorded or {}, "recorded"
+            failures = results.get("failure") or []
+            report.codes = [f.get("code", "") for f in failures]
+            report.explanations = [f"{f.get('code', '')}: {f.get('explanation', '')}" for f in failures]
+            successes = {s.get("code") for s in results.get("success") or []}
+            if report.integrity_failures:
+                report.validation_state = "Invalid"
+            elif not failures and "signingCredential.trusted" in successes:
+                report.validation_state = "Trusted"
+            else:
+                report.validation_state = "Valid"
+            report.ai_generated, report.ai_basis = ai_assessment(manifests, child)
+        out.append(report)
+        if child and child not in _seen and child != label:
+            out += ingredient_chain(store, child, deltas, _depth=_depth + 1, _seen=_seen | {label})
+    return out
 
 
 def _report(reader) -> ManifestReport:
     store = json.loads(reader.json())
     label = store.get("active_manifest")
     manifest = (store.get("manifests") or {}).get(label, {})
-    results = (reader.get_validation_results() or {}).get("activeManifest") or {}
+    validation = reader.get_validation_results() or {}
+    results = validation.get("activeManifest") or {}
     return ManifestReport(
         state=reader.get_validation_state() or "Invalid",
         label=label,
@@ -393,6 +564,7 @@ def _report(reader) -> ManifestReport:
         failures=list(results.get("failure", [])),
         informational=list(results.get("informational", [])),
         successes=list(results.get("success", [])),
+        ingredient_deltas=list(validation.get("ingredientDeltas") or []),
     )
 
 

@@ -1,18 +1,37 @@
 """One verdict per clip, from its C2PA manifest, its watermark and the manifest repository.
 
-| verdict | meaning |
-|---|---|
-| TRUSTED | manifest valid, signer chains to a trust anchor, hashes match |
-| UNTRUSTED_SIGNER | manifest intact, signer not trusted (unknown CA, expired or revoked credential) |
-| TAMPERED | any integrity failure, named by its codes (e.g. ``assertion.bmffHash.mismatch``) |
-| WATERMARK_ONLY | no manifest, our watermark found; the manifest is recovered from the repository |
-| NO_PROVENANCE | neither |
+| verdict | meaning | exit |
+|---|---|---|
+| TRUSTED | manifest valid, signer chains to a trust anchor, hashes match, every ingredient too | 0 |
+| UNTRUSTED_SIGNER | manifest intact, its signer not trusted (unknown CA, expired or revoked credential) | 1 |
+| UNTRUSTED_INGREDIENT | the active manifest is intact and its signer trusted, but an ingredient's signer is not | 1 |
+| TAMPERED | any integrity failure, named by its codes (e.g. ``assertion.bmffHash.mismatch``) | 1 |
+| CONFLICT | the manifest and our watermark + repository disagree about what the clip is | 1 |
+| WATERMARK_ONLY | no manifest, our watermark found; the manifest is recovered from the repository | 1 |
+| NO_PROVENANCE | neither | 1 |
 
-Beyond c2pa-rs's own codes, three of ours make a clip TAMPERED:
+Our watermark is always read (given a key) and its payload always looked up in the repository (given
+one), whatever the manifest declares. A CONFLICT names both sides: what the manifest claims (signer,
+AI-generated or not) and what the watermark and the repository say (payload, registered manifest,
+its signer and generator). ``synthvid.manifest.conflict``: the payload in the pixels (or in the
+manifest's soft binding of ours) is registered with another manifest, which is neither this one nor
+one of its ingredients — a laundering or look-alike re-sign. ``synthvid.watermark.undeclared``: our
+watermark is in the pixels, but neither the manifest nor any ingredient declares a soft binding of
+ours. When our watermark and repository say the clip is AI-generated, the verdict never reads
+"AI-generated: no", whatever the manifest claims.
+
+Only soft bindings whose ``alg`` is our watermark's are checked; others are reported as present and
+not checked. Beyond c2pa-rs's own codes, ours that make a clip TAMPERED are
 ``synthvid.softBinding.mismatch`` (the watermark in the pixels carries another payload than the
-manifest's soft binding), ``synthvid.signedFile.mismatch`` (the repository registered this very
-manifest with a file of other bytes: something changed in a region the C2PA hard binding excludes)
-and ``synthvid.manifest.unreadable`` (the file carries a manifest box c2pa-rs cannot parse at all).
+manifest's soft binding, and the repository does not know it), ``synthvid.signedFile.mismatch`` (the
+repository registered this very manifest with a file of other bytes: something changed in a region
+the C2PA hard binding excludes) and ``synthvid.manifest.unreadable`` (the file carries a manifest box
+c2pa-rs cannot parse at all).
+
+"AI-generated" comes from every action's digitalSourceType and from AI-generated ingredients
+(:func:`provenance.credentials.ai_assessment`); ``ai_basis`` says which. The ingredient chain is shown
+with each ingredient's signer, validation and AI flag, so that an untrusted ingredient is blamed
+rather than the active manifest's signer.
 
 A detector score may be attached through ``detector=``; it is shown as a third, separate signal and
 labelled a statistical estimate: it never changes the verdict.
@@ -27,7 +46,9 @@ from pathlib import Path
 from typing import Callable
 
 from provenance.credentials import (
+    IngredientReport,
     ManifestReport,
+    ai_assessment,
     has_c2pa_box,
     read_manifest,
     read_manifest_store,
@@ -41,6 +62,11 @@ log = logging.getLogger(__name__)
 
 SOFT_BINDING_MISMATCH = "synthvid.softBinding.mismatch"
 SIGNED_FILE_MISMATCH = "synthvid.signedFile.mismatch"
+MANIFEST_CONFLICT = "synthvid.manifest.conflict"
+WATERMARK_UNDECLARED = "synthvid.watermark.undeclared"
+# A clip that decodes to nothing as a whole is read again in halves of at least this many frames: a
+# splice of two marked clips carries two payloads, neither of which decodes over all frames.
+MIN_SEGMENT_FRAMES = 16
 # Every frame carries the whole watermark payload, so a few seconds of frames decide as well as all
 # of them; decoding a long 1080p clip whole would cost seconds and gigabytes.
 MAX_DECODED_FRAMES = 64
@@ -49,7 +75,9 @@ MAX_DECODED_FRAMES = 64
 class VerdictKind(str, enum.Enum):
     TRUSTED = "TRUSTED"
     UNTRUSTED_SIGNER = "UNTRUSTED_SIGNER"
+    UNTRUSTED_INGREDIENT = "UNTRUSTED_INGREDIENT"
     TAMPERED = "TAMPERED"
+    CONFLICT = "CONFLICT"
     WATERMARK_ONLY = "WATERMARK_ONLY"
     NO_PROVENANCE = "NO_PROVENANCE"
 
@@ -69,6 +97,13 @@ class WatermarkResult:
     bit_errors_corrected: int | None = None
     frames_used: int | None = None
     note: str | None = None
+    # Every payload found: one, or (a splice) one per segment of the clip, with its frames [start, end).
+    segments: list[dict] = field(default_factory=list)
+
+    @property
+    def payloads(self) -> list[str]:
+        found = [s["payload"] for s in self.segments] or ([self.payload] if self.payload else [])
+        return list(dict.fromkeys(found))
 
 
 @dataclass
@@ -80,6 +115,11 @@ class RecoveredManifest:
     file_name: str | None
     signature: str  # "trusted", "valid, untrusted signer" or "invalid: <codes>"
     manifest: dict = field(repr=False)
+    payload: str | None = None
+    signer: str | None = None
+    generator: str | None = None
+    ai_generated: bool | None = None
+    ai_basis: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -98,7 +138,9 @@ Detector = Callable[["object"], DetectorEstimate]  # called with a provenance.me
 class Verdict:
     path: str
     verdict: VerdictKind
-    ai_generated: bool | None = None  # from digitalSourceType; None when nothing says
+    ai_generated: bool | None = None  # None when nothing says, or the evidence disagrees
+    ai_basis: list[str] = field(default_factory=list)  # what ai_generated rests on
+    manifest_ai_generated: bool | None = None  # what the file's own manifest claims (CONFLICT shows both)
     signer: str | None = None
     time: str | None = None
     time_source: str | None = None  # "timestamp authority" or "claimed by signer"
@@ -109,7 +151,11 @@ class Verdict:
     manifest_label: str | None = None
     soft_binding_payloads: list[str] = field(default_factory=list)
     watermark: WatermarkResult | None = None
-    payload_agreement: bool | None = None  # watermark payload vs the manifest's soft binding
+    payload_agreement: bool | None = None  # watermark payload vs the soft bindings of ours in the chain
+    other_soft_bindings: list[dict] = field(default_factory=list)  # other algorithms': present, not checked
+    ingredients: list[IngredientReport] = field(default_factory=list)
+    # The manifest the repository holds for the watermark payload: recovered (WATERMARK_ONLY) or the
+    # registered one a CONFLICT sets against the file's manifest.
     recovered: RecoveredManifest | None = None
     detector: DetectorEstimate | None = None
     notes: list[str] = field(default_factory=list)
@@ -130,7 +176,7 @@ def _watermark_result(frames, key: bytes) -> WatermarkResult:
     except ImportError as exc:
         return WatermarkResult(checked=False, note=f"watermark module unavailable ({exc})")
     found = watermark.detect(frames, key)
-    return WatermarkResult(
+    result = WatermarkResult(
         checked=True,
         found=bool(found.found),
         payload=found.payload.hex() if found.found and found.payload is not None else None,
@@ -138,10 +184,25 @@ def _watermark_result(frames, key: bytes) -> WatermarkResult:
         bit_errors_corrected=found.bit_errors_corrected,
         frames_used=found.frames_used,
     )
+    total = len(frames)
+    if result.found or total < 2 * MIN_SEGMENT_FRAMES:
+        return result
+    # Nothing over the whole clip: a splice of two marked clips reads as noise there, each half as one.
+    for start, end in ((0, total // 2), (total // 2, total)):
+        part = watermark.detect(frames[start:end], key)
+        if part.found and part.payload is not None:
+            result.segments.append({"frames": [start, end], "payload": part.payload.hex(), "p_value": float(part.p_value)})
+    if result.segments:
+        first = result.segments[0]
+        result.found, result.payload, result.p_value = True, first["payload"], first["p_value"]
+        result.frames_used = first["frames"][1] - first["frames"][0]
+        result.note = "found in part of the clip only: " + "; ".join(
+            f"frames {s['frames'][0]}-{s['frames'][1] - 1}: payload {s['payload']}" for s in result.segments)
+    return result
 
 
-def _recover(repository, payload: str, trust_anchors_pem) -> RecoveredManifest | None:
-    record = repository.lookup(payload)
+def _recover(repository, payload: str, trust_anchors_pem, record=None) -> RecoveredManifest | None:
+    record = record or repository.lookup(payload)
     if record is None:
         return None
     try:
@@ -155,11 +216,16 @@ def _recover(repository, payload: str, trust_anchors_pem) -> RecoveredManifest |
             signature = "valid, untrusted signer"
     except ManifestError as exc:
         signature = f"invalid: {exc.reason}"
-    return RecoveredManifest(record.manifest_label, record.registered_at, record.file_name, signature, record.active_manifest)
+    stored = record.manifest_store_dict
+    ai, basis = ai_assessment(stored.get("manifests") or {}, stored.get("active_manifest") or record.manifest_label)
+    active = ManifestReport(state="", label=record.manifest_label, manifest=record.active_manifest, store_json="")
+    return RecoveredManifest(record.manifest_label, record.registered_at, record.file_name, signature, record.active_manifest,
+                             payload=record.payload, signer=active.signer or record.signer, generator=active.generator or record.generator,
+                             ai_generated=ai, ai_basis=basis)
 
 
 def _describe(verdict: Verdict, report: ManifestReport) -> None:
-    verdict.ai_generated = report.ai_generated
+    verdict.ai_generated, verdict.ai_basis = report.ai_assessment
     verdict.signer = report.signer
     verdict.time, verdict.time_source = report.signed_time
     verdict.generator = report.generator
@@ -220,32 +286,7 @@ def verify_file(
     mark_found = mark is not None and mark.found
 
     if report is not None:
-        verdict.validation_state = report.state
-        verdict.manifest_label = report.label
-        verdict.codes = report.failure_codes
-        verdict.explanations = [f"{f['code']}: {f.get('explanation', '')}" for f in report.failures]
-        _describe(verdict, report)
-        if report.state == "Trusted":
-            verdict.verdict = VerdictKind.TRUSTED
-        elif report.integrity_failures:
-            verdict.verdict = VerdictKind.TAMPERED
-        else:
-            verdict.verdict = VerdictKind.UNTRUSTED_SIGNER
-        payloads = [payload.hex() for _, payload in report.soft_bindings]
-        verdict.soft_binding_payloads = payloads
-        if mark_found and payloads:
-            verdict.payload_agreement = mark.payload in payloads
-            if not verdict.payload_agreement:
-                verdict.verdict = VerdictKind.TAMPERED
-                verdict.codes.append(SOFT_BINDING_MISMATCH)
-                verdict.explanations.append(
-                    f"{SOFT_BINDING_MISMATCH}: the pixels carry watermark payload {mark.payload}, "
-                    f"the manifest's soft binding says {', '.join(payloads)}"
-                )
-        elif mark is not None and mark.checked and payloads:
-            verdict.notes.append("the manifest declares a watermark, but it was not found with this key")
-        if repository is not None and verdict.verdict is not VerdictKind.TAMPERED:
-            _check_registered_file(verdict, repository, path, payloads)
+        _judge_manifest(verdict, report, repository, path, trust_anchors_pem)
     elif mark_found:
         verdict.verdict = VerdictKind.WATERMARK_ONLY
         if repository is None:
@@ -257,24 +298,154 @@ def verify_file(
             else:
                 recovered = ManifestReport(state="", label=verdict.recovered.manifest_label, manifest=verdict.recovered.manifest, store_json="")
                 _describe(verdict, recovered)
+                verdict.ai_generated, verdict.ai_basis = verdict.recovered.ai_generated, list(verdict.recovered.ai_basis)
                 verdict.notes.append("signer, time and generator come from the manifest recovered from the repository")
     return verdict
 
 
-def _check_registered_file(verdict: Verdict, repository, path: Path, payloads: list[str]) -> None:
-    """TAMPERED if the repository holds this manifest for a file with other bytes."""
-    for payload in payloads:
-        record = repository.lookup(payload)
-        if record is None or record.manifest_label != verdict.manifest_label:
-            continue
-        if record.file_sha256 != sha256_file(path):
+def _c2pa_verdict(report: ManifestReport, ingredients: list[IngredientReport]) -> VerdictKind:
+    """The verdict c2pa-rs's validation alone supports, blaming the manifest that failed."""
+    if report.state == "Trusted":
+        return VerdictKind.TRUSTED
+    if report.integrity_failures:
+        return VerdictKind.TAMPERED
+    if report.failures:
+        return VerdictKind.UNTRUSTED_SIGNER
+    # The active manifest is clean, yet c2pa-rs withheld "Trusted": an ingredient's manifest failed.
+    if any(i.integrity_failures for i in ingredients):
+        return VerdictKind.TAMPERED
+    if any(i.codes for i in ingredients):
+        return VerdictKind.UNTRUSTED_INGREDIENT
+    return VerdictKind.UNTRUSTED_SIGNER
+
+
+def _claims(verdict: Verdict, report: ManifestReport) -> str:
+    ai = {True: "AI-generated", False: "not AI-generated", None: "nothing about AI generation"}[verdict.manifest_ai_generated]
+    basis = f" ({'; '.join(verdict.ai_basis)})" if verdict.ai_basis else ""
+    return f"this file's manifest {report.label} (signer {report.signer or 'unknown'}) claims {ai}{basis}"
+
+
+def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: Path, trust_anchors_pem) -> None:
+    from provenance.watermark import ALGORITHM  # the soft-binding algorithm we can check
+
+    verdict.validation_state = report.state
+    verdict.manifest_label = report.label
+    verdict.codes = report.failure_codes
+    verdict.explanations = [f"{f['code']}: {f.get('explanation', '')}" for f in report.failures]
+    _describe(verdict, report)
+    verdict.manifest_ai_generated = verdict.ai_generated
+    verdict.ingredients = report.ingredient_chain()
+    for ingredient in verdict.ingredients:
+        where = f"ingredient {ingredient.title or ingredient.manifest_label!r} (signer {ingredient.signer or 'unknown'})"
+        verdict.explanations += [f"{where}: {text}" for text in ingredient.explanations]
+    verdict.verdict = _c2pa_verdict(report, verdict.ingredients)
+    c2pa_integrity_failure = verdict.verdict is VerdictKind.TAMPERED
+
+    verdict.soft_binding_payloads = [p.hex() for alg, p in report.soft_bindings if alg == ALGORITHM]
+    verdict.other_soft_bindings = [
+        {"alg": alg, "value": p.hex(), "status": "present, not checked (not our algorithm)"} for alg, p in report.soft_bindings if alg != ALGORITHM
+    ]
+    chain_payloads = list(dict.fromkeys(p.hex() for alg, p in report.chain_soft_bindings() if alg == ALGORITHM))
+    chain_labels = report.chain_labels
+    mark = verdict.watermark
+    marks = mark.payloads if mark is not None and mark.found else []
+
+    conflicts: list[tuple[str, str]] = []  # (code, explanation)
+    registered = []  # records the conflicts name
+    handled: set[str] = set()
+    # 1. Every payload in the pixels is looked up, whatever the manifest declares.
+    for payload in marks:
+        record = repository.lookup(payload) if repository is not None else None
+        if record is not None:
+            handled.add(payload)
+            if record.manifest_label == report.label:
+                if not c2pa_integrity_failure:
+                    _check_registered_file(verdict, record, path)
+                continue
+            if record.manifest_label in chain_labels:
+                verdict.notes.append(f"watermark payload {payload} is registered with manifest {record.manifest_label}, "
+                                     "an ingredient of this one (an edit of a registered clip)")
+                continue
+            registered.append(record)
+            conflicts.append((MANIFEST_CONFLICT, f"{MANIFEST_CONFLICT}: the pixels carry synthvid watermark payload {payload}, "
+                              f"registered with manifest {record.manifest_label}; this file's manifest is not that one "
+                              "and does not name it as an ingredient"))
+        elif payload not in chain_payloads and not chain_payloads:
+            where = "no manifest repository given" if repository is None else f"payload not in the repository {repository.path}"
+            conflicts.append((WATERMARK_UNDECLARED, f"{WATERMARK_UNDECLARED}: the pixels carry synthvid watermark payload {payload}, "
+                              f"but the manifest declares no synthvid soft binding ({where})"))
+    if marks and chain_payloads:
+        verdict.payload_agreement = all(p in chain_payloads for p in marks)
+        undeclared = [p for p in marks if p not in chain_payloads and p not in handled]
+        if undeclared:
             verdict.verdict = VerdictKind.TAMPERED
-            verdict.codes.append(SIGNED_FILE_MISMATCH)
+            verdict.codes.append(SOFT_BINDING_MISMATCH)
             verdict.explanations.append(
-                f"{SIGNED_FILE_MISMATCH}: the repository registered this manifest with a file of SHA-256 "
-                f"{record.file_sha256[:16]}…; bytes outside the C2PA hard binding were changed"
+                f"{SOFT_BINDING_MISMATCH}: the pixels carry watermark payload {', '.join(undeclared)}, "
+                f"the manifest's soft binding says {', '.join(chain_payloads)}"
             )
-        else:
-            verdict.notes.append("byte-identical to the file registered at signing")
+    elif mark is not None and mark.checked and not mark.found and chain_payloads:
+        verdict.notes.append("the manifest declares a watermark, but it was not found with this key")
+    for item in verdict.other_soft_bindings:
+        verdict.notes.append(f"soft binding of algorithm {item['alg']}: {item['status']}")
+
+    # 2. A soft binding of ours the watermark did not confirm: is the manifest the registered one?
+    if repository is not None:
+        for payload in chain_payloads:
+            if payload in handled:
+                continue
+            record = repository.lookup(payload)
+            if record is None:
+                continue
+            handled.add(payload)
+            if record.manifest_label == report.label:
+                if not c2pa_integrity_failure:
+                    _check_registered_file(verdict, record, path)
+            elif record.manifest_label not in chain_labels:
+                registered.append(record)
+                conflicts.append((MANIFEST_CONFLICT, f"{MANIFEST_CONFLICT}: the manifest's soft binding names payload {payload}, "
+                                  f"registered with another manifest, {record.manifest_label}: this manifest is not the registered one"))
+        if not handled and report.label is not None:
+            verdict.notes.append("manifest not registered in the given repository")
+
+    if not conflicts:
         return
-    verdict.notes.append("manifest not registered in the given repository")
+    for code, text in conflicts:
+        verdict.codes.append(code)
+        verdict.explanations.append(text)
+    if not c2pa_integrity_failure:
+        verdict.verdict = VerdictKind.CONFLICT
+    verdict.notes.insert(0, _claims(verdict, report))
+    recovered = [_recover(repository, r.payload, trust_anchors_pem, r) for r in registered]
+    if recovered:
+        verdict.recovered = recovered[0]
+        for rec in recovered:
+            verdict.notes.insert(1, f"the repository says: payload {rec.payload} is manifest {rec.manifest_label}, signed by "
+                                    f"{rec.signer or 'unknown'} (signature {rec.signature}), generator {rec.generator or 'unknown'}, "
+                                    f"registered {rec.registered_at}, AI-generated: {_yes_no(rec.ai_generated)}")
+    ai_records = [rec for rec in recovered if rec.ai_generated]
+    if ai_records:
+        verdict.ai_generated = True
+        verdict.ai_basis = [f"watermark payload {rec.payload} + repository manifest {rec.manifest_label}: {'; '.join(rec.ai_basis)}"
+                            for rec in ai_records]
+    elif verdict.ai_generated is False:
+        # Our watermark is in the pixels, and synthvid marks only what it credentials as generated.
+        verdict.ai_generated = None
+        verdict.ai_basis = ["disputed: the manifest says not AI-generated, but the pixels carry synthvid's watermark"]
+
+
+def _yes_no(flag: bool | None) -> str:
+    return {True: "yes", False: "no", None: "unknown"}[flag]
+
+
+def _check_registered_file(verdict: Verdict, record, path: Path) -> None:
+    """TAMPERED if the repository holds this manifest for a file with other bytes."""
+    if record.file_sha256 != sha256_file(path):
+        verdict.verdict = VerdictKind.TAMPERED
+        verdict.codes.append(SIGNED_FILE_MISMATCH)
+        verdict.explanations.append(
+            f"{SIGNED_FILE_MISMATCH}: the repository registered this manifest with a file of SHA-256 "
+            f"{record.file_sha256[:16]}…; bytes outside the C2PA hard binding were changed"
+        )
+    else:
+        verdict.notes.append("byte-identical to the file registered at signing")

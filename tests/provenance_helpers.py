@@ -16,6 +16,7 @@ from genkit.world import render
 from provenance.credentials import GenerationParams, GeneratorInfo, build_manifest, sign_file
 from provenance.keys import KeyPaths, cert_pem, init_keys, issue_signer_cert, load_signer, make_ca, private_key_pem, write_secret
 from provenance.media import top_level_boxes, write_video
+from provenance.watermark import ALGORITHM
 
 PROMPT = "a red circle moving left on a blue background"
 # Each test module that imports these fixtures gets its own session-scoped copy of them; the cache
@@ -30,7 +31,7 @@ def _once(name: str, make):
 
 
 PAYLOAD = bytes.fromhex("0123456789abcdef")
-TEST_ALG = "org.synthvid.test-watermark"
+TEST_ALG = ALGORITHM  # soft bindings of our watermark algorithm are the ones verify checks
 
 
 @pytest.fixture(scope="session")
@@ -156,3 +157,20 @@ def bad_inputs(folder: Path, signed_path: Path) -> dict[str, Path]:
     text = folder / "notes.mp4"
     text.write_text("these are meeting notes, not a video\n" * 20)
     return {"missing": folder / "missing.mp4", "empty": empty, "truncated": truncated, "non-video": text}
+
+
+def verify_cli(capsys, *argv):
+    """Run ``python -m provenance ARGV`` in-process: ``(exit code, stdout, stderr)``."""
+    from provenance.cli import _standalone_app, run_typer_app
+
+    code = run_typer_app(_standalone_app(), [str(a) for a in argv], prog_name="python -m provenance")
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def verify_json(capsys, *argv):
+    """``verify ARGV --json`` for one file: ``(exit code, its result, stderr)``."""
+    import json
+
+    code, out, err = verify_cli(capsys, "verify", *argv, "--json")
+    return code, json.loads(out)[0], err

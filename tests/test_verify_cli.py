@@ -24,6 +24,7 @@ from provenance_helpers import (  # noqa: F401 - session fixtures
     unsigned_mp4,
     wait_until,
 )
+from provenance_helpers import verify_cli as cli
 
 from conftest import NOT_REGULAR_FILES, not_regular_file
 from genkit.world import render
@@ -38,12 +39,6 @@ from provenance.repository import ManifestRepository
 def empty_home(tmp_path, monkeypatch):
     """No user keys or repository leak in as defaults: each test says what it trusts."""
     monkeypatch.setenv("SYNTHVID_HOME", str(tmp_path / "home"))
-
-
-def cli(capsys, *argv):
-    code = run_typer_app(_standalone_app(), [str(a) for a in argv], prog_name="python -m provenance")
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def verify_json(capsys, *argv):
