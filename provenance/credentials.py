@@ -195,6 +195,12 @@ def build_manifest(
             }
         )
         scope = {"timespan": {"start": 0, "end": int(duration_ms)}} if duration_ms is not None else {}
+        # C2PA 2.2 §18.10 types blocks[].value and pad as CBOR byte strings. c2pa-python 0.38 takes
+        # assertions only as a JSON manifest definition (its Builder has no CBOR/binary assertion
+        # call), and JSON has no byte string: the store gets value as text and pad as the array [0]
+        # (measured in the signed JUMBF, tests/test_c2pa.py). c2pa-rs's own SoftBinding types value as
+        # text and pad as bytes that also accept [0], so this is what it reads; our readers take the
+        # value as base64 text or as bytes (see soft_binding_value), for when writers move to bytes.
         assertions.append(
             {
                 "label": SOFT_BINDING_LABEL,

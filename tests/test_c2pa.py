@@ -217,3 +217,59 @@ def test_manifest_json_is_what_the_file_reports(signed, anchors):
     store = json.loads(signed.manifest_json)
     assert store["active_manifest"] == signed.manifest_label
     assert signed.manifest_store in signed.path.read_bytes()  # the exact signed JUMBF is embedded
+
+
+def _cbor(data: bytes, at: int = 0):
+    """Decode one definite-length CBOR item at ``at`` (the subset C2PA assertions use): ``(value, end)``;
+    byte strings come back as ``bytes``, text as ``str``."""
+    head, at = data[at], at + 1
+    major, info = head >> 5, head & 31
+    if info < 24:
+        n = info
+    else:
+        width = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+        n, at = int.from_bytes(data[at:at + width], "big"), at + width
+    if major == 0:
+        return n, at
+    if major in (2, 3):
+        raw = data[at:at + n]
+        return (bytes(raw) if major == 2 else raw.decode()), at + n
+    if major == 4:
+        items = []
+        for _ in range(n):
+            item, at = _cbor(data, at)
+            items.append(item)
+        return items, at
+    if major == 5:
+        mapping = {}
+        for _ in range(n):
+            key, at = _cbor(data, at)
+            mapping[key], at = _cbor(data, at)
+        return mapping, at
+    raise ValueError(f"CBOR major type {major} not expected in a soft-binding assertion")
+
+
+def test_soft_binding_as_stored_in_the_signed_manifest(signed):
+    # Issue 17 finding 10, measured: C2PA 2.2 §18.10 wants blocks[].value and pad as byte strings;
+    # through c2pa-python 0.38's JSON manifest definition they are stored as text and [0] (no byte
+    # strings in JSON, no CBOR assertion call in its Builder). When this fails, the library changed:
+    # write bytes then, and keep reading the old form.
+    store = signed.manifest_store
+    label = store.index(b"c2pa.soft-binding")
+    content = store.index(b"cbor", label) + 4  # the assertion's CBOR content box follows its description
+    assertion, _ = _cbor(store, content)
+    assert assertion["alg"] == TEST_ALG
+    assert assertion["blocks"][0]["value"] == base64.b64encode(PAYLOAD).decode()  # text, not bytes
+    assert assertion["pad"] == [0]  # an array, not a byte string
+
+
+@pytest.mark.parametrize("value", [
+    base64.b64encode(PAYLOAD).decode(),  # how synthvid has written it (text), and how c2pa-rs reports bytes in JSON
+    list(PAYLOAD),  # a CBOR byte string turned into JSON generically
+    PAYLOAD,  # bytes as such
+])
+def test_soft_binding_payload_is_read_in_every_form(value):
+    from provenance.credentials import soft_bindings
+
+    manifest = {"assertions": [{"label": "c2pa.soft-binding", "data": {"alg": TEST_ALG, "blocks": [{"scope": {}, "value": value}], "pad": b"\0"}}]}
+    assert soft_bindings(manifest) == [(TEST_ALG, PAYLOAD)]
