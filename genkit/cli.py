@@ -869,7 +869,7 @@ def bench_compare(
 
     Verdict "reproduced" (exit 0) or "drifted: METRIC max |Δ| X (N items); …" (exit 1); bad input exit 2.
     Default tolerances cover the float rounding of another CPU kernel set and the random watermark
-    payloads (README "Reproducibility"); columns that depend on the payload itself (file hash, CRF,
+    payloads (docs/benchmark-runs.md, "Reproducibility"); columns that depend on the payload itself (file hash, CRF,
     mark survival under attacks) are not judged when the payloads differ. Run folders copied from
     other machines compare the same way.
 

@@ -8,7 +8,7 @@ move, for two reasons, and the comparison allows for both:
 - **another CPU kernel set** (AVX-512, AVX2, none: torch picks by CPU, ``ATEN_CPU_CAPABILITY`` lowers
   it) rounds floats differently; synthvid-tiny's frames then differ by a level here and there, and so
   does every score. :data:`DEFAULT_TOLERANCES` holds the per-metric drift measured between kernel sets
-  (README "Reproducibility"; ``benchmarks/results/reproducibility.md``).
+  (docs/benchmark-runs.md "Reproducibility"; ``benchmarks/results/reproducibility.md``).
 - **the watermark payload** is random per clip (48 bits checked unused in the repository), so the
   delivered files of two runs with provenance differ in their marks. The columns that depend on the
   payload itself (file hash, CRF after the read-back, attack survival, p-value) are reported, never
@@ -65,7 +65,7 @@ EXACT = Tolerance()
 # Twice the largest per-item |Δ| measured between runs of the smoke bench (synthvid-tiny, 20 items, with
 # provenance) in other worker layouts, under torch/oneDNN/MKL kernel sets forced down to AVX2 and SSE4,
 # and between two runs' random watermark payloads, rounded up to 1, 2 or 5 × a power of ten
-# (benchmarks/reproducibility.py → benchmarks/results/reproducibility.md, README "Reproducibility").
+# (benchmarks/reproducibility.py → benchmarks/results/reproducibility.md, docs/benchmark-runs.md "Reproducibility").
 # Names are result columns or set-level metrics (``fvd``; ``means.<column>`` takes its column's).
 DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "clipsim": Tolerance(abs=1e-2),  # measured 0.0035

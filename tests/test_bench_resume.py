@@ -240,7 +240,7 @@ def test_a_resumed_run_unregisters_the_clips_a_kill_left_uncommitted(tmp_path):
 def test_one_item_under_a_lower_cpu_kernel_set_stays_within_the_stated_tolerances(tmp_path):
     """Another CPU rounds floats otherwise. Force torch, oneDNN and MKL down to SSE4 (an old CPU) for a
     synthvid-tiny item with provenance and the default metrics: the scores must stay within
-    genkit.compare.DEFAULT_TOLERANCES (the README's reproducibility table), whatever the frames do."""
+    genkit.compare.DEFAULT_TOLERANCES (docs/benchmark-runs.md, "Reproducibility"), whatever the frames do."""
     write_suite(tmp_path, ["a red circle moving left on a blue background"])
     args = ("bench", "suite.txt", "--model", "synthvid-tiny", "--metrics", "clipsim,temporal,fvd,analyzer,detector")
     bench(tmp_path, *args, "--out", "native")
