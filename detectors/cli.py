@@ -84,7 +84,7 @@ def detect_score(
         for path in files:
             try:
                 video = read_video(path, max_frames=max_frames)
-                score = detector.score(video.frames)
+                score = detector.score(video.frames, video.fps)
             except (ProvenanceError, DetectorError) as exc:
                 message = one_line(exc) if str(path) in str(exc) else f"{path}: {one_line(exc)}"
                 results.append({"path": str(path), "error": message})
@@ -189,7 +189,7 @@ def verify_detector(model: Optional[Path] = None):
 
     def estimate(video):
         try:
-            return DetectorEstimate(name, round(detector.score(video.frames), 6))
+            return DetectorEstimate(name, round(detector.score(video.frames, video.fps), 6))
         except DetectorError as exc:
             log.info("no detector estimate: %s", exc)
             return None

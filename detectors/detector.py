@@ -31,6 +31,12 @@ CONFIG_FILE, WEIGHTS_FILE = "detector.json", "model.safetensors"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "synthvid-detector"
 DEFAULT_REPRODUCE = "nice -n 10 .venv/bin/python benchmarks/detector.py --ship"
 MIN_SIDE = 16
+# How a clip becomes crops: as it is (native pixels), or first brought to the common form of
+# detectors.common_form (the real-world model: no class differs by container, rate, size or encode).
+PREPROCESS = (None, "common-form")
+# How crop evidence becomes a clip's score: the mean of the crops' P(synthetic), or the head on the
+# crops' mean features.
+POOLS = ("scores", "features")
 
 
 @dataclass
@@ -64,12 +70,18 @@ class Detector:
     """``score(frames) -> float`` P(synthetic); ``predict(frames) -> bool`` at the calibrated threshold."""
 
     def __init__(self, backbone: str = "forensic", *, crop_size: int = 64, clip_frames: int = 16, min_frames: int = 8,
-                 max_crops: int = 5, max_windows: int = 2, threshold: float = 0.5, **backbone_options):
+                 max_crops: int = 5, max_windows: int = 2, threshold: float = 0.5, preprocess: str | None = None,
+                 pool: str = "scores", **backbone_options):
         from detectors.backbones import make_backbone
 
+        if preprocess not in PREPROCESS:
+            raise ModelFileError(None, f"unknown preprocessing {preprocess!r} (known: {', '.join(map(str, PREPROCESS))})")
+        if pool not in POOLS:
+            raise ModelFileError(None, f"unknown pooling {pool!r} (known: {', '.join(POOLS)})")
         self.backbone = make_backbone(backbone, **backbone_options) if isinstance(backbone, str) else backbone
         self.crop_size, self.clip_frames, self.min_frames = int(crop_size), int(clip_frames), int(min_frames)
         self.max_crops, self.max_windows = int(max_crops), int(max_windows)
+        self.preprocess, self.pool = preprocess, pool
         self.threshold = float(threshold)
         self.target_fpr: float | None = None
         self.training: dict = {}
@@ -77,8 +89,14 @@ class Detector:
 
     # ------------------------------------------------------------------------------- crops
 
-    def crops(self, frames) -> np.ndarray:
-        """The crops ``[K, t, s, s, 3]`` the score averages over (see the module docstring)."""
+    def crops(self, frames, fps: float | None = None) -> np.ndarray:
+        """The crops ``[K, t, s, s, 3]`` the score averages over (see the module docstring); with
+        ``preprocess="common-form"`` cut from the clip's common form (``fps``: the clip's rate; None
+        means it is already at the common rate)."""
+        if self.preprocess == "common-form":
+            from detectors.common_form import COMMON_FPS, common_form
+
+            frames = common_form(np.asarray(frames), fps or COMMON_FPS)
         frames = check_frames(frames, self.min_frames)
         t, h, w = frames.shape[:3]
         size = min(self.crop_size, h, w) // 8 * 8 or min(h, w)
@@ -98,15 +116,20 @@ class Detector:
         if not self.fitted:
             raise NotFittedError(None, "this detector is not fitted: call fit(dataset) or Detector.load(folder)")
 
-    def score(self, frames) -> float:
-        """P(synthetic) of one clip (uint8 ``[T, H, W, 3]`` RGB): a statistical estimate, not proof."""
+    def score(self, frames, fps: float | None = None) -> float:
+        """P(synthetic) of one clip (uint8 ``[T, H, W, 3]`` RGB at ``fps``): a statistical estimate, not proof."""
         self._require_fitted()
-        return float(self.backbone.score_crops(self.crops(frames)).mean())
+        crops = self.crops(frames, fps)
+        if self.pool == "features":  # the head reads the clip's mean features
+            return float(self.backbone.head.proba(self.backbone.features(crops).mean(axis=0, keepdims=True))[0])
+        return float(self.backbone.score_crops(crops).mean())
 
-    def score_many(self, clips) -> np.ndarray:
+    def score_many(self, clips, fps: float | None = None) -> np.ndarray:
         """Scores of many clips; crops of equal shape are batched together (the fast path)."""
         self._require_fitted()
-        crops = [self.crops(c) for c in clips]
+        if self.pool == "features":
+            return np.array([self.score(c, fps) for c in clips])
+        crops = [self.crops(c, fps) for c in clips]
         owner = np.concatenate([np.full(len(c), i) for i, c in enumerate(crops)]) if crops else np.zeros(0, int)
         flat = [crop for c in crops for crop in c]
         scores = np.zeros(len(flat))
@@ -198,7 +221,8 @@ class Detector:
             "backbone": self.backbone.name,
             "backbone_config": self.backbone.config(),
             "crop": {"crop_size": self.crop_size, "clip_frames": self.clip_frames, "min_frames": self.min_frames,
-                     "max_crops": self.max_crops, "max_windows": self.max_windows},
+                     "max_crops": self.max_crops, "max_windows": self.max_windows, "preprocess": self.preprocess,
+                     "pool": self.pool},
             "threshold": self.threshold,
             "target_fpr": self.target_fpr,
             "parameters": self.backbone.num_parameters,

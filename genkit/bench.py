@@ -356,7 +356,7 @@ class ItemScorer:
                     out[f"wm_{slug(attack.name)}"] = bool(found.found and found.payload.hex() == row.get("payload"))
                 lap("robustness")
         if self.detector is not None:
-            out["p_synthetic"] = float(self.detector.score(video.frames))
+            out["p_synthetic"] = float(self.detector.score(video.frames, video.fps))
             lap("detector")
         elif "detector" in self.metrics:
             out["p_synthetic"] = None

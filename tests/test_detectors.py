@@ -351,3 +351,44 @@ def test_data_builder_caches_clips_and_writes_a_loadable_manifest(tmp_path):
         DataBuilder(tmp_path / "data", DataPlan(frames=16))
     with pytest.raises(DatasetError, match="need the split prompts"):  # detectors makes no prompts itself
         DataBuilder(tmp_path / "other", plan).add_prompted("upsampled", "fake", upsampled)
+
+
+# ------------------------------------------------------------------------------------------ common form
+
+
+def test_common_form_removes_rate_size_and_length_differences():
+    from detectors.common_form import COMMON_SIZE, common_form, palette_quantize
+
+    rng = np.random.default_rng(0)
+    camera = rng.integers(0, 256, (70, 72, 128, 3), dtype=np.uint8)  # a 30 fps wide clip
+    form = common_form(camera, 30.0)
+    assert form.shape == (16, COMMON_SIZE, COMMON_SIZE, 3) and form.dtype == np.uint8
+    raw = common_form(camera, 30.0, crf=None)
+    assert np.array_equal(common_form(camera[::4], 7.5, crf=None), raw)  # 30 fps → every 4th frame, as a 7.5 fps clip
+    gif_like = common_form(rng.integers(0, 256, (16, 256, 320, 3), dtype=np.uint8), 8.0)  # an 8 fps GIF: every frame
+    assert gif_like.shape == form.shape
+    assert len(common_form(camera[:3], 30.0)) == 3  # a 3-frame phone clip is scored on what it has
+    with pytest.raises(FramesError, match="too short: 2 frames"):
+        common_form(camera[:2], 30.0, path="two.mp4")
+    quantized = palette_quantize(raw[:2])
+    assert all(len(np.unique(f.reshape(-1, 3), axis=0)) <= 256 for f in quantized) and quantized.shape == raw[:2].shape
+
+
+def test_a_common_form_detector_pools_features_and_round_trips(tmp_path):
+    from detectors.backbones import fit_head
+    from detectors.common_form import COMMON_FPS
+
+    detector = Detector("forensic", crop_size=32, clip_frames=8, min_frames=3, max_crops=2, max_windows=1,
+                        preprocess="common-form", pool="features")
+    clips = [_fake_clip(p.text, i) for i, p in enumerate(sample_prompts(8, np.random.default_rng(1)))]
+    features = np.stack([detector.backbone.features(detector.crops(c, COMMON_FPS)).mean(axis=0) for c in clips])
+    labels = np.array([0, 1] * 4)
+    detector.backbone.head, _ = fit_head(features, labels, features[:0], labels[:0], candidates=(("logistic", {"C": 1.0}),))
+    detector.fitted = True
+    expected = detector.backbone.head.proba(features[:1])[0]
+    assert detector.score(clips[0], COMMON_FPS) == pytest.approx(expected)
+    loaded = Detector.load(detector.save(tmp_path / "model"))
+    assert (loaded.preprocess, loaded.pool) == ("common-form", "features")
+    assert loaded.score(clips[0], COMMON_FPS) == pytest.approx(expected)
+    with pytest.raises(ModelFileError, match="unknown pooling"):
+        Detector("forensic", pool="median")
