@@ -68,8 +68,10 @@ def eval_command(
         "synthvid-tiny-video", "--fvd-extractor", help="synthvid-tiny-video (FVD-tiny), i3d:PATH (i3d_torchscript.pt or "
         "i3d_pretrained_400.pt: published FVD), or videomae:PATH (VideoMAE-v2 .pth as cd-fvd loads it, or a transformers folder)."),
     protocol: Optional[str] = typer.Option(
-        None, "--protocol", help="FVD protocol: synthvid (default: first 16 frames, ÷N−1), cd-fvd (cd-fvd 0.1.1: every frame, "
-        "÷N), or StyleGAN-V's fvd2048_16f, fvd2048_128f, fvd2048_128f_subsample8f (I3D only)."),
+        None, "--protocol", help="Reference protocols, comma-separated. FVD: synthvid (default: first 16 frames, ÷N−1), cd-fvd "
+        "(cd-fvd 0.1.1: every frame, ÷N), or StyleGAN-V's fvd2048_16f, fvd2048_128f, fvd2048_128f_subsample8f (I3D only). "
+        "Temporal: vbench (VBench 0.1.5's resize/crop, DINO position interpolation, dynamic-degree subsampling and "
+        "rounding; default synthvid). E.g. --protocol cd-fvd,vbench."),
     clip_model: str = typer.Option(
         "synthvid-tiny-clip", "--clip-model", help="synthvid-tiny-clip, an open_clip name (ViT-B-32, ViT-L-14-quickgelu, ...), "
         "a .json model config, or local-dir:FOLDER."),
@@ -103,6 +105,7 @@ def eval_command(
     from eval.evaluate import EvalSettings, FolderEvaluation, find_clips, read_prompts
 
     chosen = _parse_metrics(metrics)
+    protocol, temporal_protocol = _parse_protocols(protocol)
     if real is not None and reference is not None:
         raise typer.BadParameter("give --real DIR or --reference world:SUITE, not both", param_hint="--real / --reference")
     stats_file = Path(reference) if reference is not None and not reference.startswith("world:") else None
@@ -125,6 +128,8 @@ def eval_command(
     if chosen is None:
         chosen = tuple(m for m in ("fvd", "clipsim", "temporal")
                        if (m != "fvd" or has_reference) and (m != "clipsim" or fakes.prompts))
+    if temporal_protocol is not None and "temporal" not in chosen:
+        raise EvalError(None, f"--protocol: {temporal_protocol} is a protocol of the temporal metrics, which --metrics leaves out")
     if "fvd" in chosen and not has_reference:
         raise EvalError(fake, "FVD needs a reference set: give --real DIR or --reference world:SUITE")
     if "clipsim" in chosen:
@@ -137,7 +142,8 @@ def eval_command(
         torch.set_num_threads(threads)
     settings = EvalSettings(metrics=chosen, fvd_extractor=fvd_extractor, fvd_protocol=protocol, clip_model=clip_model,
                             clip_pretrained=str(clip_pretrained) if clip_pretrained else None, quick_gelu=quick_gelu,
-                            subject_encoder=subject_encoder, max_frames=max_frames, batch_size=batch_size)
+                            subject_encoder=subject_encoder, temporal_protocol=temporal_protocol, max_frames=max_frames,
+                            batch_size=batch_size)
     evaluation = FolderEvaluation(settings)
     if stats_file is not None and evaluation.fvd is not None:
         evaluation.fvd.load_reference(stats_file)  # checked against the extractor and protocol before any clip is scored
@@ -183,6 +189,28 @@ def eval_command(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+def _parse_protocols(value: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """``--protocol`` → (FVD protocol, temporal protocol), each ``None`` when not given."""
+    from eval.fvd import PROTOCOLS
+    from eval.temporal import TEMPORAL_PROTOCOLS
+
+    if value is None:
+        return None, None
+    fvd = temporal = None
+    for name in (part.strip() for part in value.split(",") if part.strip()):
+        if name in PROTOCOLS and fvd is None:
+            fvd = name
+        elif name in TEMPORAL_PROTOCOLS and name not in PROTOCOLS and temporal is None:
+            temporal = name
+        else:
+            known = ", ".join([*PROTOCOLS, *(p for p in TEMPORAL_PROTOCOLS if p not in PROTOCOLS)])
+            raise EvalError(None, f"--protocol: unknown or repeated protocol {name!r}: at most one FVD and one temporal protocol "
+                                  f"from {known}")
+    if fvd is None and temporal is None:
+        raise EvalError(None, "--protocol: give a protocol name")
+    return fvd, temporal
+
+
 def _report_failures(failed: list[dict]) -> None:
     for item in failed:
         print(f"error: {item['error']}", file=sys.stderr)
@@ -217,7 +245,9 @@ def _print_report(rows: list[dict], summary: dict, target: Optional[Path]) -> No
         lines.append(f"CLIPSIM ({c['model']}): {c['value']:.4f} (×100: {c['percent']:.2f}) over {c['clips']} clips")
     if "temporal" in summary:
         t = summary["temporal"]
-        lines.append("Temporal: " + ", ".join(f"{k} {v:.4f}" for k, v in t.items() if isinstance(v, float)))
+        lines.append(f"Temporal (protocol {t['protocol']}): " + ", ".join(f"{k} {v:.4f}" for k, v in t.items() if isinstance(v, float)))
+        for note in t.get("notes", []):
+            lines.append(f"  [yellow]note:[/] {note}")
     for line in lines:
         console.print(line, highlight=False)
     if target is not None:

@@ -16,9 +16,18 @@
 :class:`TimmImageEncoder` is a timm backbone from a local checkpoint (VBench's subject consistency
 uses DINO ViT-B/16: ``timm:vit_base_patch16_224.dino`` with its weights file).
 
-Frames are preprocessed as tensors: open_clip's eval transform (resize the shorter side to the input
-size, centre crop, normalise with the model's mean/std; bicubic or bilinear as its config says), done
-with torch's antialiased resize instead of PIL's, so values differ from PIL by interpolation rounding.
+Frames are preprocessed as tensors under one of two protocols (:data:`ENCODER_PROTOCOLS`, the
+encoder's ``protocol`` attribute):
+
+- ``synthvid`` (default): open_clip's eval transform (resize the shorter side to the input size, centre
+  crop, normalise with the model's mean/std; bicubic or bilinear as its config says), done with torch's
+  antialiased resize instead of PIL's, so values differ from PIL by interpolation rounding;
+- ``vbench``: VBench 0.1.5's own tensor transforms (``vbench/utils.py``): the shorter side resized to
+  224 (the longer to ``int(224·long/short)``) without antialias on frames in [0, 255], no clamping; CLIP
+  (``clip_transform``): bicubic, centre crop (torchvision's rounding), CLIP mean/std; a timm ViT as
+  DINO (``dino_transform``): bilinear, *no crop*, ImageNet mean/std, and the non-square image goes
+  through DINO's own position-embedding interpolation (:func:`dino_position_embedding`).
+
 Encoders return L2-normalised float32 embeddings.
 """
 
@@ -42,6 +51,11 @@ TINY_CLIP = "synthvid-tiny-clip"
 TINY_CLIP_DIR = Path(__file__).resolve().parent / "models" / TINY_CLIP
 TINY_CLIP_TRAIN = "synthvid eval-train clip --minutes 15 --out runs/train-tiny-clip"
 
+ENCODER_PROTOCOLS = ("synthvid", "vbench")
+VBENCH_SIZE = 224  # VBench's clip_transform(224) and dino_transform(224)
+VBENCH_CLIP_MEAN, VBENCH_CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+VBENCH_DINO_MEAN, VBENCH_DINO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
 
 def frames_tensor(frames) -> torch.Tensor:
     """Frames as uint8 ``[N, H, W, 3]``: a clip ``[T, H, W, 3]`` or a batch of clips, flattened."""
@@ -61,10 +75,22 @@ class ImageEncoder(nn.Module, abc.ABC):
     size: tuple[int, int] = (224, 224)
     interpolation = "bicubic"
     resize_mode = "shortest"
+    protocol = "synthvid"  # or "vbench": see the module docstring and set_protocol
+    vbench_transform = "clip"  # which VBench transform the vbench protocol applies: "clip" or "dino"
+
+    def set_protocol(self, protocol: str) -> "ImageEncoder":
+        """Preprocess (and, for DINO, embed) frames as ``protocol`` says: ``synthvid`` or ``vbench``."""
+        if protocol not in ENCODER_PROTOCOLS:
+            raise EvalError(None, f"unknown encoder protocol {protocol!r}: choose from {', '.join(ENCODER_PROTOCOLS)}")
+        self.protocol = protocol
+        return self
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 ``[N, H, W, 3]`` → float ``[N, 3, h, w]``: resize (shorter side, or both sides when
-        ``resize_mode`` is ``squash``), centre crop, [0, 1], normalise with ``mean``/``std``."""
+        ``resize_mode`` is ``squash``), centre crop, [0, 1], normalise with ``mean``/``std``; under the
+        ``vbench`` protocol, :meth:`preprocess_vbench`."""
+        if self.protocol == "vbench":
+            return self.preprocess_vbench(frames)
         x = frames.permute(0, 3, 1, 2).float().div_(255.0)
         h, w = x.shape[-2:]
         th, tw = self.size
@@ -78,6 +104,28 @@ class ImageEncoder(nn.Module, abc.ABC):
         top, left = (x.shape[-2] - th) // 2, (x.shape[-1] - tw) // 2
         x = x[..., top : top + th, left : left + tw]
         return (x - self.mean) / self.std
+
+    def preprocess_vbench(self, frames: torch.Tensor) -> torch.Tensor:
+        """VBench 0.1.5's transforms on uint8 ``[N, H, W, 3]``, step for step as torchvision runs them on
+        the float [0, 255] tensors ``vbench.utils.load_video`` returns: ``Resize(224, antialias=False)``
+        (shorter side 224, longer ``int(224·long/short)``, skipped when already so; float input, so no
+        clamp or rounding), for CLIP ``CenterCrop(224)`` (offsets ``int(round(margin / 2))``), then
+        ÷255 and ``Normalize`` with the transform's constants."""
+        x = frames.permute(0, 3, 1, 2).float()
+        h, w = x.shape[-2:]
+        n = VBENCH_SIZE
+        target = (n, int(n * w / h)) if h <= w else (int(n * h / w), n)
+        dino = self.vbench_transform == "dino"
+        if target != (h, w):
+            x = F.interpolate(x, size=target, mode="bilinear" if dino else "bicubic", align_corners=False, antialias=False)
+        if not dino:
+            top, left = int(round((x.shape[-2] - n) / 2.0)), int(round((x.shape[-1] - n) / 2.0))
+            x = x[..., top : top + n, left : left + n]
+        x = x.div(255.0)
+        mean, std = (VBENCH_DINO_MEAN, VBENCH_DINO_STD) if dino else (VBENCH_CLIP_MEAN, VBENCH_CLIP_STD)
+        mean = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
 
     @abc.abstractmethod
     def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -259,6 +307,12 @@ class TimmImageEncoder(ImageEncoder):
             (timm_kwargs["img_size"],) * 2 if "img_size" in timm_kwargs else tuple(size))
         self.interpolation = "bicubic" if cfg.get("interpolation", "bicubic") == "bicubic" else "bilinear"
         self._set_normalisation(cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
+        self.vbench_transform = "dino"
+
+    def set_protocol(self, protocol: str) -> "TimmImageEncoder":
+        if protocol == "vbench":
+            _check_dino_like(self.model, self.name)
+        return super().set_protocol(protocol)
 
     def _load(self, path: Path) -> None:
         if not path.is_file():
@@ -281,7 +335,54 @@ class TimmImageEncoder(ImageEncoder):
             log.info("%s: ignoring %d keys the backbone does not use (e.g. %s)", path, len(unexpected), unexpected[0])
 
     def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.protocol == "vbench":
+            return dino_forward(self.model, pixels)
         return self.model(pixels)
+
+
+def _check_dino_like(model: nn.Module, name: str) -> None:
+    from timm.models.vision_transformer import VisionTransformer
+
+    if not (isinstance(model, VisionTransformer) and model.cls_token is not None and not model.no_embed_class
+            and not getattr(model, "num_reg_tokens", 0) and model.pos_embed is not None and model.global_pool == "token"):
+        raise EvalError(None, f"{name}: the vbench protocol runs subject consistency's encoder as DINO's ViT (class token, "
+                              "absolute position embedding), e.g. timm:vit_base_patch16_224.dino:dino_vitbase16_pretrain.pth")
+
+
+def dino_position_embedding(pos_embed: torch.Tensor, height: int, width: int, patch: int) -> torch.Tensor:
+    """Position embeddings for a ``height``×``width`` image as DINO's ``interpolate_pos_encoding`` makes them
+    (facebookresearch/dino ``vision_transformer.py``, which VBench loads through torch.hub): unchanged for a
+    square image with the trained patch count; else the patch grid interpolated bicubic (no antialias,
+    ``align_corners=False``) with ``scale_factor = ((H//p + 0.1)/√N, (W//p + 0.1)/√N)``, a scale and not a
+    size, so source positions differ from timm's size-based (antialiased) resampling."""
+    import math
+
+    count = pos_embed.shape[1] - 1
+    rows, cols = height // patch, width // patch
+    if rows * cols == count and height == width:
+        return pos_embed
+    side = math.sqrt(count)
+    grid = pos_embed[:, 1:].reshape(1, int(side), int(side), -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, scale_factor=((rows + 0.1) / side, (cols + 0.1) / side), mode="bicubic")
+    if grid.shape[-2:] != (rows, cols):
+        raise EvalError(None, f"DINO position interpolation gave {tuple(grid.shape[-2:])} patches for {(rows, cols)}")
+    return torch.cat((pos_embed[:, :1], grid.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)), dim=1)
+
+
+def dino_forward(model: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """DINO's ``VisionTransformer.forward`` on a timm ViT with DINO's weights: patch embedding of any image
+    size (the remainder past a whole patch dropped, as the strided convolution does), class token,
+    :func:`dino_position_embedding`, the blocks, the final norm, the class token's features."""
+    batch, _, height, width = pixels.shape
+    patch = model.patch_embed.proj.kernel_size[0]
+    x = model.patch_embed.proj(pixels).flatten(2).transpose(1, 2)
+    x = model.patch_embed.norm(x)
+    x = torch.cat((model.cls_token.expand(batch, -1, -1), x), dim=1)
+    x = x + dino_position_embedding(model.pos_embed, height, width, patch)
+    x = model.norm_pre(model.pos_drop(x))
+    for block in model.blocks:
+        x = block(x)
+    return model.norm(x)[:, 0]
 
 
 def load_image_encoder(spec: str | ImageEncoder | None, *, clip: ClipEncoder | None = None) -> ImageEncoder:

@@ -136,6 +136,7 @@ class EvalSettings:
     clip_pretrained: str | None = None
     quick_gelu: bool = False
     subject_encoder: str | None = None
+    temporal_protocol: str | None = None  # eval.temporal.TEMPORAL_PROTOCOLS name; None: synthvid's default
     max_frames: int | None = None
     batch_size: int = 8
     keep_features: bool = True
@@ -165,13 +166,18 @@ class FolderEvaluation:
         if "temporal" in settings.metrics:
             from eval.encoders import load_image_encoder
             from eval.temporal import (BackgroundConsistency, CLIPTemp, MotionMagnitude, SubjectConsistency,
-                                       TemporalFlickering, WarpingError)
+                                       TemporalFlickering, WarpingError, check_protocol)
 
+            self.temporal_protocol = check_protocol(settings.temporal_protocol)
             self.subject_encoder = load_image_encoder(settings.subject_encoder, clip=self.encoder)
+            # One encoder object serves CLIPSIM, CLIP-Temp and background consistency: under vbench all three
+            # see VBench's CLIP transform (and the subject encoder VBench's DINO transform).
+            self.encoder.set_protocol(self.temporal_protocol)
+            self.subject_encoder.set_protocol(self.temporal_protocol)
             self.temporal = {
                 "clip_temp": CLIPTemp(self.encoder), "subject_consistency": SubjectConsistency(self.subject_encoder),
                 "background_consistency": BackgroundConsistency(self.encoder), "temporal_flickering": TemporalFlickering(),
-                "warping_error": WarpingError(), "motion_magnitude": MotionMagnitude(),
+                "warping_error": WarpingError(), "motion_magnitude": MotionMagnitude(protocol=self.temporal_protocol),
             }
 
     def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None) -> int:
@@ -242,7 +248,7 @@ class FolderEvaluation:
             from eval.temporal import temporal_clip_scores
 
             scores = temporal_clip_scores(frames, clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps,
-                                          clip_embeddings=embeddings)
+                                          clip_embeddings=embeddings, protocol=self.temporal_protocol)
             for name, metric in self.temporal.items():
                 weight = scores["consistency_pairs"] if name in ("subject_consistency", "background_consistency") else 1.0
                 metric.update(scores=[scores[name]], weights=[weight])
@@ -289,8 +295,26 @@ class FolderEvaluation:
             entry["dynamic_degree"] = self.temporal["motion_magnitude"].dynamic_share()
             entry["encoder"] = self.encoder.name
             entry["subject_encoder"] = self.subject_encoder.name
+            entry.update(temporal_protocol_entry(self.temporal_protocol, self.encoder, self.subject_encoder))
             out["temporal"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in entry.items()}
         return out
+
+
+def temporal_protocol_entry(protocol: str, encoder, subject_encoder) -> dict:
+    """``protocol``, its description and, under vbench, ``notes`` on what still differs from VBench's setup."""
+    from eval.temporal import TEMPORAL_PROTOCOLS
+
+    entry: dict = {"protocol": protocol, "protocol_description": TEMPORAL_PROTOCOLS[protocol]}
+    if protocol == "vbench":
+        notes = ["dynamic_degree uses OpenCV DIS flow, not VBench's RAFT: its decisions can differ from VBench's"]
+        if subject_encoder is encoder or not str(subject_encoder.name).startswith("timm:"):
+            notes.append("subject_consistency is VBench's only with DINO ViT-B/16: --subject-encoder "
+                         "timm:vit_base_patch16_224.dino:dino_vitbase16_pretrain.pth")
+        if "ViT-B-32" not in str(encoder.name):
+            notes.append("background_consistency is VBench's only with OpenAI CLIP ViT-B/32: --clip-model ViT-B-32-quickgelu "
+                         "--clip-pretrained ViT-B-32.pt")
+        entry["notes"] = notes
+    return entry
 
 
 def _same_shape_batches(clips: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:

@@ -8,6 +8,17 @@ sharing its embeddings and optical flows (what ``synthvid eval`` does).
 Optical flow is OpenCV's DIS (Kroeger et al. 2016, preset MEDIUM) on grey frames: on shapes-world
 camera pans it recovers the true 1.28 px/frame translation, and it is ~4× faster than Farneback. The
 references used FlowNet2 (Lai et al.) and RAFT (VBench), so absolute values differ from theirs.
+
+Two protocols (:data:`TEMPORAL_PROTOCOLS`); every output names the one it followed:
+
+- ``synthvid`` (default): frames preprocessed as open_clip's eval transform (antialiased resize, centre
+  crop); dynamic degree on every frame pair, its threshold raised for clips below 8 fps;
+- ``vbench``: VBench 0.1.5's own preprocessing (``eval.encoders``: shorter side to 224 without
+  antialias, centre crop for CLIP, no crop for DINO, DINO's position interpolation) and its dynamic
+  degree rules: frames subsampled to about 8 fps (every ``max(1, round(fps/8))``-th), threshold
+  6·min(H, W)/256 px, ``round(4·frames/16)`` moving pairs needed (Python's rounding, which may be 0),
+  flow on frames padded to multiples of 8 (RAFT's ``InputPadder``), top-5 % count ``int(0.05·H·W)`` of
+  the padded field. Flow is still DIS, not RAFT: dynamic decisions can differ from VBench's.
 """
 
 from __future__ import annotations
@@ -20,13 +31,32 @@ import torch
 from torchmetrics import Metric
 
 from eval.encoders import ImageEncoder
-from eval.errors import FramesError
+from eval.errors import EvalError, FramesError
 from eval.frames import video_batch
 
 # VBench dynamic degree: a clip "moves" when enough frame pairs have a top-5 % flow above a threshold
 # that scales with the frame size (6 px at 256) and with low frame rates (×8/fps below 8 fps).
 TOP_FRACTION = 0.05
 VBENCH_THRESHOLD_PX_AT_256 = 6.0
+VBENCH_TARGET_FPS = 8.0
+
+TEMPORAL_PROTOCOLS = {
+    "synthvid": "synthvid's default: encoders' open_clip eval transform (antialiased resize, centre crop); dynamic degree "
+                "on every frame pair (OpenCV DIS flow), threshold 6·min(H,W)/256 px ×max(1, 8/fps), max(1, round(4·T/16)) "
+                "pairs; not a published protocol",
+    "vbench": "VBench 0.1.5: shorter side to 224 without antialias (CLIP: bicubic + centre crop; DINO: bilinear, no crop, "
+              "DINO's position interpolation); dynamic degree on frames subsampled to ~8 fps (every max(1, round(fps/8))-th), "
+              "threshold 6·min(H,W)/256 px, round(4·frames/16) pairs; flow is OpenCV DIS, not VBench's RAFT",
+}
+DEFAULT_TEMPORAL_PROTOCOL = "synthvid"
+
+
+def check_protocol(protocol: str | None) -> str:
+    """``protocol`` (``None``: the default) if it is one of :data:`TEMPORAL_PROTOCOLS`, else :class:`EvalError`."""
+    name = protocol or DEFAULT_TEMPORAL_PROTOCOL
+    if name not in TEMPORAL_PROTOCOLS:
+        raise EvalError(None, f"unknown temporal protocol {name!r}: choose from {', '.join(TEMPORAL_PROTOCOLS)}")
+    return name
 
 
 # ----------------------------------------------------------------------------------------- flows
@@ -105,9 +135,12 @@ def vbench_consistency(embeddings: torch.Tensor) -> tuple[float, int]:
 
 def flickering_score(frames: np.ndarray) -> float:
     """VBench temporal flickering: (255 − mean_t MAE(f_t, f_{t+1})) / 255, MAE over pixels and
-    channels of uint8 frames; 1 = no change between frames."""
-    diffs = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
-    return float((255.0 - diffs.mean()) / 255.0)
+    channels of uint8 frames; 1 = no change between frames. Summed as ``vbench/temporal_flickering.py``
+    does (float32 means of each BGR frame pair's absolute difference, their float32 mean), so the
+    result is VBench's to the last bit."""
+    diffs = np.abs(np.diff(frames[..., ::-1].astype(np.float32), axis=0))
+    per_pair = np.array([d.mean() for d in diffs], dtype=np.float32)
+    return (255.0 - per_pair.mean().item()) / 255.0
 
 
 def warping_error(frames: np.ndarray, flows: ClipFlows) -> float:
@@ -124,19 +157,64 @@ def warping_error(frames: np.ndarray, flows: ClipFlows) -> float:
     return total / len(flows.forward)
 
 
-def pair_motion(flows: ClipFlows) -> np.ndarray:
+def pair_motion(flows: ClipFlows, protocol: str = DEFAULT_TEMPORAL_PROTOCOL) -> np.ndarray:
     """Per frame pair, the mean of the largest 5 % of forward-flow magnitudes (pixels per frame):
-    VBench's dynamic-degree statistic (``DynamicDegree.get_score``)."""
-    magnitude = np.sqrt(np.square(flows.forward).sum(-1)).reshape(len(flows.forward), -1)
+    VBench's dynamic-degree statistic (``DynamicDegree.get_score``). Under ``vbench`` it is computed as
+    VBench does (float32, ``int(0.05·H·W)`` values in descending order; NaN when that is 0), under
+    ``synthvid`` at least one value counts."""
+    forward = flows.forward
+    if protocol == "vbench":
+        cut = int(forward.shape[1] * forward.shape[2] * TOP_FRACTION)
+        if cut == 0:
+            return np.full(len(forward), np.nan)
+        return np.array([np.mean(np.abs(np.sort(-np.sqrt(np.square(f[..., 0]) + np.square(f[..., 1])).ravel()))[:cut]).item()
+                         for f in forward])
+    magnitude = np.sqrt(np.square(forward).sum(-1)).reshape(len(forward), -1)
     keep = max(1, int(magnitude.shape[1] * TOP_FRACTION))
     return np.sort(magnitude, axis=1)[:, -keep:].mean(axis=1)
 
 
-def is_dynamic(per_pair: np.ndarray, height: int, width: int, fps: float) -> bool:
-    """VBench's rule: moving when at least round(4·T/16) pairs exceed 6·(min(H, W)/256)·max(1, 8/fps) px."""
+def vbench_frame_step(fps: float) -> int:
+    """VBench's dynamic-degree subsampling: every ``max(1, round(fps / 8))``-th frame (Python's round:
+    halves to even, so 20 fps keeps every 2nd, 12 fps every 2nd, 25 fps every 3rd)."""
+    return max(1, round(fps / VBENCH_TARGET_FPS))
+
+
+def is_dynamic(per_pair: np.ndarray, height: int, width: int, fps: float, protocol: str = DEFAULT_TEMPORAL_PROTOCOL) -> bool:
+    """VBench's rule: moving when enough pairs exceed 6·(min(H, W)/256) px.
+
+    ``vbench`` (``DynamicDegree.set_params``/``check_move``): ``per_pair`` from the subsampled frames
+    (:func:`vbench_frame_step`), round(4·frames/16) pairs needed, 0 meaning any clip with a pair moves.
+    ``synthvid``: every frame pair, max(1, round(4·T/16)) needed, the threshold ×max(1, 8/fps).
+    """
+    if protocol == "vbench":
+        threshold = VBENCH_THRESHOLD_PX_AT_256 * (min(height, width) / 256.0)
+        needed = round(4 * ((len(per_pair) + 1) / 16.0))
+        return len(per_pair) > 0 and int((per_pair > threshold).sum()) >= needed
     threshold = VBENCH_THRESHOLD_PX_AT_256 * (min(height, width) / 256.0) * max(1.0, 8.0 / fps)
     needed = max(1, round(4 * (len(per_pair) + 1) / 16.0))
     return int((per_pair > threshold).sum()) >= needed
+
+
+def dynamic_pairs(frames: np.ndarray, fps: float, protocol: str = DEFAULT_TEMPORAL_PROTOCOL,
+                  flows: ClipFlows | None = None) -> np.ndarray:
+    """The per-pair motion statistic the dynamic rule reads: every pair (``synthvid``; ``flows`` of all
+    frames reused when given) or pairs of the frames VBench keeps, padded as RAFT pads them (``vbench``)."""
+    if protocol == "vbench":
+        kept = raft_padded(frames[:: vbench_frame_step(fps)])
+        return pair_motion(optical_flows(kept), protocol) if len(kept) >= 2 else np.zeros(0)
+    return pair_motion(flows if flows is not None else optical_flows(frames), protocol)
+
+
+def raft_padded(frames: np.ndarray) -> np.ndarray:
+    """Frames padded to multiples of 8 by edge replication, split evenly (the odd pixel at the bottom and
+    right), as RAFT's ``InputPadder`` (mode ``sintel``) pads VBench's frames before their flow; VBench's
+    top-5 % statistic then runs over the padded flow field."""
+    height, width = frames.shape[1:3]
+    pad_h, pad_w = -height % 8, -width % 8
+    if not (pad_h or pad_w):
+        return frames
+    return np.pad(frames, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)), mode="edge")
 
 
 # ------------------------------------------------------------------------------------ metrics
@@ -271,8 +349,9 @@ class MotionMagnitude(ClipMeanMetric):
 
     higher_is_better = True
 
-    def __init__(self, **kwargs):
+    def __init__(self, protocol: str | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.protocol = check_protocol(protocol)
         self.add_state("dynamic_count", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("clip_count", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
 
@@ -280,9 +359,9 @@ class MotionMagnitude(ClipMeanMetric):
         _needs(videos, 2, "motion magnitude")
         values = []
         for clip in videos:
-            per_pair = pair_motion(optical_flows(clip.cpu().numpy()))
-            values.append(float(per_pair.mean()))
-            self.add_dynamic(is_dynamic(per_pair, clip.shape[1], clip.shape[2], fps))
+            per_pair = dynamic_pairs(clip.cpu().numpy(), fps, self.protocol)
+            values.append(float(np.nanmean(per_pair)) if len(per_pair) and not np.isnan(per_pair).all() else float("nan"))
+            self.add_dynamic(is_dynamic(per_pair, clip.shape[1], clip.shape[2], fps, self.protocol))
         return values, [1.0] * len(values)
 
     def add_dynamic(self, dynamic: bool) -> None:
@@ -300,20 +379,24 @@ TEMPORAL_METRICS = ("clip_temp", "subject_consistency", "background_consistency"
 
 
 def temporal_clip_scores(frames: np.ndarray, *, clip_encoder: ImageEncoder, subject_encoder: ImageEncoder | None = None,
-                         fps: float = 8.0, clip_embeddings: torch.Tensor | None = None) -> dict:
+                         fps: float = 8.0, clip_embeddings: torch.Tensor | None = None,
+                         protocol: str | None = None) -> dict:
     """Every temporal score of one uint8 ``[T, H, W, 3]`` clip, embeddings and flows computed once.
 
     ``clip_embeddings`` (``clip_encoder.encode_frames(frames)``) may be passed when the caller has them
     (CLIPSIM encodes the same frames). Returns ``{name: value}`` for :data:`TEMPORAL_METRICS` plus
     ``dynamic`` (VBench's rule) and ``consistency_pairs`` (the weight of the two VBench consistencies).
+    ``protocol`` (:data:`TEMPORAL_PROTOCOLS`) chooses the dynamic-degree rules; the encoders'
+    preprocessing follows their own ``protocol`` attribute (``ImageEncoder.set_protocol``).
     """
+    protocol = check_protocol(protocol)
     if frames.shape[0] < 2:
         raise FramesError(None, f"temporal metrics need clips of at least 2 frames, got {frames.shape[0]}")
     if clip_embeddings is None:
         clip_embeddings = clip_encoder.encode_frames(frames)
     subject_embeddings = clip_embeddings if subject_encoder in (None, clip_encoder) else subject_encoder.encode_frames(frames)
     flows = optical_flows(frames)
-    per_pair = pair_motion(flows)
+    per_pair = dynamic_pairs(frames, fps, protocol, flows)
     subject_sum, pairs = vbench_consistency(subject_embeddings)
     background_sum, _ = vbench_consistency(clip_embeddings)
     return {
@@ -322,7 +405,7 @@ def temporal_clip_scores(frames: np.ndarray, *, clip_encoder: ImageEncoder, subj
         "background_consistency": background_sum / pairs,
         "temporal_flickering": flickering_score(frames),
         "warping_error": warping_error(frames, flows),
-        "motion_magnitude": float(per_pair.mean()),
-        "dynamic": is_dynamic(per_pair, frames.shape[1], frames.shape[2], fps),
+        "motion_magnitude": float(np.nanmean(per_pair)) if len(per_pair) and not np.isnan(per_pair).all() else float("nan"),
+        "dynamic": is_dynamic(per_pair, frames.shape[1], frames.shape[2], fps, protocol),
         "consistency_pairs": pairs,
     }

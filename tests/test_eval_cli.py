@@ -97,7 +97,7 @@ def test_table_output_lists_every_clip(capsys, models, world_run):
     capsys.readouterr()
     assert run(["eval", "--fake", str(folder), "--metrics", "temporal", *models]) == 0
     out = capsys.readouterr().out
-    assert "Per-clip scores" in out and out.count("clips/") >= 3 and "Temporal:" in out
+    assert "Per-clip scores" in out and out.count("clips/") >= 3 and "Temporal (protocol synthvid):" in out
 
 
 @pytest.mark.parametrize(
@@ -109,6 +109,11 @@ def test_table_output_lists_every_clip(capsys, models, world_run):
         (["--fake", "{run}", "--prompts", "{tmp}/two.txt"], "has 2 prompts for 3 clips"),
         (["--fake", "{run}", "--reference", "world:{tmp}/two.txt", "--metrics", "fvd", "--fvd-extractor", "i3d:{tmp}/none.pt"],
          "none.pt: no such I3D checkpoint"),
+        (["--fake", "{run}", "--protocol", "vbench2"], "unknown or repeated protocol 'vbench2'"),
+        (["--fake", "{run}", "--protocol", "cd-fvd,fvd2048_16f"], "unknown or repeated protocol 'fvd2048_16f'"),
+        (["--fake", "{run}", "--metrics", "clipsim", "--protocol", "vbench"], "vbench is a protocol of the temporal metrics"),
+        (["--fake", "{run}", "--metrics", "temporal", "--protocol", "vbench", "--subject-encoder", "timm:resnet18"],
+         "the vbench protocol runs subject consistency's encoder as DINO's ViT"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, world_run, tmp_path, args, message):

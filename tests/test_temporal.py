@@ -9,7 +9,7 @@ import torch
 from eval_helpers import save_tiny_clip, world_clips
 
 from eval.encoders import TimmImageEncoder, load_clip, load_image_encoder
-from eval.errors import FramesError
+from eval.errors import EvalError, FramesError
 from eval.temporal import (
     BackgroundConsistency,
     CLIPTemp,
@@ -167,3 +167,42 @@ def test_one_frame_clips_are_refused():
         WarpingError().update(np.zeros((1, 16, 16, 3), np.uint8))
     with pytest.raises(FramesError, match="at least 2 frames"):
         optical_flows(np.zeros((1, 16, 16, 3), np.uint8))
+
+
+def test_vbench_protocol_rules_without_the_package():
+    """VBench's dynamic-degree subsampling (Python's round: halves to even), RAFT's padding, the required
+    count that may round to 0, and its CLIP geometry: shorter side 224, the longer int(224·long/short),
+    a centre crop whose odd margin rounds as torchvision rounds it (the tests against vbench itself are
+    in test_vbench_reference.py)."""
+    from eval.encoders import ImageEncoder
+    from eval.temporal import raft_padded, vbench_frame_step
+
+    assert [vbench_frame_step(f) for f in (4.0, 8.0, 12.0, 20.0, 24.0, 25.0, 30.0, 60.0)] == [1, 1, 2, 2, 3, 3, 4, 8]
+    padded = raft_padded(np.arange(2 * 90 * 151 * 3, dtype=np.uint8).reshape(2, 90, 151, 3))
+    assert padded.shape == (2, 96, 152, 3) and (padded[:, :3] == padded[:, 3:4]).all() and (padded[:, -3:] == padded[:, -4:-3]).all()
+    assert is_dynamic(np.array([0.0]), 64, 64, 8.0, "vbench")  # two frames: round(0.5) = 0 pairs needed
+    assert not is_dynamic(np.array([0.0]), 64, 64, 8.0)  # synthvid: at least one
+    assert not is_dynamic(np.zeros(0), 64, 64, 8.0, "vbench")
+
+    class Probe(ImageEncoder):
+        def embed_images(self, pixels):
+            return pixels.flatten(1)
+
+    probe = Probe()
+    probe._set_normalisation((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    frames = torch.zeros(1, 90, 151, 3, dtype=torch.uint8)
+    frames[..., 76, :] = 255  # one bright column: where it lands tells the crop offset
+    x = probe.set_protocol("vbench").preprocess(frames)
+    assert x.shape == (1, 3, 224, 224)
+    # 151 → 375 wide, margin 151: round(75.5) = 76 (floor would be 75)
+    assert int(x[0, 0, 100].argmax()) == int(vbench_resized_column(76, 90, 151)) - 76
+    with pytest.raises(EvalError, match="unknown encoder protocol"):
+        probe.set_protocol("vbench2")
+
+
+def vbench_resized_column(column: int, height: int, width: int) -> float:
+    """Where column ``column`` of a ``height``×``width`` frame lands after VBench's resize (bicubic, no antialias)."""
+    line = torch.zeros(1, 1, height, width)
+    line[..., column] = 1.0
+    wide = torch.nn.functional.interpolate(line, size=(224, int(224 * width / height)), mode="bicubic", align_corners=False)
+    return float(wide[0, 0, 100].argmax())
