@@ -40,6 +40,24 @@ def save_tiny_clip(folder: Path, seed: int) -> Path:
     return folder
 
 
+class OpenAIArchive(torch.nn.Module):
+    """A CLIP's towers and parameters under OpenAI's key names at the top level, with the scalar extras
+    OpenAI's TorchScript files keep in their state dict (input_resolution, context_length, vocab_size);
+    for open_clip's CLIP and openai-clip's alike."""
+
+    def __init__(self, clip, input_resolution: int, context_length: int, vocab_size: int = 49408):
+        super().__init__()
+        for name, child in clip.named_children():
+            setattr(self, name, child)
+        for name, parameter in clip.named_parameters(recurse=False):
+            setattr(self, name, parameter)
+        for name, value in (("input_resolution", input_resolution), ("context_length", context_length), ("vocab_size", vocab_size)):
+            self.register_buffer(name, torch.tensor(value))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.visual(image)
+
+
 def world_clips(count: int, seed: int, *, frames: int = 4, size: int = 48) -> tuple[np.ndarray, list[str]]:
     """``count`` shapes-world clips ``[count, frames, size, size, 3]`` and their prompts."""
     prompts = sample_prompts(count, np.random.default_rng(seed))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from eval_helpers import TINY_CLIP_CONFIG, save_tiny_clip, world_clips
+from eval_helpers import TINY_CLIP_CONFIG, OpenAIArchive, save_tiny_clip, world_clips
 
 from eval.clipsim import CLIPSIM, clip_scores
 from eval.encoders import load_clip, torchmetrics_clip
@@ -93,23 +93,6 @@ def test_shipped_tiny_clip_loads_offline_fits_the_size_budget_and_prefers_the_ri
     assert bool((matched > mismatched).all()), (matched, mismatched)
 
 
-class OpenAIArchive(torch.nn.Module):
-    """An open_clip CLIP's towers and parameters under OpenAI's key names at the top level, with the scalar
-    extras OpenAI's TorchScript files keep in their state dict (input_resolution, context_length, vocab_size)."""
-
-    def __init__(self, clip):
-        super().__init__()
-        for name, child in clip.named_children():
-            setattr(self, name, child)
-        for name, parameter in clip.named_parameters(recurse=False):
-            setattr(self, name, parameter)
-        for name, value in (("input_resolution", 32), ("context_length", 24), ("vocab_size", 49408)):
-            self.register_buffer(name, torch.tensor(value))
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.visual(image)
-
-
 def test_openai_torchscript_checkpoints_load_and_give_the_original_embeddings(tmp_path, caplog):
     """OpenAI ships CLIP as TorchScript (ViT-B-32.pt), weights in float16; open_clip's weights_only
     torch.load refuses such a file. A small CLIP saved that way loads, and embeds as the original."""
@@ -124,7 +107,7 @@ def test_openai_torchscript_checkpoints_load_and_give_the_original_embeddings(tm
     torch.manual_seed(5)
     original = open_clip.CLIP(**TINY_CLIP_CONFIG, quick_gelu=True).eval()
     convert_weights_to_lp(original)  # float16 where OpenAI's files are
-    torch.jit.save(torch.jit.script(OpenAIArchive(original)), str(tmp_path / "ViT-tiny.pt"))
+    torch.jit.save(torch.jit.script(OpenAIArchive(original, input_resolution=32, context_length=24)), str(tmp_path / "ViT-tiny.pt"))
     with pytest.raises(Exception, match="Weights only load failed|TorchScript"):
         torch.load(tmp_path / "ViT-tiny.pt", weights_only=True)  # what open_clip does with it
     loaded = load_clip(str(config), tmp_path / "ViT-tiny.pt")
