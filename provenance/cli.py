@@ -181,6 +181,9 @@ def _verdict_table(verdict):
     table.add_column()
     ai = {True: "yes", False: "no", None: "unknown"}[verdict.ai_generated]
     table.add_row("AI-generated", ai + (f" ({'; '.join(verdict.ai_basis)})" if verdict.ai_basis else ""))
+    if verdict.fragment_results:
+        table.add_row("Media segments", "\n".join(f"{Path(f['file']).name}: {f['state']}" + (f" ({', '.join(f['codes'])})" if f["codes"] else "")
+                                                  for f in verdict.fragment_results))
     table.add_row("Signer", verdict.signer or "—")
     table.add_row("Time", f"{verdict.time} ({verdict.time_source})" if verdict.time else "—")
     table.add_row("Generator", verdict.generator or "—")
@@ -223,9 +226,11 @@ def _verdict_table(verdict):
 
 @app.command("verify")
 def verify(
-    files: List[Path] = typer.Argument(..., help="Clips to verify."),
+    files: List[Path] = typer.Argument(..., help="Clips (or other assets) to verify; a fragmented MP4 as its init segment "
+                                       "followed by its media segments: init.mp4 seg*.m4s."),
     trust: Optional[List[Path]] = typer.Option(
-        None, "--trust", help="Trust anchor PEM (repeatable). Default: the key directory's ca.pem if it exists."
+        None, "--trust", help="Trust anchor PEM: a CA certificate or a bundle such as the C2PA trust list (repeatable). "
+        "Default: the key directory's ca.pem if it exists."
     ),
     repo: Optional[Path] = typer.Option(None, "--repo", help="Manifest repository. Default: the user's, if it exists."),
     wm_key: Optional[Path] = typer.Option(None, "--wm-key", help="Watermark key file. Default: the key directory's, if it exists."),
@@ -241,9 +246,15 @@ def verify(
     disagree), WATERMARK_ONLY, NO_PROVENANCE: exit 1. Bad input: exit 2, and the other files are
     still verified.
 
+    C2PA is read from every format c2pa-rs reads (MP4/MOV, AVI, fragmented MP4 with its segments,
+    HEIC/AVIF, M4A, WAV, JPEG, PNG...). An asset without video gets its verdict from C2PA alone, with
+    the note "no video stream: watermark not checked"; a file that is neither a video nor a format
+    C2PA is read from is bad input.
+
     Example: synthvid verify clip.mp4 --trust ca.pem --repo manifests.sqlite --wm-key watermark.key
+    Example: synthvid verify init.mp4 seg*.m4s --trust C2PA-TRUST-LIST.pem
     """
-    from provenance.keys import default_key_dir, load_trust_anchors, load_watermark_key, WATERMARK_KEY
+    from provenance.keys import WATERMARK_KEY, default_key_dir, load_trust_anchors, load_watermark_key
     from provenance.repository import ManifestRepository, default_repository_path
     from provenance.verify import verify_file
 
@@ -256,10 +267,9 @@ def verify(
     out, err = make_console(), make_console(stderr=True)
     results, exit_code = [], EXIT_OK
     try:
-        for path in files:
+        for path, segments in _asset_groups(files):
             try:
-                verdict = verify_file(path, trust_anchors_pem=anchors, repository=repository, watermark_key=watermark_key,
-                                      detector=estimate)
+                verdict = verify_file(path, fragments=segments, trust_anchors_pem=anchors, repository=repository, watermark_key=watermark_key, detector=estimate)
             except USER_ERRORS as exc:
                 if _debugging():
                     traceback.print_exc()
@@ -285,6 +295,25 @@ def verify(
         if anchors is None and any(r.get("verdict") == "UNTRUSTED_SIGNER" for r in results):
             err.print("note: no trust anchor given (--trust) and no key directory ca.pem: nothing can be TRUSTED")
     raise typer.Exit(exit_code)
+
+
+def _asset_groups(files: list[Path]) -> list[tuple[Path, list[Path]]]:
+    """The files as assets: a fragmented-MP4 init segment takes the media segments that follow it."""
+    from provenance.media import sniff_container
+
+    groups: list[tuple[Path, list[Path]]] = []
+    head_is_init = False
+    for path in files:
+        try:
+            kind = sniff_container(path).kind if path.is_file() else None
+        except OSError:
+            kind = None
+        if kind == "segment" and head_is_init:
+            groups[-1][1].append(path)
+            continue
+        groups.append((path, []))
+        head_is_init = kind == "init"
+    return groups
 
 
 # --------------------------------------------------------------------------------------------- repo

@@ -31,7 +31,7 @@ from typing import Any
 from provenance.errors import ManifestError, MediaError, SigningError
 from provenance.files import check_input_file
 from provenance.keys import ALLOWED_EKUS, SignerConfig
-from provenance.media import Box, top_level_boxes
+from provenance.media import Box, Container, riff_has_chunk, riff_problem, sniff_container, top_level_boxes
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,14 @@ GENERATION_LABEL = "org.synthvid.generation-parameters"
 MANIFEST_UNREADABLE = "synthvid.manifest.unreadable"
 # Failure codes about the signer's credential rather than the integrity of content or claim.
 CREDENTIAL_CODE_PREFIXES = ("signingCredential.", "timeStamp.")
+# CAWG identity assertions: the identity credential's trust, not the integrity of the asset.
+CAWG_CREDENTIAL_SUFFIXES = (".untrusted", ".expired", ".revoked")
+
+
+def is_credential_code(code: str) -> bool:
+    """Whether a failure code is about a credential's trust (the signer's, a timestamp's, a CAWG
+    identity's) rather than the integrity of the content or the claim."""
+    return code.startswith(CREDENTIAL_CODE_PREFIXES) or (code.startswith("cawg.") and code.endswith(CAWG_CREDENTIAL_SUFFIXES))
 
 
 def _synthvid_version() -> str:
@@ -261,8 +269,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerConfig) -> SignResult:
-    """Embed ``manifest`` in a copy of MP4 ``src`` at ``dst``, signed by ``signer``.
+def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerConfig, *, mime: str | None = None) -> SignResult:
+    """Embed ``manifest`` in a copy of ``src`` (MP4, or any format c2pa-rs writes: ``mime``, by default
+    what ``src``'s first bytes say) at ``dst``, signed by ``signer``.
 
     ``dst`` appears atomically, only once signing (and c2pa's verify-after-sign) succeeded.
     """
@@ -270,6 +279,7 @@ def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerCo
 
     src, dst = Path(src), Path(dst)
     check_input_file(src)
+    mime = mime or sniff_container(src).mime or MP4_MIME
     if not dst.parent.is_dir():
         raise SigningError(dst, f"directory {dst.parent} does not exist")
     tmp = dst.with_name(f".{dst.name}.signing{dst.suffix}")
@@ -277,7 +287,7 @@ def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerCo
     try:
         with c2pa_signer, c2pa.Builder(manifest, context=_context()) as builder:
             with open(src, "rb") as source, open(tmp, "w+b") as dest:
-                store = builder.sign(c2pa_signer, MP4_MIME, source, dest)
+                store = builder.sign(c2pa_signer, mime, source, dest)
         os.replace(tmp, dst)
     except c2pa.C2paError as exc:
         tmp.unlink(missing_ok=True)
@@ -316,6 +326,8 @@ class ManifestReport:
     informational: list[dict] = field(default_factory=list)
     successes: list[dict] = field(default_factory=list)
     ingredient_deltas: list[dict] = field(default_factory=list)  # c2pa-rs's validation of each ingredient
+    # Fragmented MP4 read with its media segments: c2pa-rs's result for each, [{file, state, codes}].
+    fragments: list[dict] = field(default_factory=list)
 
     @property
     def failure_codes(self) -> list[str]:
@@ -324,7 +336,7 @@ class ManifestReport:
     @property
     def integrity_failures(self) -> list[dict]:
         """Failures that are not about the signer's credential: content or claim do not match."""
-        return [f for f in self.failures if not f["code"].startswith(CREDENTIAL_CODE_PREFIXES)]
+        return [f for f in self.failures if not is_credential_code(f["code"])]
 
     def assertion(self, label: str) -> Any:
         for item in self.manifest.get("assertions", []):
@@ -494,7 +506,7 @@ class IngredientReport:
 
     @property
     def integrity_failures(self) -> list[str]:
-        return [c for c in self.codes if not c.startswith(CREDENTIAL_CODE_PREFIXES)]
+        return [c for c in self.codes if not is_credential_code(c)]
 
 
 def _manifest_of_url(url: str) -> str | None:
@@ -574,34 +586,112 @@ def _report(reader) -> ManifestReport:
     )
 
 
-def read_manifest(path: str | Path, trust_anchors_pem: bytes | str | None = None) -> ManifestReport | None:
-    """Validate the manifest embedded in MP4 ``path``; ``None`` when it carries none.
+STATE_ORDER = {"Invalid": 0, "Valid": 1, "Trusted": 2}
 
-    A manifest box that c2pa cannot even parse yields state Invalid with code :data:`MANIFEST_UNREADABLE`
-    (the file claims credentials that do not hold). A file c2pa cannot parse as MP4 at all raises
-    :class:`MediaError`.
+
+def read_manifest(
+    path: str | Path,
+    trust_anchors_pem: bytes | str | None = None,
+    *,
+    container: Container | None = None,
+    fragments: "list[str | Path] | tuple" = (),
+) -> ManifestReport | None:
+    """Validate the manifest embedded in ``path`` (any format c2pa-rs reads C2PA from: MP4/MOV,
+    HEIC/AVIF, M4A, AVI/WAV, JPEG, PNG, ...); ``None`` when it carries none.
+
+    ``fragments``: ``path`` is a fragmented-MP4 init segment and these its media segments; c2pa-rs
+    validates the init segment with each, and the report holds the worst state, every failure (naming
+    the segment where only some fail) and each segment's result in :attr:`ManifestReport.fragments`.
+
+    A manifest box or chunk that c2pa cannot even parse yields state Invalid with code
+    :data:`MANIFEST_UNREADABLE` (the file claims credentials that do not hold). A file c2pa cannot
+    parse at all raises :class:`MediaError` with the true reason: a malformed file, or a manifest of
+    a pre-release C2PA format that c2pa-rs no longer validates.
     """
+    import contextlib
+
     import c2pa
 
     path = Path(path)
+    container = container or sniff_container(path)
+    mime = container.mime or MP4_MIME
     try:
-        with open(path, "rb") as f, c2pa.Reader(MP4_MIME, f, context=_context(trust_anchors_pem)) as reader:
-            return _report(reader)
+        with contextlib.ExitStack() as stack:
+            f = stack.enter_context(open(path, "rb"))
+            reader = stack.enter_context(c2pa.Reader(mime, f, context=_context(trust_anchors_pem)))
+            if not fragments:
+                return _report(reader)
+            per_fragment = []
+            for fragment in map(Path, fragments):
+                segment = stack.enter_context(open(fragment, "rb"))  # c2pa keeps reading it until the next one
+                f.seek(0)
+                try:
+                    reader.with_fragment(mime, f, segment)
+                except c2pa.C2paError as exc:
+                    raise MediaError(fragment, f"c2pa-rs cannot read this media segment of {path.name} ({_first_line(exc)})") from exc
+                per_fragment.append((fragment, _report(reader)))
+            return _combine_fragments(per_fragment)
     except c2pa.C2paError as exc:
         # A manifest box that c2pa cannot read is a manifest that no longer holds; without one, a
-        # parse failure means the file is not a valid MP4 and "not found" means no credentials.
-        carries_manifest = has_c2pa_box(path)
+        # parse failure means the file is not a valid file of its format and "not found" means no
+        # credentials.
+        carries_manifest = carries_c2pa_manifest(path, container)
         if isinstance(exc, c2pa.C2paError.ManifestNotFound) and not carries_manifest:
             return None
         reason = _first_line(exc)
+        if "prerelease" in reason:
+            raise MediaError(path, f"carries a pre-release C2PA manifest, which c2pa-rs no longer validates ({reason})") from exc
+        if carries_manifest and _manifest_box_before_ftyp(path):
+            raise MediaError(path, "carries its C2PA manifest box before 'ftyp', the layout of pre-release c2pa-rs "
+                                   f"versions, which c2pa-rs no longer reads ({reason})") from exc
         if not carries_manifest:
-            raise MediaError(path, f"not a valid MP4 file ({reason})") from exc
+            problem = riff_problem(path) if container.mime in RIFF_MIMES else None
+            raise MediaError(path, f"not a valid {container.name} file ({problem or reason})") from exc
         return ManifestReport(
             state="Invalid", label=None, manifest={}, store_json="{}",
             failures=[{"code": MANIFEST_UNREADABLE, "explanation": reason}],
         )
     except OSError as exc:
         raise MediaError(path, f"cannot read ({exc.strerror or exc})") from exc
+
+
+RIFF_MIMES = {"video/avi", "audio/wav", "image/webp"}
+
+
+def _combine_fragments(per_fragment: list[tuple[Path, ManifestReport]]) -> ManifestReport:
+    """One report for an init segment read with each of its media segments."""
+    last = per_fragment[-1][1]
+    combined = ManifestReport(state=min((r.state for _, r in per_fragment), key=lambda st: STATE_ORDER.get(st, 0)),
+                              label=last.label, manifest=last.manifest, store_json=last.store_json,
+                              informational=last.informational, successes=last.successes, ingredient_deltas=last.ingredient_deltas)
+    seen = set()
+    for fragment, report in per_fragment:
+        combined.fragments.append({"file": str(fragment), "state": report.state, "codes": report.failure_codes})
+        for failure in report.failures:
+            if is_credential_code(failure["code"]):  # about the signer: the same with every segment
+                if failure["code"] not in seen:
+                    seen.add(failure["code"])
+                    combined.failures.append(failure)
+            else:
+                combined.failures.append({**failure, "explanation": f"media segment {fragment.name}: {failure.get('explanation', '')}"})
+    return combined
+
+
+def carries_c2pa_manifest(path: str | Path, container: Container | None = None) -> bool:
+    """Whether ``path`` visibly holds a C2PA manifest store where its format keeps one: an ISO-BMFF
+    C2PA ``uuid`` box (even if ftyp is damaged) or a RIFF ``C2PA`` chunk."""
+    container = container or sniff_container(path)
+    if container.mime in RIFF_MIMES:
+        return riff_has_chunk(path, b"C2PA")
+    return has_c2pa_box(path)
+
+
+def _manifest_box_before_ftyp(path: Path) -> bool:
+    try:
+        boxes = top_level_boxes(path, known_first=False)
+    except MediaError:
+        return False
+    return len(boxes) > 1 and is_c2pa_box(path, boxes[0]) and boxes[1].type == "ftyp"
 
 
 def read_manifest_store(

@@ -446,13 +446,19 @@ def callback_signer(
 
 
 def load_trust_anchors(paths: list[str | Path] | None = None) -> bytes | None:
-    """The PEM bundle of the given CA files (default: the key directory's ``ca.pem`` if it exists)."""
+    """The PEM bundle of the given CA files, each a certificate or a bundle of them such as the C2PA
+    trust list (default: the key directory's ``ca.pem`` if it exists)."""
     if not paths:
         default = default_key_dir() / CA_CERT
         return default.read_bytes() if default.is_file() else None
+    return load_pem_bundle(paths, "trust anchor")
+
+
+def load_pem_bundle(paths: list[str | Path], what: str) -> bytes:
+    """The given PEM certificate files joined into one bundle; each must hold at least one certificate."""
     bundle = b""
     for path in paths:
-        pem = _read_public(path, "trust anchor")
+        pem = _read_public(path, what)
         load_certificates(pem, path)
         bundle += pem if pem.endswith(b"\n") else pem + b"\n"
     return bundle

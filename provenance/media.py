@@ -9,6 +9,7 @@ dict. :func:`read_video` decodes anything FFmpeg reads; :func:`write_video` writ
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import os
 import struct
@@ -144,6 +145,199 @@ def top_level_boxes(path: str | Path, *, known_first: bool = True, stray_tail_ok
     return boxes
 
 
+# ISO-BMFF brands of still images (HEIF/HEIC, AVIF) and of audio-only files (M4A/M4B).
+IMAGE_BRANDS = {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis", "avci"}
+AUDIO_BRANDS = {"M4A ", "M4B ", "M4P "}
+# A media segment of a fragmented MP4 (DASH .m4s, CMAF chunk) starts with one of these boxes.
+SEGMENT_FIRST_BOXES = {"styp", "sidx", "moof", "emsg", "prft"}
+
+
+@dataclass(frozen=True)
+class Container:
+    """What a file is, from its first bytes: ``name`` for messages, ``mime`` for c2pa-rs (``None``:
+    c2pa-rs reads no C2PA from this format), ``kind`` ``video``, ``audio``, ``image``, ``segment``
+    (a media segment of a fragmented MP4), ``init`` (an fMP4 init segment: its media are in other
+    files), ``playlist`` or ``unknown``."""
+
+    name: str
+    mime: str | None
+    kind: str
+
+
+def _bmff_container(path: Path) -> Container:
+    try:
+        boxes = top_level_boxes(path, known_first=False, stray_tail_ok=True)
+    except MediaError:
+        boxes = []
+    types = [b.type for b in boxes]
+    if types and types[0] in SEGMENT_FIRST_BOXES and "ftyp" not in types and "moov" not in types:
+        return Container("fragmented-MP4 media segment", None, "segment")
+    with path.open("rb") as f:
+        head = f.read(64)
+    brands = set()
+    if head[4:8] == b"ftyp" and len(head) >= 16:
+        size = min(struct.unpack(">I", head[:4])[0], len(head))
+        brands = {head[8:12].decode("latin-1")} | {head[i:i + 4].decode("latin-1") for i in range(16, size - 3, 4)}
+        major = head[8:12].decode("latin-1")
+        if major in IMAGE_BRANDS or ("moov" not in types and brands & IMAGE_BRANDS):
+            name = "AVIF" if {"avif", "avis"} & brands else "HEIF/HEIC"
+            return Container(f"{name} image", "image/avif" if name == "AVIF" else "image/heic", "image")
+        if major in AUDIO_BRANDS:
+            return Container("M4A audio", "audio/mp4", "audio")
+        if major == "qt  ":
+            return Container("QuickTime MOV", "video/quicktime", "video")
+    if "moov" in types and "moof" not in types and "mdat" not in types and _moov_has_mvex(path, boxes):
+        return Container("fragmented-MP4 init segment", "video/mp4", "init")
+    return Container("MP4", "video/mp4", "video")
+
+
+def _moov_has_mvex(path: Path, boxes: list[Box]) -> bool:
+    """Whether the moov box declares movie fragments (an 'mvex' child): its samples are in moof boxes."""
+    moov = next(b for b in boxes if b.type == "moov")
+    with path.open("rb") as f:
+        f.seek(moov.offset + moov.header_size)
+        data = f.read(min(moov.size - moov.header_size, 1 << 20))
+    offset = 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if kind == b"mvex":
+            return True
+        if size < 8:
+            break
+        offset += size
+    return False
+
+
+# (magic bytes at offset 0, name, mime c2pa-rs reads it as, kind); RIFF and ISO BMFF are told apart below.
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG image", "image/jpeg", "image"),
+    (b"\x89PNG\r\n\x1a\n", "PNG image", "image/png", "image"),
+    (b"GIF87a", "GIF image", "image/gif", "image"),
+    (b"GIF89a", "GIF image", "image/gif", "image"),
+    (b"II*\x00", "TIFF image", "image/tiff", "image"),
+    (b"MM\x00*", "TIFF image", "image/tiff", "image"),
+    (b"\xff\x0a", "JPEG XL image", "image/jxl", "image"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL image", "image/jxl", "image"),
+    (b"ID3", "MP3 audio", "audio/mpeg", "audio"),
+    (b"fLaC", "FLAC audio", "audio/flac", "audio"),
+    (b"%PDF", "PDF document", "application/pdf", "unknown"),
+    (b"\x1a\x45\xdf\xa3", "Matroska/WebM", None, "video"),
+    (b"OggS", "Ogg", None, "video"),
+    (b"FLV", "FLV", None, "video"),
+)
+RIFF_FORMS = {b"AVI ": ("AVI", "video/avi", "video"), b"WAVE": ("WAV audio", "audio/wav", "audio"), b"WEBP": ("WebP image", "image/webp", "image")}
+
+
+def sniff_container(path: str | Path) -> Container:
+    """What ``path`` is, from its first bytes (never its name): see :class:`Container`."""
+    path = Path(path)
+    with path.open("rb") as f:
+        head = f.read(64)
+    if head[:4] == b"RIFF" and len(head) >= 12:
+        name, mime, kind = RIFF_FORMS.get(head[8:12], (f"RIFF ({head[8:12].decode('latin-1')!r})", None, "unknown"))
+        return Container(name, mime, kind)
+    if len(head) >= 8 and head[4:8].decode("latin-1") in BMFF_FIRST_BOXES | SEGMENT_FIRST_BOXES:
+        return _bmff_container(path)
+    for magic, name, mime, kind in _MAGIC:
+        if head.startswith(magic):
+            return Container(name, mime, kind)
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return Container("MP3 audio", "audio/mpeg", "audio")
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<?xml") or text.startswith(b"<MPD") or text.startswith(b"#EXTM3U"):
+        with path.open("rb") as f:
+            start = f.read(4096)
+        if b"<MPD" in start:
+            return Container("MPEG-DASH manifest (MPD)", None, "playlist")
+        if start.lstrip().startswith(b"#EXTM3U"):
+            return Container("HLS playlist (M3U8)", None, "playlist")
+        if b"<svg" in start:
+            return Container("SVG image", "image/svg+xml", "image")
+    return Container("unknown format", None, "unknown")
+
+
+def riff_problem(path: str | Path) -> str | None:
+    """Why a RIFF file (AVI, WAV) is malformed, from its header and chunk headers; ``None`` if it tiles."""
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF":
+            return None
+        declared = struct.unpack("<I", head[4:8])[0] + 8
+        if declared > size:
+            return f"truncated: the RIFF header declares {declared} bytes, the file holds {size}"
+        offset = 12
+        while offset + 8 <= declared:
+            f.seek(offset)
+            chunk, length = struct.unpack("<4sI", f.read(8))
+            end = offset + 8 + length + (length & 1)
+            if offset + 8 + length > declared:
+                return f"truncated: chunk {chunk.decode('latin-1')!r} at offset {offset} declares {length} bytes, {declared - offset - 8} remain"
+            offset = end
+    return None
+
+
+def riff_has_chunk(path: str | Path, chunk_id: bytes) -> bool:
+    """Whether the top level of RIFF file ``path`` holds a chunk ``chunk_id`` (e.g. ``b"C2PA"``)."""
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if f.read(4) != b"RIFF":
+            return False
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            header = f.read(8)
+            if len(header) < 8:
+                return False
+            chunk, length = struct.unpack("<4sI", header)
+            if chunk == chunk_id:
+                return True
+            offset += 8 + length + (length & 1)
+    return False
+
+
+class _ChainedFile(io.RawIOBase):
+    """Several files read as one (an fMP4 init segment followed by its media segments), for PyAV."""
+
+    def __init__(self, paths: list[Path]):
+        self._files = [open(p, "rb") for p in paths]
+        self._sizes = [p.stat().st_size for p in paths]
+        self._total, self._pos = sum(self._sizes), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._total}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        start, done = 0, 0
+        view = memoryview(buffer)
+        for f, size in zip(self._files, self._sizes):
+            if done < len(view) and start <= self._pos < start + size:
+                f.seek(self._pos - start)
+                n = f.readinto(view[done:done + min(len(view) - done, start + size - self._pos)])
+                done += n
+                self._pos += n
+            start += size
+        return done
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        super().close()
+
+
 def _mp4_truncation(path: Path) -> str | None:
     """Why an MP4/MOV file is cut short, from its top-level boxes; ``None`` if it is whole or not MP4.
 
@@ -167,22 +361,35 @@ def read_video(
     *,
     max_frames: int | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    segments: "list[str | Path] | tuple" = (),
 ) -> Video:
     """Decode the first video stream of ``path`` into a :class:`Video` (RGB uint8).
 
     ``max_frames`` stops decoding early; ``max_bytes`` refuses clips whose decoded frames would not
     fit in that much memory. A file whose container promises more frames than can be decoded is
-    reported as truncated.
+    reported as truncated. ``segments``: ``path`` is a fragmented-MP4 init segment and these are
+    its media segments, read as one stream after it.
     """
-    import av
-
     path = Path(path)
     check_input_file(path)
-    truncation = _mp4_truncation(path)
+    for segment in segments:
+        check_input_file(segment)
+    truncation = None if segments else _mp4_truncation(path)
     if truncation:
         raise MediaError(path, truncation)
+    source = _ChainedFile([path, *map(Path, segments)]) if segments else None
     try:
-        container = av.open(str(path), mode="r")
+        return _decode(path, source, max_frames=max_frames, max_bytes=max_bytes)
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _decode(path: Path, source, *, max_frames: int | None, max_bytes: int) -> Video:
+    import av
+
+    try:
+        container = av.open(str(path) if source is None else source, mode="r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise MediaError(path, f"not a readable video ({_first_line(exc)})") from exc
     with container:

@@ -35,6 +35,20 @@ rather than the active manifest's signer.
 
 A detector score may be attached through ``detector=``; it is shown as a third, separate signal and
 labelled a statistical estimate: it never changes the verdict.
+
+Formats. The format is told from the file's bytes, never its name. C2PA is read wherever c2pa-rs
+reads it: MP4/MOV/M4V, AVI, fragmented MP4 (the init segment with its media segments, in order:
+``synthvid verify init.mp4 seg*.m4s``; c2pa-rs validates the init segment with each segment, and
+the worst result counts), HEIC/AVIF, M4A, WAV, MP3, FLAC, JPEG, PNG, GIF, TIFF, WebP. A lone media
+segment, a lone init segment and a DASH/HLS playlist are bad input (exit 2) that say what to give
+instead: an init segment's manifest hashes media that are in other files, so alone it cannot be
+judged — never TAMPERED.
+
+Assets without video (:data:`NO_VIDEO_RULE`): an audio file or a still image gets the same verdicts
+and exit codes as a video, from its C2PA manifest alone, with the note "no video stream (<format>):
+watermark not checked"; without a manifest that is NO_PROVENANCE (exit 1) when c2pa-rs reads the
+format. A file that is neither a video nor a format c2pa-rs reads C2PA from is bad input: one line,
+exit 2, naming what it is.
 """
 
 from __future__ import annotations
@@ -56,7 +70,7 @@ from provenance.credentials import (
 )
 from provenance.errors import ManifestError, MediaError
 from provenance.files import check_input_file
-from provenance.media import top_level_boxes
+from provenance.media import sniff_container
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +81,12 @@ WATERMARK_UNDECLARED = "synthvid.watermark.undeclared"
 # A clip that decodes to nothing as a whole is read again in halves of at least this many frames: a
 # splice of two marked clips carries two payloads, neither of which decodes over all frames.
 MIN_SEGMENT_FRAMES = 16
+NO_VIDEO_RULE = (
+    "An asset without a video stream (audio, still image) is judged by its C2PA manifest alone, with the "
+    "same verdicts and exit codes as a video and the note 'no video stream (<format>): watermark not "
+    "checked'; without a manifest it is NO_PROVENANCE (exit 1) when c2pa-rs reads its format. A file that "
+    "is neither a video nor a format c2pa-rs reads C2PA from is bad input: one line naming what it is, exit 2."
+)
 # Every frame carries the whole watermark payload, so a few seconds of frames decide as well as all
 # of them; decoding a long 1080p clip whole would cost seconds and gigabytes.
 MAX_DECODED_FRAMES = 64
@@ -159,6 +179,9 @@ class Verdict:
     recovered: RecoveredManifest | None = None
     detector: DetectorEstimate | None = None
     notes: list[str] = field(default_factory=list)
+    media: str | None = None  # what the file is (MP4, AVI, WAV audio, JPEG image, ...), from its bytes
+    fragments: list[str] = field(default_factory=list)  # media segments read with a fragmented-MP4 init segment
+    fragment_results: list[dict] = field(default_factory=list)  # c2pa-rs's result with each: {file, state, codes}
 
     @property
     def exit_code(self) -> int:
@@ -234,49 +257,71 @@ def _describe(verdict: Verdict, report: ManifestReport) -> None:
 def verify_file(
     path: str | Path,
     *,
+    fragments: "list[str | Path] | tuple" = (),
     trust_anchors_pem: bytes | str | None = None,
     repository=None,
     watermark_key: bytes | None = None,
     detector: Detector | None = None,
     max_frames: int | None = MAX_DECODED_FRAMES,
 ) -> Verdict:
-    """The verdict for one clip. Raises :class:`MediaError` for bad input (missing, empty, truncated,
-    not a video): a file that cannot be judged gets no verdict.
+    """The verdict for one asset. Raises :class:`MediaError` for bad input (missing, empty, truncated,
+    neither a video nor a format C2PA is read from): a file that cannot be judged gets no verdict.
 
-    ``repository`` is a :class:`provenance.repository.ManifestRepository` (or ``None``);
-    ``watermark_key`` enables the watermark check; ``detector`` adds a statistical estimate. Both see
-    the first ``max_frames`` frames (``None``: all).
+    ``fragments``: ``path`` is a fragmented-MP4 init segment and these are its media segments (in
+    order); the manifest is validated with each and the pixels are read across them. ``repository``
+    is a :class:`provenance.repository.ManifestRepository` (or ``None``); ``watermark_key`` enables the
+    watermark check; ``detector`` adds a statistical estimate. Both see the first ``max_frames``
+    frames (``None``: all).
+
+    Assets without video (audio, still images): see :data:`NO_VIDEO_RULE`.
     """
     path = Path(path)
     check_input_file(path)
-    try:
-        top_level_boxes(path)
-        bmff = True
-    except MediaError as exc:
-        if not exc.reason.startswith("not an MP4"):
-            raise
-        # Other containers carry no C2PA manifest here (the watermark may still be there), unless
-        # this is an MP4 with a damaged first box that still carries its manifest box.
-        bmff = has_c2pa_box(path)
-    report = read_manifest(path, trust_anchors_pem) if bmff else None
+    fragments = [Path(f) for f in fragments]
+    for fragment in fragments:
+        check_input_file(fragment)
+    container = sniff_container(path)
+    _refuse_unjudgeable(path, container, fragments)
+    # c2pa-rs reads C2PA from this format; or an MP4 whose damaged first box hides the format but that
+    # still carries a C2PA manifest box.
+    readable = container.mime is not None or has_c2pa_box(path)
+    report = read_manifest(path, trust_anchors_pem, container=container, fragments=fragments) if readable else None
+    if container.kind == "init" and not fragments:
+        said = ("c2pa-rs finds no C2PA manifest in it" if report is None else
+                f"c2pa-rs reports {report.state}" + (f" ({', '.join(report.failure_codes)})" if report.failure_codes else ""))
+        raise MediaError(path, f"a fragmented-MP4 init segment: its media are in separate segment files, give them after it "
+                               f"(synthvid verify {path.name} seg*.m4s); alone, {said}")
 
     from provenance.media import read_video  # numpy + PyAV: only now that pixels may be needed
 
     video = decode_note = None
-    if watermark_key is not None or detector is not None:
+    no_video = None
+    if container.kind in ("audio", "image"):
+        no_video = container.name
+    elif watermark_key is not None or detector is not None or report is None:
         try:
-            video = read_video(path, max_frames=max_frames)
+            video = read_video(path, max_frames=max_frames if (watermark_key is not None or detector is not None) else 1,
+                               segments=fragments)
         except MediaError as exc:
-            if report is None:
+            if exc.reason == "contains no video stream" and container.mime is not None:
+                no_video = f"{container.name} without a video stream"
+            elif report is None:
                 raise
-            decode_note = f"pixels not decodable ({exc.reason})"
-    elif report is None:
-        read_video(path, max_frames=1)  # is it a video at all? bad input otherwise
+            else:
+                decode_note = f"pixels not decodable ({exc.reason})"
+        if watermark_key is None and detector is None:
+            video = None  # decoded only to know it is a video
 
     verdict = Verdict(str(path), VerdictKind.NO_PROVENANCE)
+    verdict.media = container.name
+    verdict.fragments = [str(f) for f in fragments]
     if decode_note:
         verdict.notes.append(decode_note)
-    if video is not None and watermark_key is not None:
+    if no_video:
+        checked = " and detector" if detector is not None else ""
+        verdict.notes.append(f"no video stream ({no_video}): watermark{checked} not checked; the verdict rests on C2PA alone")
+        verdict.watermark = WatermarkResult(checked=False, note=f"no video stream ({no_video})")
+    elif video is not None and watermark_key is not None:
         verdict.watermark = _watermark_result(video.frames, watermark_key)
     elif watermark_key is None:
         verdict.watermark = WatermarkResult(checked=False, note="no watermark key given")
@@ -287,6 +332,7 @@ def verify_file(
 
     if report is not None:
         _judge_manifest(verdict, report, repository, path, trust_anchors_pem)
+        verdict.fragment_results = list(report.fragments)
     elif mark_found:
         verdict.verdict = VerdictKind.WATERMARK_ONLY
         if repository is None:
@@ -301,6 +347,24 @@ def verify_file(
                 verdict.ai_generated, verdict.ai_basis = verdict.recovered.ai_generated, list(verdict.recovered.ai_basis)
                 verdict.notes.append("signer, time and generator come from the manifest recovered from the repository")
     return verdict
+
+
+def _refuse_unjudgeable(path: Path, container, fragments: list[Path]) -> None:
+    """Bad input, said plainly: a lone media segment, a playlist, segments after a non-init file."""
+    if container.kind == "segment":
+        raise MediaError(path, "a media segment of a fragmented MP4 (no 'ftyp' or 'moov'): give it after its init segment "
+                               "(synthvid verify init.mp4 seg*.m4s)")
+    if container.kind == "playlist":
+        raise MediaError(path, f"an {container.name}, a list of media files, not media: verify the init segment with "
+                               "its media segments (synthvid verify init.mp4 seg*.m4s)")
+    if fragments and container.kind != "init":
+        raise MediaError(fragments[0], f"given as a media segment of {path.name}, which is not a fragmented-MP4 init segment "
+                                       f"({container.name})")
+    for fragment in fragments:
+        kind = sniff_container(fragment).kind
+        if kind != "segment":
+            raise MediaError(fragment, f"given as a media segment of {path.name}, but it is not one (no 'moof' first)")
+
 
 
 def _c2pa_verdict(report: ManifestReport, ingredients: list[IngredientReport]) -> VerdictKind:
