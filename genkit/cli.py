@@ -90,7 +90,10 @@ def _umbrella(
         stream=sys.stderr,
     )
     # What lower packages' commands cannot import (they sit below genkit), handed to them as arguments.
-    ctx.obj = {"reference_providers": {"world": _world_reference}}
+    ctx.obj = {
+        "reference_providers": {"world": _world_reference},
+        "verify_detector": _detector_for_verify if importlib.util.find_spec("detectors.cli") is not None else None,
+    }
 
 
 def _world_reference(suite: str, **settings):
@@ -130,11 +133,6 @@ def _detector_for_verify():
         log.warning("no detector estimate: %s", exc)
         return None
 
-
-if importlib.util.find_spec("detectors.cli") is not None:
-    import provenance.cli
-
-    provenance.cli.DETECTOR_FACTORY = _detector_for_verify
 
 
 def run(argv: list[str] | None = None, *, prog_name: str = "synthvid") -> int:

@@ -23,10 +23,6 @@ from provenance.errors import ProvenanceError
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
 USER_ERRORS = (ProvenanceError,)
-# A callable returning a provenance.verify.Detector, set by a package above this one (the umbrella
-# wires detectors.cli.verify_detector): provenance never imports detectors, and `python -m provenance
-# verify` stays fast because nothing sets it there.
-DETECTOR_FACTORY = None
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys: a local CA, a signer certificate and a watermark key.", no_args_is_help=True)
@@ -226,6 +222,7 @@ def _verdict_table(verdict):
 
 @app.command("verify")
 def verify(
+    ctx: typer.Context,
     files: List[Path] = typer.Argument(..., help="Clips (or other assets) to verify; a fragmented MP4 as its init segment "
                                        "followed by its media segments: init.mp4 seg*.m4s."),
     trust: Optional[List[Path]] = typer.Option(
@@ -263,7 +260,10 @@ def verify(
     watermark_key = load_watermark_key(key_path) if key_path else None
     repo_path = repo or _existing(default_repository_path())
     repository = ManifestRepository(repo_path, create=False) if repo_path else None
-    estimate = DETECTOR_FACTORY() if detector and DETECTOR_FACTORY is not None else None
+    # The detector sits above provenance: the umbrella hands a factory in through the context object
+    # (python -m provenance verify has none, and stays fast).
+    factory = (ctx.find_root().obj or {}).get("verify_detector")
+    estimate = factory() if detector and factory is not None else None
     out, err = make_console(), make_console(stderr=True)
     results, exit_code = [], EXIT_OK
     try:
