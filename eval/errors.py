@@ -6,16 +6,11 @@ reason; the CLI prints ``str(error)`` and exits 2 (``--debug`` shows the traceba
 
 from __future__ import annotations
 
-from pathlib import Path
+from provenance.errors import LocatedError
 
 
-class EvalError(Exception):
+class EvalError(LocatedError):
     """Base class of every error :mod:`eval` raises for a user's mistake."""
-
-    def __init__(self, path: str | Path | None, reason: str):
-        self.path = None if path is None else str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}" if self.path else reason)
 
 
 class FramesError(EvalError, ValueError):

@@ -6,20 +6,15 @@ the reason; the CLI prints ``str(error)`` and exits 2 (``--debug`` shows the tra
 
 from __future__ import annotations
 
-from pathlib import Path
+import provenance.errors
 
 
 class GenkitError(Exception):
     """Base class of every error :mod:`genkit` raises for a user's mistake."""
 
 
-class LocatedError(GenkitError):
-    """An error about one file or folder: ``"<path>: <reason>"``."""
-
-    def __init__(self, path: str | Path | None, reason: str):
-        self.path = None if path is None else str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+class LocatedError(GenkitError, provenance.errors.LocatedError):
+    """An error of genkit about one file or folder: ``"<path>: <reason>"``."""
 
 
 class SuiteError(LocatedError):

@@ -9,6 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
+class LocatedError(Exception):
+    """An error about one file or folder (or none): the message is ``"<path>: <reason>"``. The one
+    base of every package's file errors (provenance sits below them all)."""
+
+    def __init__(self, path: str | Path | None, reason: str):
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
 class ProvenanceError(Exception):
     """Base class of every error raised by :mod:`provenance`."""
 
@@ -17,13 +27,8 @@ class WatermarkError(ProvenanceError, ValueError):
     """Bad input to the watermark: frames of the wrong type or size, a payload or key of the wrong length."""
 
 
-class _FileError(ProvenanceError):
-    """An error about one file (or none): the message is ``"<file>: <reason>"``."""
-
-    def __init__(self, path: str | Path | None, reason: str):
-        self.path = None if path is None else str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+class _FileError(ProvenanceError, LocatedError):
+    """An error of provenance about one file (or none): the message is ``"<file>: <reason>"``."""
 
 
 class MediaError(_FileError):

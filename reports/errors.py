@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from provenance.errors import LocatedError
 
 
-class ReportError(Exception):
+class ReportError(LocatedError):
     """A run folder or file that cannot be reported on: ``"<path>: <reason>"``."""
-
-    def __init__(self, path: str | Path | None, reason: str):
-        self.path = None if path is None else str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}" if self.path else reason)

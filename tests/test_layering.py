@@ -45,3 +45,18 @@ def test_a_function_local_upward_import_breaks_a_contract(tmp_path, module, inje
     done = lint_imports(tmp_path)
     assert done.returncode == 1 and "broken" in done.stdout
     assert reported in done.stdout, done.stdout[-3000:]
+
+
+def test_every_package_s_file_errors_share_the_one_located_error_base():
+    """One base for "<path>: <reason>" errors, in the bottom layer; each package keeps its own class."""
+    from detectors.errors import DetectorError
+    from eval.errors import EvalError
+    from genkit.errors import LocatedError as GenkitLocatedError
+    from provenance.errors import LocatedError, MediaError
+    from reports.errors import ReportError
+
+    for error_class in (DetectorError, EvalError, GenkitLocatedError, MediaError, ReportError):
+        error = error_class("clip.mp4", "not a video")
+        assert isinstance(error, LocatedError) and str(error) == "clip.mp4: not a video"
+        assert (error.path, error.reason) == ("clip.mp4", "not a video")
+        assert "__init__" not in vars(error_class)  # no copy of the constructor
