@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from eval.errors import EvalError
+from provenance.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,8 @@ def run_training(trainer: Trainer, out: Path, budget: Budget, config: dict, *, r
         total = seconds + time.monotonic() - started
         state = {"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(), "step": step,
                  "seconds": total, "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
-        tmp = checkpoint.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, checkpoint)  # a kill mid-write never leaves a broken checkpoint
+        with atomic_path(checkpoint) as tmp:  # a kill mid-write never leaves a broken checkpoint
+            torch.save(state, tmp)
         summary = {"steps": step, "minutes_trained": round(total / 60, 2), "threads": budget.threads,
                    "seed": budget.seed, "evaluation": evaluation}
         trainer.export(out / "model", summary)

@@ -48,6 +48,7 @@ from genkit.ledger import LEDGER_FILE, Ledger, item_key, part_ledgers, remove_le
 from genkit.runfolder import METRICS_FILE, RunFolder, first_difference
 from genkit.suites import SuiteItem
 from genkit.timing import StageTimer
+from provenance.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -682,9 +683,8 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
 def write_parquet_atomic(rows: list[dict], path: Path) -> None:
     import pandas as pd
 
-    tmp = path.with_name(f".{path.name}.partial")
-    pd.DataFrame(rows).to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_parquet(tmp, index=False)
 
 
 def remove_partial_clips(run: RunFolder) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from genkit.errors import RunFolderError, SuiteError
 from genkit.suites import SuiteItem
+from provenance.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +167,8 @@ class RunFolder:
         """Write ``results.parquet`` (atomically) and finish ``run.json`` with ``status`` and ``summary``."""
         import pandas as pd
 
-        tmp = self.results_path.with_name(f".{RESULTS_FILE}.partial")
-        pd.DataFrame(self.rows).to_parquet(tmp, index=False)
-        os.replace(tmp, self.results_path)
+        with atomic_path(self.results_path) as tmp:
+            pd.DataFrame(self.rows).to_parquet(tmp, index=False)
         self.record.update(
             status=status,
             finished=_now(),
@@ -184,9 +184,8 @@ class RunFolder:
     def write_json_atomic(self, name: str, data) -> Path:
         """Write ``data`` as ``name`` in the run folder; a reader sees the old file or the new one, never a part."""
         path = self.root / name
-        tmp = path.with_name(f".{name}.{os.getpid()}.partial")
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
         return path
 
     def __enter__(self) -> RunFolder:

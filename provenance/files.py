@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from provenance.errors import MediaError
@@ -103,3 +105,19 @@ def check_input_file(
         if not empty_ok:
             raise error(path, "file is empty")
     return info
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A hidden temporary path beside ``path`` to write to (same suffix, so writers that go by the
+    suffix still work); when the block ends it replaces ``path`` atomically, and after an exception it
+    is removed: a reader sees the old file or the new one, and a crash leaves no half-written file
+    under the real name."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

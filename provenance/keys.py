@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from provenance.errors import KeyFileError
-from provenance.files import check_input_file
+from provenance.files import atomic_path, check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -192,23 +192,17 @@ def private_key_pem(key) -> bytes:
 
 def write_secret(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` with mode 0600 from the first byte on (never briefly world-readable)."""
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
+    with atomic_path(path) as tmp:
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o644)
 
 
 def init_keys(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from reports import data, plots
+from provenance.files import atomic_path
 from reports.errors import ReportError
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,9 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>synthvid report: {html.escape(run.name)}</title><style>{STYLE}</style></head>\n<body>\n"
             + "\n".join(parts) + "\n</body></html>\n")
-    tmp = out.with_name(f".{out.name}.partial")
     try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            tmp.write_text(page, encoding="utf-8")
     except OSError as exc:
         raise ReportError(out, f"cannot write the report ({exc.strerror or exc})") from None
     return out

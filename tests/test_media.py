@@ -270,3 +270,20 @@ def test_the_same_frames_always_encode_to_the_same_file(tmp_path):
             encoded.add(path.read_bytes())
             del clutter
         assert len(encoded) == 1, f"{prompt} sample {sample}: {len(encoded)} different files from one clip"
+
+
+def test_atomic_path_replaces_the_file_whole_or_leaves_the_old_one(tmp_path):
+    from provenance.files import atomic_path
+
+    target = tmp_path / "results.parquet"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            assert tmp.parent == tmp_path and tmp.suffix == ".parquet" and tmp.name.startswith(".")
+            tmp.write_text("half")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet"]
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+        assert target.read_text() == "old"  # readers see the old file until the block ends
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet"]

@@ -22,7 +22,6 @@ import copy
 import csv
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from torch import nn
 
 from genkit.world import COLORS, MOTIONS, SHAPES, SIZES, WorldPrompt, all_prompts, analyze, render
 from genkit.world.grammar import DIRECTIONS
+from provenance.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -308,9 +308,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "config": asdict(self.cfg),
         }
-        tmp = self.out / "checkpoint.pt.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, self.out / "checkpoint.pt")
+        with atomic_path(self.out / "checkpoint.pt") as tmp:
+            torch.save(state, tmp)
         self.export()
         log.info("checkpoint at step %d", self.step)
 
