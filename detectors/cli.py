@@ -19,7 +19,7 @@ from typing import List, Optional
 import typer
 from typer.core import TyperGroup
 
-from provenance.console import one_line, print_json
+from provenance.console import one_line, print_json, progress_bar
 from detectors.errors import DetectorError
 
 USER_ERRORS = (DetectorError,)
@@ -48,12 +48,6 @@ detect_app = typer.Typer(
 app.add_typer(detect_app, name="detect")
 
 
-def _progress(total: int, description: str, unit: str = "clip"):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, disable=total < 2 or not sys.stderr.isatty())
-
-
 def _load(model: Optional[Path]):
     from detectors.detector import Detector, load_default
 
@@ -80,7 +74,7 @@ def detect_score(
 
     detector = _load(model)
     results = []
-    with _progress(len(files), "detecting") as bar:
+    with progress_bar(len(files), "detecting") as bar:
         for path in files:
             try:
                 video = read_video(path, max_frames=max_frames)
@@ -157,7 +151,7 @@ def detect_train(
     options = {"cnn3d": {"epochs": epochs}, "probe": {"encoder": encoder, "pretrained": str(pretrained) if pretrained else None}}
     detector = Detector(backbone, **options.get(backbone, {}))
     logging.getLogger("detectors").setLevel(logging.INFO if not as_json else logging.WARNING)
-    with _progress(len(dataset.split("train")) + len(dataset.split("val")), "reading clips") as bar:
+    with progress_bar(len(dataset.split("train")) + len(dataset.split("val")), "reading clips") as bar:
         report = detector.fit(dataset, target_fpr=target_fpr, seed=seed, augment=augment, progress=lambda what: bar.update() if what == "load" else None)
     detector.save(out)
     result = {"model": str(out), **report.to_dict(), "skipped": [{"path": p, "reason": r} for p, r in report.skipped]}

@@ -19,7 +19,7 @@ from typing import Optional
 
 import typer
 
-from provenance.console import print_json
+from provenance.console import print_json, progress_bar
 from eval.errors import EvalError
 
 USER_ERRORS = (EvalError,)
@@ -29,12 +29,6 @@ TABLE_ROWS_SHOWN = 40
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
 
 log = logging.getLogger(__name__)
-
-
-def _progress(total: int, description: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=description, unit="clip", file=sys.stderr, disable=total < 2 or not sys.stderr.isatty())
 
 
 def _parse_metrics(value: Optional[str]) -> Optional[tuple[str, ...]]:
@@ -148,7 +142,7 @@ def eval_command(
     if stats_file is not None and evaluation.fvd is not None:
         evaluation.fvd.load_reference(stats_file)  # checked against the extractor and protocol before any clip is scored
     rows: list[dict] = []
-    with _progress(len(fakes.paths), "scoring") as bar:
+    with progress_bar(len(fakes.paths), "scoring") as bar:
         rows.extend(evaluation.run(fakes, on_clip=bar.update))
     if not rows:
         _report_failures(evaluation.failed)
@@ -159,7 +153,7 @@ def eval_command(
             reference_name = str(stats_file)
         elif reals is not None:
             reference_name = str(real)
-            with _progress(len(reals.paths), "reference") as bar:
+            with progress_bar(len(reals.paths), "reference") as bar:
                 evaluation.add_real((v.frames for v in map(evaluation.read, reals.paths) if v is not None), on_clip=bar.update)
         else:
             suite = reference.removeprefix("world:")

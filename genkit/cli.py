@@ -42,7 +42,7 @@ import typer
 from typer.core import TyperGroup
 
 from genkit.errors import GenkitError
-from provenance.console import make_console, one_line, print_json
+from provenance.console import make_console, one_line, print_json, progress_bar
 from provenance.errors import ProvenanceError
 
 log = logging.getLogger(__name__)
@@ -147,26 +147,6 @@ def main() -> None:
     sys.exit(run())
 
 
-def _progress(total: int, description: str):
-    """A rich progress bar on stderr (so ``--json`` output stays clean); only on a terminal, and not for
-    a single item (off a terminal rich could only print the finished bar)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=total < 2 or not console.is_terminal,
-    )
-    task = progress.add_task(description, total=total)
-    return progress, task
-
-
 def _prompt_items(prompt: str | None, suite: str | None):
     """``(suite file or None, items)`` from a PROMPT argument or a --suite option (exactly one of them)."""
     from genkit.suites import SuiteItem, load_suite, resolve_suite
@@ -227,12 +207,11 @@ def world_render(
     }
     parse_world_prompts(items, suite_path)  # before the folder is made: a bad prompt leaves nothing behind
     with RunFolder.create(out, config, overwrite=overwrite) as run:
-        progress, task = _progress(len(items), "rendering")
-        with progress:
+        with progress_bar(len(items), "rendering") as bar:
             for _ in render_world_suite(
                 run, items, suite_path=suite_path, frames=frames, size=size, fps=fps, seed=seed, crf=crf
             ):
-                progress.advance(task)
+                bar.update()
         scores = agreement(run.rows)
         run.close("complete", clips=len(run.rows), analyzer_agreement=scores)
     summary = {
@@ -285,8 +264,7 @@ def world_analyze(
     from provenance.media import read_video
 
     results: list[dict] = []
-    progress, task = _progress(len(clips), "analyzing")
-    with progress:
+    with progress_bar(len(clips), "analyzing") as bar:
         for path in clips:
             try:
                 video = read_video(path)
@@ -305,7 +283,7 @@ def world_analyze(
                         **found.to_dict(),
                     }
                 )
-            progress.advance(task)
+            bar.update()
     failed = [result for result in results if "error" in result]
     if as_json:
         print_json(results)
@@ -506,12 +484,11 @@ def generate(
             hash_prompt=hash_prompt, base_seed=seed,
         )
         config = {"suite": suite, "suite_file": str(suite_path) if suite_path else None, "prompt": prompt, "dtype": dtype.value}
-        progress, task = _progress(len(items) * num_videos_per_prompt, "generating")
-        with progress:
+        with progress_bar(len(items) * num_videos_per_prompt, "generating") as bar:
             run = run_generation(
                 out, backend, items, settings, provenance,
                 samples_per_prompt=num_videos_per_prompt, config=config, overwrite=overwrite, suite_path=suite_path,
-                on_clip=lambda row: progress.advance(task),
+                on_clip=lambda row: bar.update(),
             )
     finally:
         if provenance is not None:
@@ -780,12 +757,11 @@ def bench_run(
                 reference=reference, fvd_extractor=fvd_extractor, clip_model=clip_model, clip_pretrained=clip_pretrained,
                 provenance=provenance is not None,
             )
-            progress, task = _progress(len(items) * num_videos_per_prompt if workers.is_main else 0, f"bench {workers.name}")
-            with progress:
+            with progress_bar(len(items) * num_videos_per_prompt if workers.is_main else 0, f"bench {workers.name}", "item") as bar:
                 result = run_bench(
                     out, backend, items, settings, provenance, options, workers=workers, overwrite=overwrite,
-                    on_start=lambda total: progress.update(task, total=total),
-                    on_item=lambda row: progress.advance(task),
+                    on_start=lambda total: setattr(bar, "total", total),
+                    on_item=lambda row: bar.update(),
                 )
         finally:
             if provenance is not None:

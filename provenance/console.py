@@ -23,6 +23,14 @@ def make_console(stderr: bool = False):
     return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 160)
 
 
+def progress_bar(total: int, description: str, unit: str = "clip"):
+    """A tqdm progress bar on stderr (so ``--json`` output stays clean), with rate and time left; only
+    on a terminal, and not for a single item. Use it as a context manager and ``update()`` per item."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, disable=total < 2 or not sys.stderr.isatty())
+
+
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line (or its type's name when it has none)."""
     return " ".join(str(exc).split()) or type(exc).__name__
