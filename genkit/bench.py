@@ -764,14 +764,14 @@ def set_level_metrics(rows: list[dict], config: dict) -> dict:
 def detector_auc(synthetic: list, reference: list) -> dict | None:
     """ROC AUC of P(synthetic) separating the generated clips from the reference clips (the
     Mann-Whitney statistic, ties counted half), or ``None`` without scores on both sides."""
-    import numpy as np
+    from detectors.metrics import roc_auc
 
-    positives = np.array([v for v in synthetic if v is not None], float)
-    negatives = np.array([v for v in reference if v is not None], float)
-    if not len(positives) or not len(negatives):
+    positives = [v for v in synthetic if v is not None]
+    negatives = [v for v in reference if v is not None]
+    if not positives or not negatives:
         return None
-    greater = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
-    return {"value": float(greater / (len(positives) * len(negatives))), "n_generated": len(positives),
+    value = roc_auc([1] * len(positives) + [0] * len(negatives), positives + negatives)
+    return {"value": value, "n_generated": len(positives),
             "n_reference": len(negatives), "note": "reference clips stand for real ones"}
 
 

@@ -195,12 +195,9 @@ def roc_curve(run: Run) -> pd.DataFrame:
     })
 
 
-def auc(curve: pd.DataFrame) -> float | None:
-    if curve.empty:
-        return None
-    fpr = np.concatenate([curve["fpr"].to_numpy(), [1.0]])
-    tpr = np.concatenate([curve["tpr"].to_numpy(), [1.0]])
-    return float(np.trapezoid(tpr, fpr) if hasattr(np, "trapezoid") else np.trapz(tpr, fpr))
+def detector_auc(run: Run) -> float | None:
+    """The detector's ROC AUC as the bench computed it (metrics.json ``detector_auc``: one producer)."""
+    return ((run.metrics or {}).get("detector_auc") or {}).get("value")
 
 
 def stage_seconds(run: Run) -> pd.DataFrame:

@@ -118,7 +118,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
         reason = (metrics.get("notes") or {}).get("detector") or "no detector scores for generated and reference clips in this run"
         parts.append(_section("Detector ROC", _note(reason)))
     else:
-        area = data.auc(curve)
+        area = data.detector_auc(run)
         parts.append(_section("Detector ROC", _image(plots.roc_plot(curve, area)),
                               _note("Reference clips stand for real ones (negatives); generated clips are positives.")))
 

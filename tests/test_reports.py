@@ -40,14 +40,16 @@ def test_tables_of_a_run(run):
     assert len(prompts) == 3 and prompts["prompt"].str.startswith("a ").all()
 
 
-def test_roc_of_a_detector_that_separates_perfectly_has_area_one(run):
+def test_roc_of_a_detector_that_separates_perfectly_reaches_the_corner(run):
     loaded = data.load_run(run)
     loaded.results = loaded.results.assign(p_synthetic=np.linspace(0.6, 0.9, len(loaded.results)))
     loaded.reference = pd.DataFrame({"p_synthetic": [0.1, 0.2, 0.5]})
     curve = data.roc_curve(loaded)
-    assert data.auc(curve) == pytest.approx(1.0)
+    assert ((curve.fpr == 0) & (curve.tpr == 1)).any()  # a threshold flags every generated clip and no reference
     loaded.reference = pd.DataFrame({"p_synthetic": [0.95, 0.97, 0.99]})  # every reference scores higher
-    assert data.auc(data.roc_curve(loaded)) == pytest.approx(0.0)
+    curve = data.roc_curve(loaded)
+    assert ((curve.fpr == 1) & (curve.tpr == 0)).any() and not ((curve.fpr < 1) & (curve.tpr > 0)).any()
+    assert data.detector_auc(loaded) == json.loads((run / "metrics.json").read_text())["detector_auc"]["value"]
 
 
 @pytest.mark.slow
