@@ -20,11 +20,13 @@ from typing import Optional
 import typer
 
 from provenance.console import print_json, progress_bar
+from provenance.files import atomic_path
 from eval.errors import EvalError
 
 USER_ERRORS = (EvalError,)
 EXIT_BAD_INPUT = 2
 TABLE_ROWS_SHOWN = 40
+EVAL_FILE = "eval.json"  # what `synthvid eval RUN_DIR` writes into a run folder
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
 
@@ -80,7 +82,7 @@ def eval_command(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=2, help="Read at most this many frames of each clip."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Clips per FVD feature batch."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write set-level metrics and per-clip rows as JSON here "
-                                       "(default for a run folder: its metrics.json)."),
+                                       "(default for a run folder: its eval.json; the bench's metrics.json is left alone)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch."),
     as_json: bool = typer.Option(False, "--json", help="Print set-level metrics and per-clip rows as JSON."),
 ) -> None:
@@ -168,10 +170,12 @@ def eval_command(
             evaluation.fvd.reference_stats().save(save_reference)
     summary = {"fake": str(fake), "reference": reference_name, "clips": len(rows), "failed": evaluation.failed,
                "metrics": list(chosen), **evaluation.summary()}
-    target = out or (fakes.run_folder / "metrics.json" if fakes.run_folder else None)
+    # A run folder's metrics.json belongs to the bench that made it: eval writes its own file beside it.
+    target = out or (fakes.run_folder / EVAL_FILE if fakes.run_folder else None)
     if target is not None:
         try:
-            target.write_text(json.dumps({**summary, "per_clip": rows}, indent=2, default=str) + "\n")
+            with atomic_path(target) as tmp:
+                tmp.write_text(json.dumps({**summary, "per_clip": rows}, indent=2, default=str) + "\n")
         except OSError as exc:
             raise EvalError(target, f"cannot write ({exc.strerror or exc})") from exc
     if as_json:
