@@ -356,21 +356,31 @@ def _mp4_truncation(path: Path) -> str | None:
     return None
 
 
-def read_video(
-    path: str | Path,
-    *,
-    max_frames: int | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    segments: "list[str | Path] | tuple" = (),
-) -> Video:
-    """Decode the first video stream of ``path`` into a :class:`Video` (RGB uint8).
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file's container says of its first video stream, before any frame is decoded."""
 
-    ``max_frames`` stops decoding early; ``max_bytes`` refuses clips whose decoded frames would not
-    fit in that much memory. A file whose container promises more frames than can be decoded is
-    reported as truncated. ``segments``: ``path`` is a fragmented-MP4 init segment and these are
-    its media segments, read as one stream after it.
-    """
-    path = Path(path)
+    path: Path
+    width: int
+    height: int
+    fps: float
+    promised_frames: int  # 0 when the container does not say
+    codec: str
+    pix_fmt: str | None
+    container: str
+    bit_rate: int
+
+    @property
+    def meta(self) -> dict:
+        return {"path": str(self.path), "codec": self.codec, "pix_fmt": self.pix_fmt, "container": self.container,
+                "bit_rate": self.bit_rate}
+
+
+def _open_video(path: Path, segments=()):
+    """Open ``path`` (with its fMP4 ``segments``) for decoding after the checks every reader makes:
+    (container, stream, info, the chained segment file to close or None)."""
+    import av
+
     check_input_file(path)
     for segment in segments:
         check_input_file(segment)
@@ -379,20 +389,12 @@ def read_video(
         raise MediaError(path, truncation)
     source = _ChainedFile([path, *map(Path, segments)]) if segments else None
     try:
-        return _decode(path, source, max_frames=max_frames, max_bytes=max_bytes)
-    finally:
-        if source is not None:
-            source.close()
-
-
-def _decode(path: Path, source, *, max_frames: int | None, max_bytes: int) -> Video:
-    import av
-
-    try:
         container = av.open(str(path) if source is None else source, mode="r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        if source is not None:
+            source.close()
         raise MediaError(path, f"not a readable video ({_first_line(exc)})") from exc
-    with container:
+    try:
         if not container.streams.video:
             raise MediaError(path, "contains no video stream")
         if container.format.name == "image2" or container.format.name.endswith("_pipe"):
@@ -403,41 +405,101 @@ def _decode(path: Path, source, *, max_frames: int | None, max_bytes: int) -> Vi
         width, height = stream.codec_context.width, stream.codec_context.height
         if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
             raise MediaError(path, f"absurd frame size {width}x{height} (each side must be 1..{MAX_SIDE})")
-        promised = int(stream.frames or 0)
-        wanted = promised if max_frames is None else min(promised or max_frames, max_frames)
-        if wanted and wanted * width * height * 3 > max_bytes:
-            raise MediaError(
-                path,
-                f"{wanted} frames of {width}x{height} need {wanted * width * height * 3 / 1e9:.1f} GB "
-                f"(limit {max_bytes / 1e9:.1f} GB); pass max_frames",
-            )
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
-        frames: list[np.ndarray] = []
-        try:
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-                if len(frames) * width * height * 3 > max_bytes:
-                    raise MediaError(path, f"decoded frames exceed {max_bytes / 1e9:.1f} GB; pass max_frames")
-        except av.FFmpegError as exc:
-            raise MediaError(path, f"corrupt video data ({_first_line(exc)})") from exc
-        if not frames:
-            raise MediaError(path, "contains zero decodable frames")
-        if max_frames is None and promised and len(frames) < promised:
-            raise MediaError(path, f"truncated: decoded {len(frames)} of {promised} frames")
-        meta = {
-            "path": str(path),
-            "codec": stream.codec_context.name,
-            "pix_fmt": stream.codec_context.pix_fmt,
-            "container": container.format.name,
-            "bit_rate": int(container.bit_rate or 0),
-        }
-    if not (0 < fps <= MAX_FPS):
-        log.warning("%s: no usable frame rate in the stream (%r); assuming 25 fps", path, fps)
-        fps = 25.0
-    return Video(np.stack(frames), fps, meta)
+        if not (0 < fps <= MAX_FPS):
+            log.warning("%s: no usable frame rate in the stream (%r); assuming 25 fps", path, fps)
+            fps = 25.0
+        info = VideoInfo(path, width, height, fps, int(stream.frames or 0), stream.codec_context.name,
+                         stream.codec_context.pix_fmt, container.format.name, int(container.bit_rate or 0))
+    except BaseException:
+        container.close()
+        if source is not None:
+            source.close()
+        raise
+    return container, stream, info, source
+
+
+def probe_video(path: str | Path, *, segments: "list[str | Path] | tuple" = ()) -> VideoInfo:
+    """The :class:`VideoInfo` of ``path`` (size, rate, promised frame count), without decoding frames."""
+    container, _, info, source = _open_video(Path(path), segments)
+    container.close()
+    if source is not None:
+        source.close()
+    return info
+
+
+def iter_video(path: str | Path, *, chunk: int = 1, max_frames: int | None = None, threaded: bool = False,
+               segments: "list[str | Path] | tuple" = ()):
+    """Decode the first video stream of ``path`` lazily: uint8 RGB arrays ``[n, H, W, 3]`` of ``chunk``
+    frames (the last may be shorter), holding at most one chunk in memory, so a clip of any length
+    streams in bounded memory. Errors as :func:`read_video`: a file that promises more frames than it
+    holds is reported as truncated after its last frame. ``threaded`` decodes with FFmpeg's frame
+    threads (the same pictures, faster on long clips). ``segments``: ``path`` is a fragmented-MP4 init
+    segment and these are its media segments, read as one stream after it."""
+    import av
+
+    if chunk < 1:
+        raise MediaError(path, f"chunk must be >= 1, got {chunk}")
+    path = Path(path)
+    container, stream, info, source = _open_video(path, segments)
+    if threaded:
+        stream.thread_type = "AUTO"
+    count, pending = 0, []
+    try:
+        with container:
+            try:
+                for frame in container.decode(stream):
+                    pending.append(frame.to_ndarray(format="rgb24"))
+                    count += 1
+                    if len(pending) == chunk:
+                        yield np.stack(pending)
+                        pending = []
+                    if max_frames is not None and count >= max_frames:
+                        break
+            except av.FFmpegError as exc:
+                raise MediaError(path, f"corrupt video data ({_first_line(exc)})") from exc
+    finally:
+        if source is not None:
+            source.close()
+    if pending:
+        yield np.stack(pending)
+    if not count:
+        raise MediaError(path, "contains zero decodable frames")
+    if max_frames is None and info.promised_frames and count < info.promised_frames:
+        raise MediaError(path, f"truncated: decoded {count} of {info.promised_frames} frames")
+
+
+def read_video(
+    path: str | Path,
+    *,
+    max_frames: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    segments: "list[str | Path] | tuple" = (),
+) -> Video:
+    """Decode the first video stream of ``path`` into a :class:`Video` (RGB uint8).
+
+    ``max_frames`` stops decoding early; ``max_bytes`` refuses clips whose decoded frames would not
+    fit in that much memory (:func:`iter_video` streams clips of any length). A file whose container
+    promises more frames than can be decoded is reported as truncated. ``segments``: ``path`` is a
+    fragmented-MP4 init segment and these are its media segments, read as one stream after it.
+    """
+    path = Path(path)
+    info = probe_video(path, segments=segments)
+    promised, width, height = info.promised_frames, info.width, info.height
+    wanted = promised if max_frames is None else min(promised or max_frames, max_frames)
+    if wanted and wanted * width * height * 3 > max_bytes:
+        raise MediaError(
+            path,
+            f"{wanted} frames of {width}x{height} need {wanted * width * height * 3 / 1e9:.1f} GB "
+            f"(limit {max_bytes / 1e9:.1f} GB); pass max_frames",
+        )
+    frames: list[np.ndarray] = []
+    for part in iter_video(path, max_frames=max_frames, segments=segments):
+        frames.append(part[0])
+        if len(frames) * width * height * 3 > max_bytes:
+            raise MediaError(path, f"decoded frames exceed {max_bytes / 1e9:.1f} GB; pass max_frames")
+    return Video(np.stack(frames), info.fps, info.meta)
 
 
 def write_video(
@@ -486,21 +548,30 @@ def _container_format(path: Path) -> str:
     return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}.get(suffix, "mp4")
 
 
+def _encoder_settings(height: int, width: int, *, crf: int, preset: str, codec: str, lossless: bool) -> tuple[str, str, dict, int, int]:
+    """(codec, pix_fmt, options, pad_h, pad_w) of an encode as :func:`write_video` describes."""
+    if lossless:
+        codec, pix_fmt, options, pad_h, pad_w = "libx264rgb", "rgb24", {"qp": "0", "preset": preset}, 0, 0
+    else:
+        pix_fmt, options = "yuv420p", {"crf": str(crf), "preset": preset}
+        pad_h, pad_w = height % 2, width % 2
+    if codec.startswith("libx264") and cpu_has_avx512():
+        options["x264-params"] = f"asm={X264_DETERMINISTIC_ASM}"
+    return codec, pix_fmt, options, pad_h, pad_w
+
+
+def _pad(frames: np.ndarray, pad_h: int, pad_w: int) -> np.ndarray:
+    return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else frames
+
+
 def _encode(video: Video, target, container_format: str, *, crf: int, preset: str, codec: str, lossless: bool) -> None:
     """Encode ``video`` into ``target`` (a path or a binary file object) as :func:`write_video` describes."""
     import av
 
-    frames = video.frames
     rate = Fraction(video.fps).limit_denominator(1001)
-    if lossless:
-        codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0", "preset": preset}
-    else:
-        pix_fmt, options = "yuv420p", {"crf": str(crf), "preset": preset}
-        pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-        if pad_h or pad_w:
-            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    if codec.startswith("libx264") and cpu_has_avx512():
-        options["x264-params"] = f"asm={X264_DETERMINISTIC_ASM}"
+    codec, pix_fmt, options, pad_h, pad_w = _encoder_settings(video.height, video.width, crf=crf, preset=preset, codec=codec,
+                                                              lossless=lossless)
+    frames = _pad(video.frames, pad_h, pad_w)
     with av.open(target, mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=rate, options=options)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
@@ -509,6 +580,209 @@ def _encode(video: Video, target, container_format: str, *, crf: int, preset: st
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+# Stream types a signed clip keeps from its source, packet for packet (the first video stream is the one
+# re-encoded); other streams (a second video track, timecode or data tracks) are left out with a warning.
+COPIED_STREAM_TYPES = ("audio", "subtitle")
+
+
+class VideoWriter:
+    """Encode frames as they come, in bounded memory: :func:`write_video` for clips of any length.
+
+    ``with VideoWriter(path, fps) as out: out.write(chunk)`` for uint8 ``[n, H, W, 3]`` chunks; the file
+    appears under ``path`` (atomically) only when the block ends without an exception.
+    ``copy_streams_from`` remuxes the audio and subtitle streams of that file packet for packet
+    (bit-exact, interleaved with the video by time); :attr:`dropped` names the streams left out.
+    """
+
+    def __init__(self, path: str | Path, fps: float, *, crf: int = 18, preset: str = "medium", codec: str = "libx264",
+                 lossless: bool = False, copy_streams_from: str | Path | None = None):
+        self.path = Path(path)
+        if not (0 <= crf <= 51):
+            raise MediaError(self.path, f"crf must be in 0..51, got {crf}")
+        if not (0 < float(fps) <= MAX_FPS):
+            raise MediaError(self.path, f"fps must be in (0, {MAX_FPS:g}], got {fps!r}")
+        if self.path.parent and not self.path.parent.exists():
+            raise MediaError(self.path, f"directory {self.path.parent} does not exist")
+        self.fps, self.crf, self.preset, self.codec, self.lossless = float(fps), crf, preset, codec, lossless
+        self.copy_from = None if copy_streams_from is None else Path(copy_streams_from)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial{self.path.suffix}")
+        self.frames_written = 0
+        self.dropped: list[str] = []
+        self._container = self._stream = self._source = None
+        self._copies: dict = {}  # source stream index -> output stream
+        self._packets = None  # iterator over the source's packets of copied streams
+        self._next = None  # the next packet to copy, held until the video reaches its time
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def _open(self, height: int, width: int) -> None:
+        import av
+
+        codec, pix_fmt, options, self._pad_h, self._pad_w = _encoder_settings(
+            height, width, crf=self.crf, preset=self.preset, codec=self.codec, lossless=self.lossless)
+        self._shape = (height, width)
+        self._container = av.open(str(self.tmp), mode="w", format=_container_format(self.path))
+        stream = self._container.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001), options=options)
+        stream.width, stream.height = width + self._pad_w, height + self._pad_h
+        stream.pix_fmt = pix_fmt
+        self._stream = stream
+        if self.copy_from is not None:
+            self._open_copies()
+
+    def _open_copies(self) -> None:
+        import av
+
+        try:
+            self._source = av.open(str(self.copy_from), mode="r")
+        except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+            raise MediaError(self.copy_from, f"not a readable video ({_first_line(exc)})") from exc
+        video = self._source.streams.video[0] if self._source.streams.video else None
+        for stream in self._source.streams:
+            if stream is video:
+                continue
+            if stream.type in COPIED_STREAM_TYPES:
+                try:
+                    self._copies[stream.index] = self._container.add_stream_from_template(stream)
+                    continue
+                except (av.FFmpegError, ValueError) as exc:
+                    reason = _first_line(exc)
+            else:
+                reason = "not an audio or subtitle stream"
+            self.dropped.append(f"stream {stream.index} ({stream.type} {stream.codec_context.name if stream.codec_context else '?'}): {reason}")
+        for line in self.dropped:
+            log.warning("%s: %s left out of %s", self.copy_from, line, self.path)
+        if self._copies:
+            self._packets = (p for p in self._source.demux([self._source.streams[i] for i in self._copies]) if p.size)
+            self._next = next(self._packets, None)
+        else:
+            self._source.close()
+            self._source = None
+
+    def _copy_until(self, seconds: float | None) -> None:
+        """Mux the copied packets that start before ``seconds`` (all of them for ``None``)."""
+        while self._next is not None:
+            packet = self._next
+            when = packet.dts if packet.dts is not None else packet.pts
+            if seconds is not None and when is not None and float(when * packet.time_base) > seconds:
+                return
+            packet.stream = self._copies[packet.stream.index]
+            self._container.mux(packet)
+            self._next = next(self._packets, None)
+
+    def write(self, frames: np.ndarray) -> None:
+        import av
+
+        check_frames(frames, self.path)
+        if self._container is None:
+            self._open(frames.shape[1], frames.shape[2])
+        elif frames.shape[1:3] != self._shape:
+            raise MediaError(self.path, f"frame size changed from {self._shape[1]}x{self._shape[0]} to {frames.shape[2]}x{frames.shape[1]}")
+        for array in _pad(frames, self._pad_h, self._pad_w):
+            if self._packets is not None:
+                self._copy_until(self.frames_written / self.fps)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            self._container.mux(self._stream.encode(frame))
+            self.frames_written += 1
+
+    def _finish(self) -> None:
+        if self._container is None:
+            raise MediaError(self.path, "no frames were written")
+        self._container.mux(self._stream.encode(None))
+        if self._packets is not None:
+            self._copy_until(None)
+        self._container.close()
+        self._container = None
+
+    def _close_source(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+    def __exit__(self, kind, value, tb) -> None:
+        import av
+        from av.codec.codec import UnknownCodecError
+
+        try:
+            if kind is None:
+                try:
+                    self._finish()
+                except av.FFmpegError as exc:
+                    raise MediaError(self.path, f"cannot encode with {self.codec} ({_first_line(exc)})") from exc
+                except UnknownCodecError as exc:
+                    raise MediaError(self.path, f"unknown codec {self.codec!r} (this FFmpeg build lacks it)") from exc
+                os.replace(self.tmp, self.path)  # atomic: a crash never leaves a half-written clip under the real name
+        finally:
+            self._close_source()
+            if self._container is not None:
+                try:
+                    self._container.close()
+                except Exception:  # noqa: BLE001 - already failing; the partial file goes
+                    pass
+                self._container = None
+            self.tmp.unlink(missing_ok=True)
+
+
+class CodecRoundTrip:
+    """:func:`encode_decode` frame by frame: frames go into an H.264 encoder whose packets are decoded at
+    once, so a clip of any length round-trips in bounded memory. ``push(frames)`` returns the decoded
+    frames that are ready (the encoder holds a few back), ``flush()`` the rest; in order, unpadded.
+    Same encoder settings as :func:`encode_decode`, so the same pictures."""
+
+    def __init__(self, fps: float = 25.0, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264"):
+        if not (0 <= crf <= 51):
+            raise MediaError(None, f"crf must be in 0..51, got {crf}")
+        self.fps, self.crf, self.preset, self.codec = float(fps), crf, preset, codec
+        self._encoder = self._decoder = None
+
+    def _open(self, height: int, width: int) -> None:
+        import av
+
+        codec, pix_fmt, options, self._pad_h, self._pad_w = _encoder_settings(
+            height, width, crf=self.crf, preset=self.preset, codec=self.codec, lossless=False)
+        self._shape = (height, width)
+        rate = Fraction(self.fps).limit_denominator(1001)
+        encoder = av.CodecContext.create(codec, "w")
+        encoder.width, encoder.height, encoder.pix_fmt = width + self._pad_w, height + self._pad_h, pix_fmt
+        encoder.time_base, encoder.framerate = 1 / rate, rate
+        encoder.options = options
+        self._encoder, self._decoder = encoder, av.CodecContext.create("h264", "r")
+
+    def _decode(self, packets) -> list[np.ndarray]:
+        out = []
+        for packet in packets:
+            for frame in self._decoder.decode(packet):
+                out.append(frame.to_ndarray(format="rgb24")[: self._shape[0], : self._shape[1]])
+        return out
+
+    def push(self, frames: np.ndarray) -> list[np.ndarray]:
+        import av
+
+        if self._encoder is None:
+            self._open(frames.shape[1], frames.shape[2])
+        out = []
+        try:
+            for array in _pad(frames, self._pad_h, self._pad_w):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+                out += self._decode(self._encoder.encode(frame))
+        except av.FFmpegError as exc:
+            raise MediaError(None, f"cannot round-trip through {self.codec} ({_first_line(exc)})") from exc
+        return out
+
+    def flush(self) -> list[np.ndarray]:
+        import av
+
+        if self._encoder is None:
+            return []
+        try:
+            out = self._decode(self._encoder.encode(None))
+            for frame in self._decoder.decode(None):
+                out.append(frame.to_ndarray(format="rgb24")[: self._shape[0], : self._shape[1]])
+        except av.FFmpegError as exc:
+            raise MediaError(None, f"cannot round-trip through {self.codec} ({_first_line(exc)})") from exc
+        return out
 
 
 def frames_sha256(frames: np.ndarray) -> str:

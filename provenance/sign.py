@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # writes in a profile (High 4:4:4) browsers do not play.
 CRF_FALLBACK_STEP = 6
 CRF_FALLBACK_FLOOR = 1
+# The signed clip's watermark is checked on its first frames, as many as verify reads
+# (provenance.verify.MAX_DECODED_FRAMES): what a verifier will find, at a cost independent of length.
+CHECK_FRAMES = 64
 
 
 @dataclass(frozen=True)
@@ -98,21 +101,32 @@ def credential_clip(
     """Watermark ``clip`` (a :class:`Video` or a video file), encode it as H.264 MP4 at ``out_path``,
     sign it with a manifest describing ``generator`` and ``params``, and register it in ``repository``.
 
-    ``check_watermark`` decodes the encoded clip and looks for the payload; where the mark did not
-    survive, it is embedded again pre-compensated for the codec, and then encoded
-    :data:`CRF_FALLBACK_STEP` CRF lower at a time (down to CRF 1); a clip whose mark is still lost is
-    reported (``watermark_verified=False``, and a warning) rather than registered silently under a
-    payload no one can recover. ``payload_prefix`` fixes the first bytes of
-    the payload (the generation pipeline puts its generator id there); the rest is random.
+    A file is streamed: decoded, watermarked and encoded a few frames at a time (read more than once,
+    see :func:`provenance.watermark.embed_stream`), so memory does not grow with its length.
+
+    ``check_watermark`` decodes the encoded clip (its first :data:`CHECK_FRAMES` frames, what verify
+    reads) and looks for the payload; where the mark did not survive, it is embedded again
+    pre-compensated for the codec, and then encoded :data:`CRF_FALLBACK_STEP` CRF lower at a time (down
+    to CRF 1); a clip whose mark is still lost is reported (``watermark_verified=False``, and a warning)
+    rather than registered silently under a payload no one can recover. ``payload_prefix`` fixes the
+    first bytes of the payload (the generation pipeline puts its generator id there); the rest is random.
     """
     from provenance import watermark
+    from provenance.media import VideoWriter, iter_video, probe_video
 
-    video = clip if isinstance(clip, Video) else read_video(clip)
+    source = None if isinstance(clip, Video) else Path(clip)
+    if source is not None:
+        info = probe_video(source)
+        fps, num_frames = info.fps, None
+    else:
+        fps, num_frames = clip.fps, clip.num_frames
     out = Path(out_path)
     if out.exists() and out.is_dir():
         raise SigningError(out, "is a directory")
     if not out.parent.is_dir():  # say so before the work, and name the user's path, not a temporary one
         raise SigningError(out, f"directory {out.parent} does not exist")
+    if source is not None and out.exists() and out.resolve() == source.resolve():
+        raise SigningError(out, "is the clip being signed; write the signed clip to another file")
     payload = new_payload(repository, payload_prefix)
     kwargs = {} if watermark_strength is None else {"strength": watermark_strength}
     seconds: dict[str, float] = {}
@@ -123,29 +137,49 @@ def credential_clip(
         seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
         return value
 
-    def marked_video(codec_crf: int | None = None) -> Video:
-        marked = watermark.embed(video.frames, payload, watermark_key, codec_crf=codec_crf, **kwargs)
-        return Video(np.ascontiguousarray(marked), video.fps, dict(video.meta))
-
-    marked = timed("watermark", marked_video)
     unsigned, signed = _working_files(out)
+
+    class TimedWriter(VideoWriter):
+        """The encoder as embed_stream's sink, its time counted as the encode stage."""
+
+        def write(self, frames):
+            timed("encode", lambda: VideoWriter.write(self, frames))
+
+        def __exit__(self, *exc):
+            timed("encode", lambda: VideoWriter.__exit__(self, *exc))
+
+    def mark_and_encode(codec_crf: int | None, crf: int) -> None:
+        """Watermark and encode to ``unsigned``: a Video in memory, a file streamed."""
+        if source is None:
+            marked = timed("watermark", lambda: watermark.embed(clip.frames, payload, watermark_key, codec_crf=codec_crf, **kwargs))
+            timed("encode", lambda: write_video(Video(np.ascontiguousarray(marked), clip.fps, dict(clip.meta)), unsigned, crf=crf))
+            return
+        nonlocal num_frames
+        started, encode_before = time.perf_counter(), seconds.get("encode", 0.0)
+        report = watermark.embed_stream(
+            lambda: iter_video(source, chunk=8, threaded=True), payload, watermark_key,
+            lambda: TimedWriter(unsigned, fps, crf=crf), codec_crf=codec_crf, **kwargs)
+        num_frames = report.frames
+        spent = time.perf_counter() - started - (seconds.get("encode", 0.0) - encode_before)
+        seconds["watermark"] = seconds.get("watermark", 0.0) + spent
+
     try:
         # Where the mark does not survive the encode: embed again pre-compensated for this CRF, then
         # lower the CRF step by step (each time pre-compensated for the new one).
-        verified, asked, compensated = True, crf, False
+        verified, asked, codec_crf = True, crf, None
         while True:
-            timed("encode", lambda: write_video(marked, unsigned, crf=crf))
+            mark_and_encode(codec_crf, crf)
             if not check_watermark:
                 break
-            detection = timed("watermark_check", lambda: watermark.detect(read_video(unsigned).frames, watermark_key))
+            detection = timed("watermark_check", lambda: watermark.detect(read_video(unsigned, max_frames=CHECK_FRAMES).frames,
+                                                                         watermark_key))
             verified = bool(detection.found and detection.payload == payload)
-            if verified or (compensated and crf <= CRF_FALLBACK_FLOOR):
+            if verified or (codec_crf is not None and crf <= CRF_FALLBACK_FLOOR):
                 break
-            if compensated:
+            if codec_crf is not None:
                 crf = max(CRF_FALLBACK_FLOOR, crf - CRF_FALLBACK_STEP)
-            compensated = True
-            marked = timed("watermark", lambda: marked_video(codec_crf=crf))
-        if verified and compensated:  # a lower CRF is only ever tried after the re-embed
+            codec_crf = crf
+        if verified and codec_crf is not None:  # a lower CRF is only ever tried after the re-embed
             log.info("%s: the watermark survives H.264 at crf %d (asked: %d) with codec-aware embedding", out, crf, asked)
         if not verified:
             log.warning("%s: the watermark payload could not be read back after encoding (crf %d to %d)", out, asked, crf)
@@ -155,7 +189,7 @@ def credential_clip(
             params=params,
             watermark_payload=payload,
             watermark_alg=watermark.ALGORITHM,
-            duration_ms=int(round(1000 * video.duration)),
+            duration_ms=int(round(1000 * num_frames / fps)),
             training_mining=training_mining,
             hash_prompt=hash_prompt,
         )

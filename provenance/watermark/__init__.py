@@ -1,8 +1,9 @@
 """Invisible, keyed, robust video watermark (algorithm id ``io.synthvid.wm.v2``).
 
 ``embed(frames, payload, key)`` hides 8 bytes in every frame of a uint8 ``[T, H, W, 3]`` clip;
-``detect(frames, key)`` returns a :class:`Detection`. Keys are secrets of at least 16 bytes (any
-longer length works; they only feed HMAC-SHA256 and never appear in outputs or logs). The design and
+``detect(frames, key)`` returns a :class:`Detection`; ``embed_stream`` marks a clip of any length
+chunk by chunk (the same frames as ``embed``). Keys are secrets of at least 16 bytes (any longer
+length works; they only feed HMAC-SHA256 and never appear in outputs or logs). The design and
 the false-positive argument are in :mod:`provenance.watermark.core`; reusable attacks for benchmarks
 and robustness tests are in :mod:`provenance.watermark.attacks`.
 """
@@ -17,11 +18,13 @@ from provenance.watermark.core import (
     MIN_KEY_BYTES,
     PAYLOAD_BYTES,
     Detection,
+    EmbedReport,
     detect,
     embed,
+    embed_stream,
 )
 
 __all__ = [
     "ALGORITHM", "DEFAULT_STRENGTH", "FALSE_POSITIVE_RATE", "HYPOTHESES", "IDENTITY_HYPOTHESES", "IDENTITY_RATE", "MIN_KEY_BYTES", "PAYLOAD_BYTES",
-    "Detection", "detect", "embed",
+    "Detection", "EmbedReport", "detect", "embed", "embed_stream",
 ]

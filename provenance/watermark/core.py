@@ -60,6 +60,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -435,12 +436,21 @@ def _chips(amplitude: np.ndarray, signs: np.ndarray) -> np.ndarray:
     return (np.repeat(amplitude.reshape(-1, grid, grid // UNIT_X), UNIT_X, 2) * signs).astype(np.float32)
 
 
+def _frame_mse(amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray) -> np.ndarray:
+    """Per frame, the mean squared luma pattern of unit amplitudes ``[T, units]``, from Gram matrices."""
+    chips = _chips(amplitude, signs)
+    return np.sum((synth.gram_rows @ chips @ synth.gram_cols) * chips, axis=(1, 2))
+
+
+def _psnr_of(frame_mse: np.ndarray) -> float:
+    """PSNR of the rendered pattern from :func:`_frame_mse` of every frame (before rounding and clipping)."""
+    mse = float(np.mean(frame_mse)) * float(COLOUR @ COLOUR) / 3 + _ROUNDING_MSE
+    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
+
+
 def _predicted_psnr(amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray) -> float:
     """PSNR of the rendered pattern, from Gram matrices (before rounding and clipping)."""
-    chips = _chips(amplitude, signs)
-    luma_mse = float(np.mean(np.sum((synth.gram_rows @ chips @ synth.gram_cols) * chips, axis=(1, 2))))
-    mse = luma_mse * float(COLOUR @ COLOUR) / 3 + _ROUNDING_MSE
-    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
+    return _psnr_of(_frame_mse(amplitude, synth, signs))
 
 
 def _render(frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray,
@@ -587,24 +597,67 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(ssim[3:-3, 3:-3].mean())
 
 
-def _quality_factor(frames: np.ndarray, marked: np.ndarray, strength: float, psnr: float | None) -> float:
-    """Factor (<= 1) on the step that keeps PSNR and SSIM above their floors (scaled with ``strength``).
-
-    ``psnr`` is the predicted PSNR, or None to measure it (after clipping compensation).
-    """
-    if psnr is None:
-        mse = float(np.mean((marked.astype(np.float32) - frames) ** 2))
-        psnr = np.inf if mse == 0 else 10 * np.log10(255.0**2 / mse)
+def _psnr_factor(psnr: float, strength: float) -> float:
+    """Factor (<= 1) on the step that keeps the PSNR above its floor (scaled with ``strength``)."""
     psnr_floor = PSNR_FLOOR - 20 * np.log10(max(strength, 1.0))
-    factor = min(1.0, 10 ** ((psnr - psnr_floor) / 20))
-    middle = frames.shape[0] // 2
-    (height, width), side = frames.shape[1:3], _SSIM_SIDE
+    return min(1.0, 10 ** ((psnr - psnr_floor) / 20))
+
+
+def _ssim_factor(frame: np.ndarray, marked: np.ndarray, strength: float) -> float:
+    """Factor (<= 1) on the step that keeps the SSIM of one frame (its central crop) above its floor."""
+    (height, width), side = frame.shape[:2], _SSIM_SIDE
     y, x = max(0, (height - side) // 2), max(0, (width - side) // 2)  # a central crop: speed at large sizes
-    loss = 1.0 - _ssim(frames[middle, y:y + side, x:x + side], marked[middle, y:y + side, x:x + side])
+    loss = 1.0 - _ssim(frame[y:y + side, x:x + side], marked[y:y + side, x:x + side])
     allowed = (1.0 - SSIM_FLOOR) * max(strength, 1.0) ** 2
-    if loss > allowed:
-        factor = min(factor, float(np.sqrt(allowed / loss)))
-    return factor
+    return min(1.0, float(np.sqrt(allowed / loss))) if loss > allowed else 1.0
+
+
+def _rechunk(chunks, size: int):
+    """Re-cut an iterable of ``[n, H, W, 3]`` arrays into arrays of exactly ``size`` frames (the last may be shorter)."""
+    pending, count = [], 0
+    for chunk in chunks:
+        while len(chunk):
+            part = chunk[: size - count]
+            pending.append(part)
+            count += len(part)
+            chunk = chunk[len(part):]
+            if count == size:
+                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                pending, count = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+class _ArraySink:
+    """Where :func:`embed` collects the marked frames of :func:`embed_stream`: one preallocated array."""
+
+    def __init__(self, out: np.ndarray):
+        self.out, self.position = out, 0
+
+    def __enter__(self) -> "_ArraySink":
+        self.position = 0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def write(self, frames: np.ndarray) -> None:
+        self.out[self.position:self.position + len(frames)] = frames
+        self.position += len(frames)
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    """What :func:`embed_stream` did: frames marked, the step's factor (1 unless the quality floors lowered
+    it), decode passes over the source and marked passes written to a sink (more than one when a
+    finished pass failed the quality check)."""
+
+    frames: int
+    height: int
+    width: int
+    step_scale: float
+    source_passes: int
+    written_passes: int
 
 
 def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFAULT_STRENGTH,
@@ -621,49 +674,225 @@ def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFA
     smaller ones not (there it costs the non-codec attacks more than it gains: at 64² CRF 23 survival
     rose from 56 to 74 % but brightness ×0.5 fell from 98 to 86 %). :func:`provenance.sign.credential_clip`
     asks for it when a clip's mark did not survive its own encode.
+
+    This is :func:`embed_stream` over the array: the same marked frames, bit for bit.
     """
     _check_frames(frames, MIN_EMBED_SIDE)
+    out = np.empty(frames.shape, np.uint8)
+    sink = _ArraySink(out)
+    embed_stream(lambda: (frames[i:i + _RENDER_CHUNK] for i in range(0, frames.shape[0], _RENDER_CHUNK)),
+                 payload, key, lambda: sink, strength=strength, codec_crf=codec_crf)
+    return out
+
+
+def embed_stream(open_frames, payload: bytes, key: bytes, open_sink, *, strength: float = DEFAULT_STRENGTH,
+                 codec_crf: int | None = None) -> EmbedReport:
+    """:func:`embed` for clips of any length, in memory independent of their length.
+
+    ``open_frames()`` returns a fresh iterable over the clip's frames as uint8 ``[n, H, W, 3]`` chunks,
+    the same frames every time (a file decoded again); ``open_sink()`` returns a context manager with
+    ``write(chunk)`` that receives the marked frames in order (a :class:`provenance.media.VideoWriter`).
+
+    The mark needs statistics of whole windows of :data:`WINDOW` frames and of the whole clip (window
+    boundaries depend on its length; the step is lowered for the whole clip when PSNR or SSIM would
+    fall below their floors), so the source is read more than once: (1) every frame's unit values,
+    1.6 KB a frame, are kept; (2) where the codec loop runs, the marked clip at about 320² goes through
+    H.264 frame by frame (:class:`provenance.media.CodecRoundTrip`); (3) the marked frames are rendered
+    8 at a time and written. The SSIM check on the middle frame is made before the writing pass; a
+    written pass is redone only when clipping compensation makes the measured PSNR fall below its
+    floor. Every statistic is the one :func:`embed` computes, window by window, so both give the same
+    frames.
+    """
     _check_payload(payload)
     _check_key(key)
     if not (np.isfinite(strength) and 0.1 <= strength <= 4.0):
         raise WatermarkError(f"strength must be in [0.1, 4], got {strength!r}")
     if codec_crf is not None and not 0 <= codec_crf <= 51:
         raise WatermarkError(f"codec_crf must be in 0..51, got {codec_crf!r}")
-    height, width = frames.shape[1:3]
-    grid = _embed_grid(height, width)
+    strength = float(strength)
     seed = _derive(key, "layout")
-    layout = _layout_from_seed(seed, grid)
+    passes = {"source": 0, "written": 0}
+
+    def frames_of(size: int = _RENDER_CHUNK):
+        passes["source"] += 1
+        return _rechunk(open_frames(), size)
+
+    # Pass 1: the unit values of every frame.
+    parts, shape, layout = [], None, None
+    for chunk in frames_of():
+        if shape is None:
+            _check_frames(chunk, MIN_EMBED_SIDE)
+            shape = chunk.shape[1:3]
+            height, width = shape
+            grid = _embed_grid(height, width)
+            layout = _layout_from_seed(seed, grid)
+            view, synth = _view(height, width, 1.0, grid=grid), _synthesis(height, width, seed, grid)
+        elif chunk.dtype != np.uint8 or chunk.shape[1:] != (*shape, 3):
+            raise WatermarkError(f"frame {sum(len(p) for p in parts)}: {chunk.dtype} {list(chunk.shape[1:])} "
+                                 f"differs from the first frames' uint8 {[*shape, 3]}")
+        parts.append(_unit_values(_work_luma(chunk), view, layout.signs))
+    if shape is None:
+        raise WatermarkError("frames: the clip has zero frames")
+    values = np.concatenate(parts)
+    del parts
+    t = values.shape[0]
+    windows = _windows(t)
+    means = np.stack([values[window].mean(axis=0) for window in windows])
     bits = code.encode(bytes(payload), _derive(key, "check"), layout.scramble)
     offset = layout.dither + bits[layout.bit_of_unit] / 2.0
     fine_offset = np.mod(layout.fine_dither + bits[layout.bit_of_unit] / 2.0, 1.0)
-    view, synth = _view(height, width, 1.0, grid=grid), _synthesis(height, width, seed, grid)
-    values = _unit_values(_work_luma(frames), view, layout.signs)
-    means = _window_means(values)
-    nominal = _step(grid) * float(strength)
+    window_of = np.repeat(np.arange(len(windows)), [w.stop - w.start for w in windows])
+    middle = t // 2
+    middle_start = middle - middle % _RENDER_CHUNK
+    middle_chunk = None  # the source frames of the render chunk that holds the middle frame
+
+    def window_plan(index: int, step: float, loss: np.ndarray | None, corrected: bool = True):
+        """(amplitudes, targets) of window ``index``'s frames, as embed's whole-clip plan gives them."""
+        window = windows[index]
+        v, mean = values[window], means[index]
+        shift = np.repeat((_nearest_lattice(mean, offset, step) - mean)[None], len(v), axis=0)
+        amplitude, target = _plan(v, shift, 0.0, fine_offset, synth, step)
+        if not corrected:
+            return amplitude, target
+        correction = np.repeat((mean + shift[0] - target.mean(axis=0))[None], len(v), axis=0)  # what the smooth rendering misses
+        if loss is not None:
+            correction = correction + np.clip(LOOP_GAIN * loss[index] * step, -LOOP_CAP * step, LOOP_CAP * step)
+        return _plan(v, shift, correction, fine_offset, synth, step)
+
+    class Rows:
+        """Plan rows of any frame range, each window planned once (frames arrive in order)."""
+
+        def __init__(self, step, loss, corrected=True):
+            self.args, self.cache = (step, loss, corrected), {}
+
+        def __call__(self, start: int, stop: int):
+            needed = range(int(window_of[start]), int(window_of[stop - 1]) + 1)
+            for index in list(self.cache):
+                if index not in needed:
+                    del self.cache[index]
+            for index in needed:
+                if index not in self.cache:
+                    self.cache[index] = window_plan(index, *self.args)
+            amplitude = np.concatenate([self.cache[i][0] for i in needed])
+            target = np.concatenate([self.cache[i][1] for i in needed])
+            first = windows[needed[0]].start
+            return amplitude[start - first: stop - first].copy(), target[start - first: stop - first].copy()
+
+    def codec_loss(step: float) -> np.ndarray:
+        """Per window, how much one H.264 round trip of the marked clip (at about 320²) lowers its mean
+        unit values, divided by ``step``: what :func:`_codec_loss` measures, frame by frame."""
+        from provenance.media import CodecRoundTrip
+
+        nonlocal middle_chunk
+        rows = Rows(step, None, corrected=False)
+        small_shape = _loop_frames(np.zeros((1, *shape, 3), np.uint8)).shape[1:3]
+        small_synth = _synthesis(*small_shape, seed, layout.grid)
+        small_view = _view(*small_shape, 1.0, grid=layout.grid)
+        per_block = _RENDER_BLOCK // (3 * small_shape[0] * small_shape[1])
+        roundtrip = CodecRoundTrip(25.0, crf=LOOP_CRF if codec_crf is None else codec_crf)
+        before: deque = deque()  # unit values of marked frames still inside the encoder
+        differences: list[np.ndarray] = []  # before - after of the current window's frames
+        loss = np.empty((len(windows), values.shape[1]), np.float32)
+        done, position, kept = 0, 0, []
+
+        def take(decoded) -> None:
+            nonlocal done
+            if not decoded:
+                return
+            after = _unit_values(_work_luma(np.stack(decoded)), small_view, layout.signs)
+            for row in after:
+                differences.append(before.popleft() - row)
+                window = int(window_of[done])
+                done += 1
+                if done == windows[window].stop:
+                    loss[window] = np.stack(differences).mean(axis=0)
+                    differences.clear()
+
+        for chunk in frames_of(max(per_block, 1) * _RENDER_CHUNK):
+            start, stop = position, position + len(chunk)
+            if start < middle_start + _RENDER_CHUNK and stop > middle_start:
+                kept.append(chunk[max(0, middle_start - start): middle_start + _RENDER_CHUNK - start].copy())
+            small = _loop_frames(chunk)
+            amplitude, _ = rows(start, stop)
+            marked, _ = _render(small, amplitude, small_synth, layout.signs)
+            before.extend(_unit_values(_work_luma(marked), small_view, layout.signs))
+            take(roundtrip.push(marked))
+            position = stop
+        take(roundtrip.flush())
+        if done != t:
+            raise WatermarkError(f"the codec loop decoded {done} of {t} frames")
+        middle_chunk = np.concatenate(kept)
+        return loss / step
+
+    def render_middle(rows) -> np.ndarray:
+        nonlocal middle_chunk
+        if middle_chunk is None:
+            for index, chunk in enumerate(frames_of()):
+                if index * _RENDER_CHUNK == middle_start:
+                    middle_chunk = chunk.copy()
+                    break
+        amplitude, target = rows(middle_start, middle_start + len(middle_chunk))
+        marked, _ = _render_exact(middle_chunk, amplitude, target, synth, view, layout.signs)
+        return marked[middle - middle_start]
+
+    def render_all(rows, sink) -> tuple[float, bool, np.ndarray]:
+        """Render every frame (into ``sink`` when given): (sum of squared errors, compensated?, middle frame)."""
+        import cv2
+
+        squared, compensated, middle_marked, position = 0.0, False, None, 0
+        for chunk in frames_of():
+            start, stop = position, position + len(chunk)
+            amplitude, target = rows(start, stop)
+            marked, clipped = _render_exact(chunk, amplitude, target, synth, view, layout.signs)
+            compensated |= clipped
+            squared += cv2.norm(marked.reshape(len(chunk), -1), np.ascontiguousarray(chunk).reshape(len(chunk), -1), cv2.NORM_L2SQR)
+            if start <= middle < stop:
+                middle_marked = marked[middle - start].copy()
+            if sink is not None:
+                sink.write(marked)
+            position = stop
+        if position != t:
+            raise WatermarkError(f"the source gave {position} frames on a later pass, {t} on the first")
+        return squared, compensated, middle_marked
+
+    nominal = _step(layout.grid) * strength
+    floor = PSNR_FLOOR - 20 * np.log10(max(strength, 1.0))
     scale, loss = 1.0, None
-    for _ in range(4):
+    loop = codec_crf is not None or min(shape) >= LOOP_MIN_SIDE
+    for attempt in range(4):
         step = nominal * scale
-        shift = _nearest_lattice(means, offset, step) - means  # constant within a window
-        amplitude, target = _plan(values, shift, 0.0, fine_offset, synth, step)
-        correction = means + shift - _window_means(target)  # what the smooth rendering misses
-        if codec_crf is not None or min(height, width) >= LOOP_MIN_SIDE:
-            if loss is None:  # what a codec round trip takes away, measured once, scaled with the step
-                loss = _codec_loss(_loop_frames(frames), amplitude, layout, seed, LOOP_CRF if codec_crf is None else codec_crf) / step
-            correction = correction + np.clip(LOOP_GAIN * loss * step, -LOOP_CAP * step, LOOP_CAP * step)
-        amplitude, target = _plan(values, shift, correction, fine_offset, synth, step)
-        predicted = _predicted_psnr(amplitude, synth, layout.signs)
-        floor = PSNR_FLOOR - 20 * np.log10(max(float(strength), 1.0))
+        if loop and loss is None:  # what a codec round trip takes away, measured once, scaled with the step
+            loss = codec_loss(step)
+        rows = Rows(step, loss)
+        per_frame = [_frame_mse(window_plan(i, step, loss)[0], synth, layout.signs) for i in range(len(windows))]
+        predicted = _psnr_of(np.concatenate(per_frame))
         if predicted < floor and scale == 1.0:  # lower the step before rendering
             scale = float(GAINS[GAINS < 10 ** ((predicted - floor) / 20) * 0.995].max(initial=GAINS[0]))
             continue
-        marked, compensated = _render_exact(frames, amplitude, target, synth, view, layout.signs)
-        factor = _quality_factor(frames, marked, float(strength), None if compensated else predicted)
-        if factor >= 1.0:
+        # The SSIM check needs only the middle frame: when it fails, the pass measures without writing.
+        middle_marked = render_middle(rows)
+        write = attempt == 3 or _ssim_factor(middle_chunk[middle - middle_start], middle_marked, strength) >= 1.0
+        while True:
+            if write:
+                passes["written"] += 1
+                with open_sink() as sink:
+                    squared, compensated, middle_marked = render_all(rows, sink)
+            else:
+                squared, compensated, middle_marked = render_all(rows, None)
+            psnr = predicted
+            if compensated:
+                mse = squared / (t * shape[0] * shape[1] * 3)
+                psnr = np.inf if mse == 0 else 10 * np.log10(255.0**2 / mse)
+            factor = min(_psnr_factor(psnr, strength), _ssim_factor(middle_chunk[middle - middle_start], middle_marked, strength))
+            if write or factor < 1.0:
+                break
+            write = True  # not reached: the middle frame renders the same in both passes
+        if factor >= 1.0 or attempt == 3:
             break
         # A whole number of gain steps (so that the detector's gain grid meets it exactly), with a margin.
         scale = float(GAINS[GAINS < scale * factor * 0.99].max(initial=GAINS[0]))
         log.debug("embed: step lowered to %.3f of nominal for PSNR/SSIM", scale)
-    return marked
+    return EmbedReport(t, shape[0], shape[1], scale, passes["source"], passes["written"])
 
 
 # ---------------------------------------------------------------- detect
