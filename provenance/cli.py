@@ -120,6 +120,9 @@ def sign(
 
     For clips made elsewhere (ComfyUI, a hosted API): the result carries the same Content
     Credentials as a clip synthvid generates, and its manifest is registered under its watermark.
+    A clip that already carries Content Credentials is recorded as the parent ingredient (the new
+    manifest opens it rather than claiming to have created it). Audio and subtitle streams are copied
+    bit for bit; the clip is streamed, so its length does not matter for memory.
 
     Example: synthvid sign in.mp4 --out signed.mp4 --generator ComfyUI --model-id stabilityai/svd --prompt "a red kite"
     """
@@ -150,7 +153,7 @@ def sign(
     summary = {
         "path": str(result.path), "payload": result.payload, "manifest_label": result.manifest_label,
         "file_sha256": result.file_sha256, "watermark_verified": result.watermark_verified, "crf": result.crf,
-        "repository": str(repo_path),
+        "repository": str(repo_path), "parent": result.parent, "dropped_streams": list(result.dropped_streams),
     }
     if as_json:
         print_json(summary)
@@ -158,6 +161,10 @@ def sign(
     out_console = make_console()
     out_console.print(f"[bold green]signed[/] {result.path}  payload {result.payload}  manifest {result.manifest_label}")
     out_console.print(f"registered in {repo_path}")
+    if result.parent:
+        out_console.print(f"{result.parent} carried Content Credentials: recorded as the parent ingredient (c2pa.opened)")
+    for line in result.dropped_streams:
+        out_console.print(f"[bold yellow]warning:[/] not copied from {source}: {line}")
     if result.crf != crf:
         out_console.print(f"encoded at crf {result.crf} instead of {crf}: the watermark did not survive crf {crf}")
     if not result.watermark_verified:

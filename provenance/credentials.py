@@ -52,6 +52,11 @@ TRAINING_MINING_LABEL = "cawg.training-mining"
 TRAINING_MINING_USES = ("cawg.ai_generative_training", "cawg.ai_inference", "cawg.ai_training", "cawg.data_mining")
 TRAINING_MINING_VALUES = ("allowed", "notAllowed", "constrained")
 GENERATION_LABEL = "org.synthvid.generation-parameters"
+# The label that pairs the c2pa.opened action with its parentOf ingredient while a manifest is built
+# (c2pa-rs replaces it by the ingredient assertion's URI), and the key of build_manifest's definition
+# that names the parent's title for sign_file (removed before the definition reaches c2pa).
+PARENT_INGREDIENT_ID = "synthvid.parent"
+PARENT_KEY = "synthvid_parent"
 # Our failure code for a manifest box c2pa-rs cannot parse at all (codes we add carry our prefix, so
 # that they never pass for c2pa-rs's own).
 MANIFEST_UNREADABLE = "synthvid.manifest.unreadable"
@@ -174,22 +179,36 @@ def build_manifest(
     training_mining: str | dict[str, str] | None = "notAllowed",
     hash_prompt: bool = False,
     created_at: dt.datetime | None = None,
+    parent: str | None = None,
 ) -> dict:
     """The manifest definition (c2pa-python JSON) for one generated clip.
 
     ``watermark_payload`` + ``watermark_alg`` add the ``c2pa.watermarked`` action and the
     ``c2pa.soft-binding`` assertion; ``training_mining=None`` leaves the CAWG assertion out.
+
+    ``parent`` (the source file's name) is for a clip that already carried Content Credentials: the
+    manifest then opens that clip (``c2pa.opened`` naming the parentOf ingredient that
+    :func:`sign_file` adds from the source, C2PA 2.2 §18.15.4.1) and transcodes it, instead of claiming
+    to have created it; whether it is AI-made is then the parent's claim, read from the ingredient.
     """
     when = (created_at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
     synthvid = {"name": "synthvid", "version": _synthvid_version()}
-    actions: list[dict] = [
-        {
-            "action": "c2pa.created",
-            "when": when,
-            "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
-            "softwareAgent": generator.agent(),
-        }
-    ]
+    if parent is None:
+        actions: list[dict] = [
+            {
+                "action": "c2pa.created",
+                "when": when,
+                "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+                "softwareAgent": generator.agent(),
+            }
+        ]
+    else:
+        actions = [
+            {"action": "c2pa.opened", "when": when, "softwareAgent": synthvid,
+             "parameters": {"ingredientIds": [PARENT_INGREDIENT_ID], "description": f"opened {parent}"}},
+            {"action": "c2pa.transcoded", "when": when, "softwareAgent": synthvid,
+             "parameters": {"description": "video re-encoded as H.264; other streams copied packet for packet"}},
+        ]
     assertions: list[dict] = [{"label": "c2pa.actions", "data": {"actions": actions}}]
     if (watermark_payload is None) != (watermark_alg is None):
         raise ManifestError(None, "a soft binding needs both the watermark payload and its algorithm id")
@@ -223,7 +242,10 @@ def build_manifest(
         assertions.append({"label": TRAINING_MINING_LABEL, "data": {"entries": training_mining_entries(training_mining)}})
     if params is not None:
         assertions.append({"label": GENERATION_LABEL, "data": params.assertion_data(hash_prompt=hash_prompt)})
-    return {"claim_generator_info": [synthvid], "title": title, "assertions": assertions}
+    manifest = {"claim_generator_info": [synthvid], "title": title, "assertions": assertions}
+    if parent is not None:
+        manifest[PARENT_KEY] = parent
+    return manifest
 
 
 # -------------------------------------------------------------------------------------- signing
@@ -269,11 +291,38 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerConfig, *, mime: str | None = None) -> SignResult:
+# c2pa-rs's format names of the containers PyAV reports (provenance.media.VideoInfo.container) that
+# can carry a manifest.
+C2PA_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "avi": "video/avi"}
+
+
+def c2pa_format(container: str) -> str | None:
+    """The c2pa format of a container PyAV names ``container``; None where c2pa-rs reads no manifest."""
+    return C2PA_FORMATS.get(container)
+
+
+def carries_manifest(path: str | Path, fmt: str) -> bool:
+    """Whether ``path`` (c2pa format ``fmt``) carries a C2PA manifest store, valid or not."""
+    import c2pa
+
+    try:
+        with open(path, "rb") as f, c2pa.Reader(fmt, f, context=_context()):
+            return True
+    except c2pa.C2paError.ManifestNotFound:
+        return False
+    except c2pa.C2paError:
+        return fmt != "video/mp4" or has_c2pa_box(path)  # a manifest c2pa cannot parse is still a manifest
+
+
+def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerConfig, *, mime: str | None = None,
+              parent: str | Path | None = None, parent_format: str = MP4_MIME) -> SignResult:
     """Embed ``manifest`` in a copy of ``src`` (MP4, or any format c2pa-rs writes: ``mime``, by default
     what ``src``'s first bytes say) at ``dst``, signed by ``signer``.
 
-    ``dst`` appears atomically, only once signing (and c2pa's verify-after-sign) succeeded.
+    ``parent`` is the file ``src`` was made from when that file carries Content Credentials: it becomes
+    the parentOf ingredient (with its whole manifest store) that the manifest's ``c2pa.opened`` names
+    (:func:`build_manifest` with ``parent``). ``dst`` appears atomically, only once signing (and c2pa's
+    verify-after-sign) succeeded.
     """
     import c2pa
 
@@ -282,10 +331,21 @@ def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerCo
     mime = mime or sniff_container(src).mime or MP4_MIME
     if not dst.parent.is_dir():
         raise SigningError(dst, f"directory {dst.parent} does not exist")
+    manifest = dict(manifest)
+    title = manifest.pop(PARENT_KEY, None)
+    if (parent is None) != (title is None):
+        raise SigningError(src, "a parent ingredient needs both the manifest's opened action (build_manifest(parent=...)) and its file")
     tmp = dst.with_name(f".{dst.name}.signing{dst.suffix}")
     c2pa_signer, callback = _c2pa_signer(signer)
     try:
         with c2pa_signer, c2pa.Builder(manifest, context=_context()) as builder:
+            if parent is not None:
+                try:
+                    with open(parent, "rb") as stream:
+                        builder.add_ingredient({"title": title, "relationship": "parentOf", "label": PARENT_INGREDIENT_ID},
+                                               parent_format, stream)
+                except c2pa.C2paError as exc:
+                    raise SigningError(parent, f"cannot record its manifest as the parent ingredient ({_first_line(exc)})") from exc
             with open(src, "rb") as source, open(tmp, "w+b") as dest:
                 store = builder.sign(c2pa_signer, mime, source, dest)
         os.replace(tmp, dst)

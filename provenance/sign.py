@@ -46,6 +46,8 @@ class CredentialedClip:
     watermark_verified: bool  # the payload was read back from the encoded clip
     crf: int | None = None  # the H.264 CRF of the clip (lower than asked when the mark needed it)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: watermark, encode, watermark_check, sign, register
+    parent: str | None = None  # the source file, when it carried a manifest (now the parentOf ingredient)
+    dropped_streams: tuple[str, ...] = ()  # streams of the source file not copied (neither audio nor subtitles)
 
 
 def _working_files(out: Path) -> tuple[Path, Path]:
@@ -102,7 +104,10 @@ def credential_clip(
     sign it with a manifest describing ``generator`` and ``params``, and register it in ``repository``.
 
     A file is streamed: decoded, watermarked and encoded a few frames at a time (read more than once,
-    see :func:`provenance.watermark.embed_stream`), so memory does not grow with its length.
+    see :func:`provenance.watermark.embed_stream`), so memory does not grow with its length; its audio
+    and subtitle streams are copied into the signed clip packet for packet. A file that already carries
+    Content Credentials becomes the parentOf ingredient of the new manifest, which opens it
+    (``c2pa.opened``) instead of claiming to have created it.
 
     ``check_watermark`` decodes the encoded clip (its first :data:`CHECK_FRAMES` frames, what verify
     reads) and looks for the payload; where the mark did not survive, it is embedded again
@@ -112,14 +117,17 @@ def credential_clip(
     first bytes of the payload (the generation pipeline puts its generator id there); the rest is random.
     """
     from provenance import watermark
+    from provenance.credentials import c2pa_format, carries_manifest
     from provenance.media import VideoWriter, iter_video, probe_video
 
     source = None if isinstance(clip, Video) else Path(clip)
     if source is not None:
         info = probe_video(source)
         fps, num_frames = info.fps, None
+        fmt = c2pa_format(info.container)
+        parent = source if fmt is not None and carries_manifest(source, fmt) else None
     else:
-        fps, num_frames = clip.fps, clip.num_frames
+        fps, num_frames, fmt, parent = clip.fps, clip.num_frames, None, None
     out = Path(out_path)
     if out.exists() and out.is_dir():
         raise SigningError(out, "is a directory")
@@ -139,11 +147,18 @@ def credential_clip(
 
     unsigned, signed = _working_files(out)
 
+    dropped: list[str] = []
+
     class TimedWriter(VideoWriter):
         """The encoder as embed_stream's sink, its time counted as the encode stage."""
 
+        def __enter__(self):
+            dropped[:] = self.dropped
+            return self
+
         def write(self, frames):
             timed("encode", lambda: VideoWriter.write(self, frames))
+            dropped[:] = self.dropped
 
         def __exit__(self, *exc):
             timed("encode", lambda: VideoWriter.__exit__(self, *exc))
@@ -158,7 +173,7 @@ def credential_clip(
         started, encode_before = time.perf_counter(), seconds.get("encode", 0.0)
         report = watermark.embed_stream(
             lambda: iter_video(source, chunk=8, threaded=True), payload, watermark_key,
-            lambda: TimedWriter(unsigned, fps, crf=crf), codec_crf=codec_crf, **kwargs)
+            lambda: TimedWriter(unsigned, fps, crf=crf, copy_streams_from=source), codec_crf=codec_crf, **kwargs)
         num_frames = report.frames
         spent = time.perf_counter() - started - (seconds.get("encode", 0.0) - encode_before)
         seconds["watermark"] = seconds.get("watermark", 0.0) + spent
@@ -192,8 +207,10 @@ def credential_clip(
             duration_ms=int(round(1000 * num_frames / fps)),
             training_mining=training_mining,
             hash_prompt=hash_prompt,
+            parent=None if parent is None else parent.name,
         )
-        result = timed("sign", lambda: sign_file(unsigned, signed, manifest, signer))
+        result = timed("sign", lambda: sign_file(unsigned, signed, manifest, signer, parent=parent,
+                                                 **({} if fmt is None else {"parent_format": fmt})))
 
         def register() -> None:
             repository.register(
@@ -212,4 +229,5 @@ def credential_clip(
     finally:
         unsigned.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)
-    return CredentialedClip(out, payload.hex(), result.manifest_label, result.file_sha256, verified, crf, seconds)
+    return CredentialedClip(out, payload.hex(), result.manifest_label, result.file_sha256, verified, crf, seconds,
+                            parent=None if parent is None else str(parent), dropped_streams=tuple(dropped))

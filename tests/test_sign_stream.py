@@ -1,5 +1,7 @@
-"""``synthvid sign`` on real files (issue 17, finding 12): the clip streamed through the watermark in
-memory that does not grow with its length, with the same marked frames as the in-memory embedder."""
+"""``synthvid sign`` on real files (issue 17, findings 11 and 12): audio and subtitles kept bit for
+bit, a clip with Content Credentials recorded as the parent ingredient (``c2pa.opened``), and the
+clip streamed through the watermark in memory that does not grow with its length — with the same
+marked frames as the in-memory embedder."""
 
 from __future__ import annotations
 
@@ -68,6 +70,81 @@ def sign(capsys, source: Path, out: Path, keys, repo: Path, *extra) -> dict:
     code, text, err = cli(capsys, "sign", source, "--out", out, "--keys", keys.directory, "--repo", repo, *extra, "--json")
     assert code == 0, err
     return json.loads(text)
+
+
+# ------------------------------------------------------------------ finding 11: streams are kept
+
+
+@pytest.mark.parametrize("audio_codec, suffix", [("aac", ".mp4"), ("pcm_s16le", ".mov")])
+def test_sign_keeps_the_audio_packet_for_packet(tmp_path, capsys, keys, audio_codec, suffix):
+    source = clip_with_audio(tmp_path / f"with-audio{suffix}", audio_codec=audio_codec)
+    out, repo = tmp_path / "signed.mp4", tmp_path / "manifests.sqlite"
+    summary = sign(capsys, source, out, keys, repo)
+    assert summary["dropped_streams"] == [] and summary["parent"] is None
+    before, after = packets(source, "audio"), packets(out, "audio")
+    assert len(after) == len(before) > 80
+    assert [data for data, _ in after] == [data for data, _ in before]  # bit-exact
+    assert [when for _, when in after] == [when for _, when in before]
+    code, result, _ = verify_json(capsys, out, "--trust", keys.ca_cert, "--repo", repo, "--wm-key", keys.watermark_key)
+    assert code == 0 and result["verdict"] == "TRUSTED" and result["payload_agreement"] is True
+
+
+# ------------------------------------------------------------------ finding 11: the parent ingredient
+
+
+def actions(manifest: dict) -> list[dict]:
+    return [a for assertion in manifest["assertions"] if assertion["label"].startswith("c2pa.actions")
+            for a in assertion["data"]["actions"]]
+
+
+def test_signing_a_credentialed_clip_opens_it_as_the_parent_ingredient(tmp_path, capsys, keys):
+    source = clip_with_audio(tmp_path / "made-elsewhere.mp4")
+    first, second, repo = tmp_path / "first.mp4", tmp_path / "second.mp4", tmp_path / "manifests.sqlite"
+    one = sign(capsys, source, first, keys, repo, "--generator", "ComfyUI")
+    two = sign(capsys, first, second, keys, repo, "--generator", "ComfyUI")
+    assert one["parent"] is None and two["parent"] == str(first)
+    assert packets(second, "audio") == packets(source, "audio")  # no data loss through two signings
+    from provenance.credentials import read_manifest
+
+    report = read_manifest(second, keys.ca_cert.read_bytes())
+    assert report.state == "Trusted"
+    names = [a["action"] for a in actions(report.manifest)]
+    assert names[0] == "c2pa.opened" and "c2pa.created" not in names and "c2pa.watermarked" in names
+    opened = actions(report.manifest)[0]
+    assert opened["parameters"]["ingredients"][0]["url"].endswith("c2pa.ingredient.v3")
+    [ingredient] = report.manifest["ingredients"]
+    assert ingredient["relationship"] == "parentOf" and ingredient["title"] == "first.mp4"
+    assert ingredient["active_manifest"] == one["manifest_label"]
+    # verify shows the chain and takes "AI-generated" from the parent's c2pa.created
+    code, result, _ = verify_json(capsys, second, "--trust", keys.ca_cert, "--repo", repo, "--wm-key", keys.watermark_key)
+    assert code == 0 and result["verdict"] == "TRUSTED", result
+    assert result["ai_generated"] is True
+    assert result["watermark"]["payload"] == two["payload"] and result["payload_agreement"] is True
+    [shown] = result["ingredients"]
+    assert shown["relationship"] == "parentOf" and shown["ai_generated"] is True
+    code, text, _ = cli(capsys, "verify", second, "--trust", keys.ca_cert, "--repo", repo, "--wm-key", keys.watermark_key)
+    assert "Ingredient" in text and "first.mp4 (parentOf)" in text
+
+
+@pytest.mark.skipif(not (FIXTURES / "video" / "rs_video1.mp4").is_file(), reason="../shared/c2pa-fixtures is not here")
+def test_signing_a_third_party_credentialed_clip_keeps_its_manifest_and_audio(tmp_path, capsys, keys):
+    source = FIXTURES / "video" / "rs_video1.mp4"  # c2pa-rs's test video: H.264 720x1280 + AAC, with a manifest
+    out, repo = tmp_path / "signed.mp4", tmp_path / "manifests.sqlite"
+    summary = sign(capsys, source, out, keys, repo)
+    assert summary["parent"] == str(source)
+    assert packets(out, "audio") == packets(source, "audio")
+    from provenance.credentials import read_manifest
+
+    theirs = read_manifest(source)
+    ours = read_manifest(out, keys.ca_cert.read_bytes())
+    assert ours.manifest["ingredients"][0]["active_manifest"] == theirs.label
+    assert ours.manifest["ingredients"][0]["relationship"] == "parentOf"
+    assert [a["action"] for a in actions(ours.manifest)][0] == "c2pa.opened"
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(keys.ca_cert.read_bytes() + (FIXTURES / "trust" / "rs_test_cert_root_bundle.pem").read_bytes())
+    code, result, _ = verify_json(capsys, out, "--trust", anchors, "--repo", repo, "--wm-key", keys.watermark_key)
+    assert result["ingredients"] and result["ingredients"][0]["relationship"] == "parentOf"
+    assert result["watermark"]["found"] and result["payload_agreement"] is True
 
 
 # ------------------------------------------------------------------ finding 12: streaming
