@@ -27,6 +27,12 @@ item has its own seed, a clip does not depend on who made it.
 - ``--num-shards N --shard-index i`` (job arrays, no process group): shard i writes
   ``ledger.shard{i}-of-{N}.sqlite``; ``synthvid bench merge RUN_DIR`` merges the shards and computes
   the set-level metrics (a shard that finds every item done merges by itself).
+
+Manifest repository. SQLite's locks do not hold over a network filesystem, so with more than one
+worker none writes the shared repository (``--repo``): each registers its clips into its own
+``manifests.{rank|shard}{i}-of-{N}.sqlite`` in the run folder, and whoever merges the ledgers merges
+those into ``--repo`` too (idempotent; a payload that maps to two manifests stops the merge with its
+name) and removes them.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from genkit.errors import BenchError, GenkitError, LedgerError
@@ -224,7 +230,7 @@ def bench_config(options: BenchOptions, items: list[SuiteItem], backend, setting
         "attacks": list(options.attacks) if "robustness" in options.metrics and options.provenance else None,
         "provenance": None if provenance is None else {
             "key_dir": str(provenance.key_dir),
-            "repository": str(provenance.repository.path),
+            "repository": str(provenance.repository_path or provenance.repository.path),
             "generator_id": generator_id(backend.model_id, backend.revision).hex(),
         },
         "seed": settings.base_seed,
@@ -476,6 +482,12 @@ def run_bench(
     run = open_run_folder(out, config, workers, overwrite)
     paths = {item_key(r.prompt_index, r.sample_index): run.clip_path(r.clip_name) for r in requests}  # plan order: stable names
     world_prompts = _all_world_prompts(items)
+    main_provenance = provenance
+    if provenance is not None and workers.kind != "single":  # one repository file per worker (see the module doc)
+        from provenance.repository import ManifestRepository, part_repository_name
+
+        provenance = replace(provenance, repository=ManifestRepository(
+            run.root / part_repository_name(workers.kind, workers.rank, workers.world)))
     scorer = ItemScorer(options, provenance, world_prompts)
     done, references_done = finished_items(run.root)
     workers.barrier()  # torchrun: every rank has read the same ledgers before any rank writes
@@ -517,8 +529,10 @@ def run_bench(
                 result.failed += row["status"] == "failed"
                 if on_item:
                     on_item(row)
+    if provenance is not main_provenance:
+        provenance.repository.close()
     lap("items")
-    workers.barrier()  # every rank's ledger is complete before rank 0 merges
+    workers.barrier()  # every rank's ledger and repository is complete before rank 0 merges
     if workers.kind == "single" or workers.distributed:
         result.metrics = finalize(run, workers)
         result.finalized = workers.is_main
@@ -641,6 +655,7 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
             ledger.settle()
         for part in parts:
             remove_ledger(part)
+        merge_repositories(run, config)
     workers.barrier()
     with Ledger(main_ledger, readonly=True) as ledger:
         rows = ledger.rows()
@@ -678,6 +693,33 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
         workers=workers.world if workers.distributed else 1,
     )
     return metrics
+
+
+def merge_repositories(run: RunFolder, config: dict) -> int:
+    """Merge the workers' manifest repositories of the run folder into the run's ``--repo`` and remove
+    them; the records added. Two shards finishing together may both get here: the second finds a part
+    gone (merged by the first) and looks again."""
+    from provenance.errors import RepositoryError
+    from provenance.repository import ManifestRepository, part_repositories, remove_repository
+
+    for attempt in range(2):
+        parts = part_repositories(run.root)
+        if not parts:
+            return 0
+        main = (config.get("provenance") or {}).get("repository")
+        if not main:
+            raise BenchError(parts[0], "is a worker's manifest repository, but the run's config names no main repository")
+        try:
+            with ManifestRepository(main) as repository:
+                added = repository.merge(parts)
+            break
+        except RepositoryError:
+            if attempt or all(part.is_file() for part in parts):
+                raise
+    for part in parts:
+        remove_repository(part)
+    log.info("merged %d worker repositories into %s (%d records added)", len(parts), main, added)
+    return added
 
 
 def write_parquet_atomic(rows: list[dict], path: Path) -> None:

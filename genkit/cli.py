@@ -744,7 +744,15 @@ def bench_run(
     err = make_console(stderr=True)
     try:
         backend = load_backend(source, device=resolved_device, dtype=dtype.value, revision=None)
-        provenance = None if no_provenance else open_provenance(keys, repo)
+        # Several workers never open the shared repository (SQLite over NFS): each writes its own part.
+        # Under torchrun rank 0 makes the keys (when there are none) before the other ranks load them.
+        if workers.distributed and not workers.is_main:
+            workers.barrier()
+        try:
+            provenance = None if no_provenance else open_provenance(keys, repo, open_repository=workers.kind == "single")
+        finally:
+            if workers.distributed and workers.is_main:
+                workers.barrier()
         if provenance is not None and provenance.created_keys and workers.is_main:
             err.print(f"created signing keys in {provenance.key_dir} (trust anchor: {provenance.trust_anchor})", highlight=False)
         try:

@@ -114,9 +114,10 @@ class Provenance:
 
     signer: object  # provenance.keys.SignerConfig
     watermark_key: bytes
-    repository: object  # provenance.repository.ManifestRepository
+    repository: object  # provenance.repository.ManifestRepository; None until a worker opens its own part
     key_dir: Path
     created_keys: bool
+    repository_path: Path | None = None  # the main repository (--repo), whether or not this process opened it
 
     @property
     def trust_anchor(self) -> Path:
@@ -126,14 +127,17 @@ class Provenance:
         return KeyPaths.in_directory(self.key_dir).ca_cert
 
     def close(self) -> None:
-        self.repository.close()
+        if self.repository is not None:
+            self.repository.close()
 
 
-def open_provenance(key_dir: str | Path | None = None, repository: str | Path | None = None) -> Provenance:
+def open_provenance(key_dir: str | Path | None = None, repository: str | Path | None = None, *,
+                    open_repository: bool = True) -> Provenance:
     """Load the signer and watermark key from ``key_dir`` (default: the user's key directory), making
-    them first when the directory holds no keys at all; open (or create) the manifest repository."""
+    them first when the directory holds no keys at all; open (or create) the manifest repository —
+    unless ``open_repository`` is False (a worker of a multi-node run, which writes its own part)."""
     from provenance.keys import KeyPaths, default_key_dir, init_keys, load_signer, load_watermark_key
-    from provenance.repository import ManifestRepository
+    from provenance.repository import ManifestRepository, default_repository_path
 
     paths = KeyPaths.in_directory(key_dir or default_key_dir())
     created = False
@@ -142,7 +146,9 @@ def open_provenance(key_dir: str | Path | None = None, repository: str | Path | 
         created = True
     signer = load_signer(paths.directory)
     watermark_key = load_watermark_key(paths.watermark_key)
-    return Provenance(signer, watermark_key, ManifestRepository(repository), paths.directory, created)
+    path = Path(repository).expanduser() if repository else default_repository_path()
+    return Provenance(signer, watermark_key, ManifestRepository(path) if open_repository else None, paths.directory, created,
+                      repository_path=path)
 
 
 def check_watermark_fits(height: int | None, width: int | None, watermark_key: bytes) -> None:

@@ -1,4 +1,4 @@
-"""Command line of the provenance package: ``keys init``, ``sign``, ``verify``, ``repo lookup``.
+"""Command line of the provenance package: ``keys init``, ``sign``, ``verify``, ``repo lookup``, ``repo merge``.
 
 Mounted by the umbrella ``synthvid`` (genkit/cli.py) and runnable alone as ``python -m provenance``,
 which imports neither genkit nor torch. Module level imports only typer and our errors; everything
@@ -364,6 +364,38 @@ def repo_lookup(
     for name in ("manifest_label", "file_name", "file_sha256", "signer", "generator", "registered_at"):
         out.print(f"  {name:15s} {getattr(record, name)}")
     out.print_json(json.dumps(record.active_manifest))
+
+
+@repo_app.command("merge")
+def repo_merge(
+    main: Path = typer.Argument(..., help="The repository to merge into (created if it does not exist)."),
+    parts: List[Path] = typer.Argument(..., help="Repositories to merge into it: one per worker of a multi-node run."),
+    remove: bool = typer.Option(False, "--remove", help="Delete each part (and its WAL files) once merged."),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+) -> None:
+    """Merge worker repositories into the main one, once, by one process.
+
+    SQLite's locking is not safe on a network filesystem: workers on several nodes each register into
+    their own file (synthvid bench does: manifests.rank{r}-of-{W}.sqlite in the run folder), merged here.
+    Merging again is harmless; a payload that two files map to different manifests is refused (exit 2)
+    and nothing is merged.
+
+    Example: synthvid repo merge /shared/manifests.sqlite run/manifests.rank0-of-2.sqlite run/manifests.rank1-of-2.sqlite
+    """
+    from provenance.repository import ManifestRepository, remove_repository
+
+    with ManifestRepository(main) as repository:
+        added = repository.merge(parts)
+        total = len(repository)
+    if remove:
+        for part in parts:
+            remove_repository(part)
+    if as_json:
+        print_json({"repository": str(main), "parts": [str(p) for p in parts], "added": added, "records": total,
+                    "removed": remove})
+        return
+    make_console().print(f"merged {len(parts)} part(s) into {main}: {added} record(s) added, {total} in all"
+                         + ("; parts removed" if remove else ""), highlight=False)
 
 
 def _lookup_clip(repository, path: Path, wm_key_path: Path, load_watermark_key):

@@ -8,7 +8,11 @@ file, so a verifier holding the repository can tell whether a clip is byte-ident
 signed, including the bytes the C2PA hard binding leaves out.
 
 Writes are single transactions (WAL journal): a crash never leaves half a record, and concurrent
-writers wait for each other instead of failing.
+writers wait for each other instead of failing — on one machine. SQLite's locks do not hold over a
+network filesystem (NFS), so workers on several nodes never share one file: each registers into its
+own part (:func:`part_repository_name`, e.g. ``manifests.rank1-of-4.sqlite``), and one process merges
+the parts afterwards (:meth:`ManifestRepository.merge`, ``synthvid repo merge``), refusing a payload
+that two parts map to different manifests.
 """
 
 from __future__ import annotations
@@ -40,6 +44,23 @@ CREATE TABLE IF NOT EXISTS manifests (
 CREATE INDEX IF NOT EXISTS manifests_by_label ON manifests (manifest_label);
 CREATE INDEX IF NOT EXISTS manifests_by_file ON manifests (file_sha256);
 """
+
+
+def part_repository_name(kind: str, index: int, count: int) -> str:
+    """``manifests.rank1-of-2.sqlite`` (torchrun) or ``manifests.shard0-of-4.sqlite`` (job arrays): the
+    repository one worker of a multi-node run writes alone, merged into the main one afterwards."""
+    return f"manifests.{kind}{index}-of-{count}.sqlite"
+
+
+def part_repositories(folder: str | Path) -> list[Path]:
+    """Every worker's part repository in ``folder``."""
+    return sorted(path for path in Path(folder).glob("manifests.*-of-*.sqlite") if path.is_file())
+
+
+def remove_repository(path: str | Path) -> None:
+    """Delete a repository file with its WAL and shared-memory files."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def default_repository_path() -> Path:
@@ -165,6 +186,41 @@ class ManifestRepository:
         except sqlite3.IntegrityError:
             raise RepositoryError(self.path, f"payload {key} is already registered") from None
         return ManifestRecord(key, manifest_label, manifest_json, manifest_store, file_sha256, file_name, signer, generator, now)
+
+    def merge(self, sources: list[str | Path]) -> int:
+        """Copy every record of the repositories ``sources`` into this one, in one transaction; returns
+        the records added. Idempotent: a record already here (same payload, manifest and file) is
+        skipped. A payload that maps to another manifest here, or in an earlier source, is refused
+        with a :class:`RepositoryError` naming it, and nothing is merged."""
+        paths = [Path(source).expanduser() for source in sources]
+        for path in paths:
+            if path.resolve() == self.path.resolve():
+                raise RepositoryError(path, "is the repository being merged into")
+            ManifestRepository(path, create=False).close()  # a readable repository of a schema we know, or a one-line error
+        before = len(self)
+        aliases = [f"part{index}" for index in range(len(paths))]
+        for alias, path in zip(aliases, paths):
+            try:
+                self._db.execute(f"ATTACH DATABASE ? AS {alias}", (str(path),))
+            except sqlite3.DatabaseError as exc:
+                raise RepositoryError(path, f"cannot read the repository ({exc})") from None
+        try:
+            with self._transaction():
+                for alias, path in zip(aliases, paths):
+                    clash = self._db.execute(
+                        f"SELECT o.payload, m.manifest_label, o.manifest_label, m.file_name, o.file_name "
+                        f"FROM {alias}.manifests AS o JOIN main.manifests AS m ON m.payload = o.payload "
+                        "WHERE m.manifest_label != o.manifest_label OR m.file_sha256 != o.file_sha256 LIMIT 1"
+                    ).fetchone()
+                    if clash is not None:
+                        payload, ours, theirs, our_file, their_file = clash
+                        raise RepositoryError(path, f"payload {payload} maps to two manifests: {theirs} ({their_file}) here, "
+                                                    f"{ours} ({our_file}) in {self.path} or an earlier part; nothing merged")
+                    self._db.execute(f"INSERT OR IGNORE INTO main.manifests SELECT * FROM {alias}.manifests")
+        finally:
+            for alias in aliases:
+                self._db.execute(f"DETACH DATABASE {alias}")
+        return len(self) - before
 
     def unregister(self, payload: bytes | str) -> bool:
         """Remove the manifest stored under ``payload``; whether there was one."""
