@@ -102,17 +102,22 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--full-hd-seconds", type=float, default=5.0, help="the 1920x1080 clip for the C2PA-part check (0: skip)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rows", type=Path, help="write the section from the JSON rows a run printed (one a line) instead of running")
+    parser.add_argument("--note", help="with --rows: when, where and under what load those rows were measured")
     parser.add_argument("--sign-one", nargs=4, metavar=("SOURCE", "OUT", "KEYS", "REPO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sign_one:
         sign_one(*args.sign_one)
         return
-    from genkit.runfolder import git_commit
     from provenance.keys import init_keys
 
     width, height = map(int, args.size.split("x"))
     started_at = datetime.now(timezone.utc)
     load = os.getloadavg()[0]
+    if args.rows:
+        rows = [json.loads(line) for line in args.rows.read_text().splitlines() if line.startswith("{")]
+        write_section(section(rows, args, started_at, load, from_log=True), args.out)
+        return
     rows = []
     with tempfile.TemporaryDirectory(prefix="sign-memory-") as tmp:
         tmp = Path(tmp)
@@ -133,12 +138,19 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
             source.unlink()
             out.unlink()
+    write_section(section(rows, args, started_at, load), args.out)
+
+
+def section(rows: list[dict], args, started_at, load: float, from_log: bool = False) -> str:
+    from genkit.runfolder import git_commit
+
     commit = git_commit() or {}
     lines = [
         "## Sign: memory and time against clip length (streamed; `benchmarks/sign_memory.py`)",
         "",
-        f"Run {started_at:%Y-%m-%d %H:%M} UTC, commit {commit.get('commit', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}, {os.cpu_count()} CPUs shared with other jobs "
-        f"(load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end).",
+        (f"Rows of an earlier run, read from its printed JSON (`--rows`): {args.note or ''}" if from_log else
+         f"Run {started_at:%Y-%m-%d %H:%M} UTC, commit {commit.get('commit', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}, "
+         f"{os.cpu_count()} CPUs shared with other jobs (load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)."),
         f"Command: `nice -n 10 python benchmarks/sign_memory.py --minutes {' '.join(f'{m:g}' for m in args.minutes)} "
         f"--size {args.size} --fps {args.fps:g}`. Sources: Big Buck Bunny scaled and looped, x264 ultrafast CRF 20, "
         f"{args.fps:g} fps. Each sign is `credential_clip` (what `synthvid sign` runs) in a fresh process under "
@@ -156,7 +168,7 @@ def main() -> None:
             f"{row['wall']:.1f} s | {s.get('watermark', 0):.1f} s | {s.get('encode', 0):.1f} s | {s.get('watermark_check', 0):.2f} s | "
             f"{1000 * s.get('sign', 0):.0f} ms | {1000 * s.get('register', 0):.0f} ms | {1000 * row['sha_source']:.0f} ms | "
             f"{1000 * row['sha_signed']:.0f} ms | {'yes' if s.get('sign', 0) <= limit else 'no'} ({1000 * limit:.0f} ms) |")
-    write_section("\n".join(lines) + "\n", args.out)
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
