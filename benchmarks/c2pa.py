@@ -297,7 +297,6 @@ def time_clip(fixture: Fixture, name: str, video: Video, repeats: int, credentia
 
 
 def table(rows, region_order, column: str) -> list[str]:
-    counts = collections.Counter((r["region"], r[column]) for r in rows)
     lines = ["| region | flips | " + " | ".join(VERDICTS) + " |", "|---|---:|" + "---:|" * len(VERDICTS)]
     for region in region_order + ["all"]:
         selected = [r for r in rows if region in ("all", r["region"])]

@@ -41,9 +41,9 @@ sys.path.insert(0, str(REPO / "tests"))  # tiny_pipelines: the random diffusers 
 
 from detectors.data import DEFAULT_DATA_DIR  # noqa: E402
 from detectors.dataset import LoadedClips, augment_h264, load_clips, load_dataset  # noqa: E402
-from genkit.detector_data import backend_generator, build_default_data  # noqa: E402
 from detectors.detector import DEFAULT_MODEL_DIR, Detector  # noqa: E402
 from detectors.metrics import summary  # noqa: E402
+from genkit.detector_data import backend_generator, build_default_data  # noqa: E402
 from genkit.runfolder import priority_prefix  # noqa: E402
 
 log = logging.getLogger("benchmarks.detector")

@@ -134,12 +134,12 @@ def bench_i3d(args) -> list[str]:
         naive = InceptionI3d().eval()
         fast = fuse_for_inference(InceptionI3d().eval())
 
-        def run_naive():
+        def run_naive(naive=naive):
             with torch.no_grad():
                 for clip in clips:
                     naive(preprocess_i3d(clip[None]))
 
-        def run_fast():
+        def run_fast(fast=fast):
             with torch.inference_mode():
                 for start in range(0, len(clips), 4):
                     fast(preprocess_i3d(clips[start : start + 4]).contiguous(memory_format=torch.channels_last_3d))

@@ -456,7 +456,7 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
         "(`embed(..., codec_crf=)`) only for a clip whose own encode lost the mark. Flat and dark synthetic clips "
         "get a lower step from the SSIM floor.",
         "",
-        f"## Speed (frames/s, one CPU core, best of 3)",
+        "## Speed (frames/s, one CPU core, best of 3)",
         "",
         "Ours: embed / detect of the marked clip / detect of its 90 % centre crop (full crop, shift and gain "
         "search); dwtDct: embed / decode.",

@@ -19,8 +19,8 @@ from typing import List, Optional
 import typer
 from typer.core import TyperGroup
 
-from provenance.console import one_line, print_json, progress_bar
 from detectors.errors import DetectorError
+from provenance.console import one_line, print_json, progress_bar
 
 USER_ERRORS = (DetectorError,)
 EXIT_BAD_INPUT = 2

@@ -98,7 +98,7 @@ def _camera_source(name: str):
 
 
 def camera_crops(split: str, count: int, *, frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, seed: int = 0,
-                 sources: tuple[str, ...] = CAMERA_CLIPS) -> Iterator[tuple[str, "object"]]:
+                 sources: tuple[str, ...] = CAMERA_CLIPS) -> Iterator[tuple[str, object]]:
     """``count`` native-resolution crops ``(name, Video)`` of real camera clips from ``split``'s time
     range: random position and start frame, sources taken in turn."""
     from provenance.media import Video

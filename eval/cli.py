@@ -19,9 +19,9 @@ from typing import Optional
 
 import typer
 
+from eval.errors import EvalError
 from provenance.console import print_json, progress_bar
 from provenance.files import atomic_path
-from eval.errors import EvalError
 
 USER_ERRORS = (EvalError,)
 EXIT_BAD_INPUT = 2

@@ -78,7 +78,7 @@ class ImageEncoder(nn.Module, abc.ABC):
     protocol = "synthvid"  # or "vbench": see the module docstring and set_protocol
     vbench_transform = "clip"  # which VBench transform the vbench protocol applies: "clip" or "dino"
 
-    def set_protocol(self, protocol: str) -> "ImageEncoder":
+    def set_protocol(self, protocol: str) -> ImageEncoder:
         """Preprocess (and, for DINO, embed) frames as ``protocol`` says: ``synthvid`` or ``vbench``."""
         if protocol not in ENCODER_PROTOCOLS:
             raise EvalError(None, f"unknown encoder protocol {protocol!r}: choose from {', '.join(ENCODER_PROTOCOLS)}")
@@ -309,7 +309,7 @@ class TimmImageEncoder(ImageEncoder):
         self._set_normalisation(cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
         self.vbench_transform = "dino"
 
-    def set_protocol(self, protocol: str) -> "TimmImageEncoder":
+    def set_protocol(self, protocol: str) -> TimmImageEncoder:
         if protocol == "vbench":
             _check_dino_like(self.model, self.name)
         return super().set_protocol(protocol)

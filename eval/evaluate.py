@@ -165,8 +165,15 @@ class FolderEvaluation:
             self.clipsim = CLIPSIM(self.encoder)
         if "temporal" in settings.metrics:
             from eval.encoders import load_image_encoder
-            from eval.temporal import (BackgroundConsistency, CLIPTemp, MotionMagnitude, SubjectConsistency,
-                                       TemporalFlickering, WarpingError, check_protocol)
+            from eval.temporal import (
+                BackgroundConsistency,
+                CLIPTemp,
+                MotionMagnitude,
+                SubjectConsistency,
+                TemporalFlickering,
+                WarpingError,
+                check_protocol,
+            )
 
             self.temporal_protocol = check_protocol(settings.temporal_protocol)
             self.subject_encoder = load_image_encoder(settings.subject_encoder, clip=self.encoder)

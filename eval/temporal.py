@@ -108,7 +108,7 @@ def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     inconsistent = fb > 0.01 * (np.square(forward).sum(-1) + np.square(back).sum(-1)) + 0.5
     gradient = np.zeros(forward.shape[:2], np.float64)
     for c in range(2):
-        du = np.zeros(forward.shape[:2]); dv = np.zeros(forward.shape[:2])
+        du, dv = np.zeros(forward.shape[:2]), np.zeros(forward.shape[:2])
         du[:, :-1] = forward[:, :-1, c] - forward[:, 1:, c]
         dv[:-1, :] = forward[:-1, :, c] - forward[1:, :, c]
         gradient += du**2 + dv**2

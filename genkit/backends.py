@@ -514,7 +514,7 @@ class DiffusersBackend:
             pipe = DiffusionPipeline.from_pretrained(folder, **_dtype_kwargs(torch_dtype))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError, RuntimeError) as exc:
             raise ModelError(folder, f"cannot load the pipeline ({_first_line(exc)})") from exc
-        if not hasattr(pipe, "__call__") or "prompt" not in inspect.signature(pipe.__call__).parameters:
+        if not callable(pipe) or "prompt" not in inspect.signature(pipe.__call__).parameters:
             raise ModelError(folder, f"{type(pipe).__name__} takes no text prompt; give a text-to-video pipeline")
         pipe.set_progress_bar_config(disable=True)
         if cpu_offload:

@@ -48,8 +48,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from genkit.errors import BenchError, GenkitError, LedgerError
-from genkit.generate import (ClipRequest, Provenance, Settings, batches, check_watermark_fits, finish_clip,
-                             generate_batch, generator_id, model_prompts, plan_clips)
+from genkit.generate import (
+    ClipRequest,
+    Provenance,
+    Settings,
+    batches,
+    check_watermark_fits,
+    finish_clip,
+    generate_batch,
+    generator_id,
+    model_prompts,
+    plan_clips,
+)
 from genkit.ledger import LEDGER_FILE, Ledger, item_key, part_ledgers, remove_ledger, worker_ledger_name
 from genkit.runfolder import METRICS_FILE, RunFolder, first_difference
 from genkit.suites import SuiteItem

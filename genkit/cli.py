@@ -724,9 +724,8 @@ def bench_run(
 
     Example: synthvid bench shapes-smoke --model synthvid-tiny --out runs/bench && synthvid report runs/bench
     """
-    from genkit.bench import (BenchOptions, parse_metrics, run_bench, start_process_group, stop_process_group, worker_device,
-                              workers_from_env)
     from genkit.backends import load_backend, resolve_model
+    from genkit.bench import BenchOptions, parse_metrics, run_bench, start_process_group, stop_process_group, worker_device, workers_from_env
     from genkit.generate import model_prompts, open_provenance, resolve_settings
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see generate: idle OpenMP threads sleep

@@ -375,9 +375,8 @@ def _row(run: RunFolder, backend, request: ClipRequest, settings: Settings, vide
     """The row of one clip before it is written: what was asked, and what identifies the result —
     ``content_sha256`` (the generated frames, before the watermark), ``weights_sha256``, ``seed``,
     ``software`` and ``device``/``cpu_capability`` (see docs of ``synthvid bench compare``)."""
-    from provenance.media import frames_sha256
-
     from genkit.runfolder import cpu_capability, software_identity
+    from provenance.media import frames_sha256
 
     item = request.item
     return {

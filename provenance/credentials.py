@@ -422,7 +422,7 @@ class ManifestReport:
         """(AI-generated?, why): from every action's digitalSourceType and every ingredient; see :func:`ai_assessment`."""
         if self.label is None:
             return None, []
-        manifests = dict((self.store.get("manifests") or {}))
+        manifests = dict(self.store.get("manifests") or {})
         manifests.setdefault(self.label, self.manifest)
         return ai_assessment(manifests, self.label)
 
@@ -430,7 +430,7 @@ class ManifestReport:
     def ai_generated(self) -> bool | None:
         return self.ai_assessment[0]
 
-    def ingredient_chain(self) -> list["IngredientReport"]:
+    def ingredient_chain(self) -> list[IngredientReport]:
         """Every ingredient of the active manifest, depth first, with what the reader says about each."""
         return ingredient_chain(self.store, self.label, self.ingredient_deltas) if self.label else []
 
@@ -654,7 +654,7 @@ def read_manifest(
     trust_anchors_pem: bytes | str | None = None,
     *,
     container: Container | None = None,
-    fragments: "list[str | Path] | tuple" = (),
+    fragments: list[str | Path] | tuple = (),
 ) -> ManifestReport | None:
     """Validate the manifest embedded in ``path`` (any format c2pa-rs reads C2PA from: MP4/MOV,
     HEIC/AVIF, M4A, AVI/WAV, JPEG, PNG, ...); ``None`` when it carries none.

@@ -75,7 +75,7 @@ class KeyPaths:
     watermark_key: Path
 
     @classmethod
-    def in_directory(cls, directory: str | Path) -> "KeyPaths":
+    def in_directory(cls, directory: str | Path) -> KeyPaths:
         d = Path(directory).expanduser()
         return cls(d, d / CA_CERT, d / CA_KEY, d / SIGNER_CHAIN, d / SIGNER_KEY, d / WATERMARK_KEY)
 

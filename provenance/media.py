@@ -420,7 +420,7 @@ def _open_video(path: Path, segments=()):
     return container, stream, info, source
 
 
-def probe_video(path: str | Path, *, segments: "list[str | Path] | tuple" = ()) -> VideoInfo:
+def probe_video(path: str | Path, *, segments: list[str | Path] | tuple = ()) -> VideoInfo:
     """The :class:`VideoInfo` of ``path`` (size, rate, promised frame count), without decoding frames."""
     container, _, info, source = _open_video(Path(path), segments)
     container.close()
@@ -430,7 +430,7 @@ def probe_video(path: str | Path, *, segments: "list[str | Path] | tuple" = ()) 
 
 
 def iter_video(path: str | Path, *, chunk: int = 1, max_frames: int | None = None, threaded: bool = False,
-               segments: "list[str | Path] | tuple" = ()):
+               segments: list[str | Path] | tuple = ()):
     """Decode the first video stream of ``path`` lazily: uint8 RGB arrays ``[n, H, W, 3]`` of ``chunk``
     frames (the last may be shorter), holding at most one chunk in memory, so a clip of any length
     streams in bounded memory. Errors as :func:`read_video`: a file that promises more frames than it
@@ -475,7 +475,7 @@ def read_video(
     *,
     max_frames: int | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    segments: "list[str | Path] | tuple" = (),
+    segments: list[str | Path] | tuple = (),
 ) -> Video:
     """Decode the first video stream of ``path`` into a :class:`Video` (RGB uint8).
 
@@ -615,7 +615,7 @@ class VideoWriter:
         self._packets = None  # iterator over the source's packets of copied streams
         self._next = None  # the next packet to copy, held until the video reaches its time
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def _open(self, height: int, width: int) -> None:

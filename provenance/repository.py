@@ -156,7 +156,7 @@ class ManifestRepository:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "ManifestRepository":
+    def __enter__(self) -> ManifestRepository:
         return self
 
     def __exit__(self, *exc) -> None:

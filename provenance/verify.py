@@ -257,7 +257,7 @@ def _describe(verdict: Verdict, report: ManifestReport) -> None:
 def verify_file(
     path: str | Path,
     *,
-    fragments: "list[str | Path] | tuple" = (),
+    fragments: list[str | Path] | tuple = (),
     trust_anchors_pem: bytes | str | None = None,
     repository=None,
     watermark_key: bytes | None = None,

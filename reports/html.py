@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import data, plots
 from provenance.files import atomic_path
+from reports import data, plots
 from reports.errors import ReportError
 
 log = logging.getLogger(__name__)

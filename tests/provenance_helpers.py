@@ -14,7 +14,7 @@ import pytest
 
 from genkit.world import render
 from provenance.credentials import GenerationParams, GeneratorInfo, build_manifest, sign_file
-from provenance.keys import KeyPaths, cert_pem, init_keys, issue_signer_cert, load_signer, make_ca, private_key_pem, write_secret
+from provenance.keys import KeyPaths, cert_pem, init_keys, issue_signer_cert, load_signer, private_key_pem, write_secret
 from provenance.media import top_level_boxes, write_video
 from provenance.watermark import ALGORITHM
 

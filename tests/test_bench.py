@@ -5,7 +5,6 @@ a failing item that does not stop the run, and bad input."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from contextlib import closing
 

@@ -13,6 +13,7 @@ from eval.clipsim import CLIPSIM, clip_scores
 from eval.encoders import load_clip, torchmetrics_clip
 from eval.errors import EvalError, ModelFileError
 
+
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
     return load_clip(f"local-dir:{save_tiny_clip(tmp_path_factory.mktemp('clip') / 'tiny', seed=3)}")

@@ -12,14 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from eval_helpers import save_tiny_clip
 
 from eval.video_encoder import TinyVideoConfig, TinyVideoEncoder
 from genkit.cli import run
-from provenance.media import Video, write_video
 
 PROMPTS = [
     "a red circle moving left on a blue background",

@@ -135,10 +135,9 @@ def test_stylegan_v_presets_equal_stylegan_v_on_its_archive_format(i3d_checkpoin
 
 
 def test_videomae_v2_features_and_fvd_under_cd_fvd_equal_cdfvd(tmp_path, monkeypatch):
-    from torch import nn
-
     import cdfvd.third_party.VideoMAEv2.utils as videomae_utils
     from cdfvd.third_party.VideoMAEv2.videomaev2_finetune import VisionTransformer
+    from torch import nn
 
     small = functools.partial(VisionTransformer, patch_size=14, embed_dim=128, depth=2, num_heads=2, mlp_ratio=48 / 11,
                               qkv_bias=True, norm_layer=functools.partial(nn.LayerNorm, eps=1e-6))

@@ -257,7 +257,7 @@ def test_init_from_adds_frame_conditioning_and_coordinates_without_changing_the_
     import torch
 
     from genkit.tiny import SynthvidTinyPipeline
-    from genkit.tiny.train import UPGRADES, Trainer, TrainConfig
+    from genkit.tiny.train import UPGRADES, TrainConfig, Trainer
 
     new_modules = tuple(UPGRADES.values())
     before = SynthvidTinyPipeline.from_pretrained(tiny_folder).unet
@@ -376,7 +376,7 @@ def test_direction_contrast_is_log2_for_a_time_symmetric_model_and_pushes_the_re
 def test_a_training_step_contrasts_moving_clips_with_their_time_reversal(tiny_folder, tmp_path, one_thread):
     import torch
 
-    from genkit.tiny.train import Trainer, TrainConfig, training_noise_schedule
+    from genkit.tiny.train import TrainConfig, Trainer, training_noise_schedule
 
     noise_schedule = training_noise_schedule()
     video, noise, t = torch.randn(2, 3, 4, 8, 8), torch.randn(2, 3, 4, 8, 8), torch.tensor([700, 900])

@@ -60,3 +60,11 @@ def test_every_package_s_file_errors_share_the_one_located_error_base():
         assert isinstance(error, LocatedError) and str(error) == "clip.mp4: not a video"
         assert (error.path, error.reason) == ("clip.mp4", "not a video")
         assert "__init__" not in vars(error_class)  # no copy of the constructor
+
+
+def test_the_tree_passes_ruff_lint():
+    """pyproject's [tool.ruff] rules (pyflakes, pycodestyle, isort, bugbear, pyupgrade) hold everywhere."""
+    ruff = Path(sys.executable).with_name("ruff")
+    done = subprocess.run([str(ruff), "check", "--output-format", "concise", str(ROOT)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]

@@ -8,11 +8,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import NOT_REGULAR_FILES, assert_one_line_error, not_regular_file
 
 from genkit.world import render
 from provenance.errors import MediaError
 from provenance.media import MAX_SIDE, Video, encode_decode, read_video, write_video
-from conftest import NOT_REGULAR_FILES, assert_one_line_error, not_regular_file
 
 
 def test_lossless_round_trip_is_bit_exact(tmp_path, clip):

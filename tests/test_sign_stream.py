@@ -12,9 +12,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from provenance_helpers import keys  # noqa: F401 - session fixture
+from provenance_helpers import (
+    keys,  # noqa: F401 - session fixture
+    verify_json,
+)
 from provenance_helpers import verify_cli as cli
-from provenance_helpers import verify_json
 
 from genkit.world import render
 from provenance import watermark

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import assert_one_line_error
 
 from genkit.errors import SuiteError
 from genkit.suites import bundled_suites, full_suite_text, load_suite
 from genkit.world import COLORS, MOTIONS, SHAPES, all_prompts, parse_prompt
-from conftest import assert_one_line_error
 
 
 def test_bundled_smoke_suite_covers_the_whole_vocabulary():

@@ -12,8 +12,8 @@ from eval.encoders import TimmImageEncoder, load_clip, load_image_encoder
 from eval.errors import EvalError, FramesError
 from eval.temporal import (
     BackgroundConsistency,
-    CLIPTemp,
     ClipFlows,
+    CLIPTemp,
     MotionMagnitude,
     SubjectConsistency,
     TemporalFlickering,

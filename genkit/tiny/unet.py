@@ -46,7 +46,6 @@ from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.utils import BaseOutput
 from torch import nn
 
-
 FRAME_POSITION_FREQUENCIES = 8
 
 

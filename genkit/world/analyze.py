@@ -17,7 +17,7 @@ from pixels alone.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def nearest_color(rgb: np.ndarray, exclude: str | None = None) -> str:
     return COLORS[int(np.argmin(distances))]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shape_area_per_r2(shape: str) -> float:
     """Area of ``shape`` at radius 1, measured on a fine grid once."""
     r = 200.0

@@ -634,7 +634,7 @@ class _ArraySink:
     def __init__(self, out: np.ndarray):
         self.out, self.position = out, 0
 
-    def __enter__(self) -> "_ArraySink":
+    def __enter__(self) -> _ArraySink:
         self.position = 0
         return self
 
