@@ -49,19 +49,22 @@ app.add_typer(detect_app, name="detect")
 
 
 def _load(model: Optional[Path]):
-    from detectors.detector import Detector, load_default
+    from detectors.detector import REALWORLD_MODEL, SHAPES_MODEL, Detector, default_model_name, load_shipped
 
-    return load_default() if model is None else Detector.load(model)
+    name = default_model_name() if model is None else str(model)
+    return load_shipped(name) if name in (SHAPES_MODEL, REALWORLD_MODEL) else Detector.load(model)
 
 
 def _model_name(model: Optional[Path]) -> str:
-    return "synthvid-detector" if model is None else Path(model).name
+    from detectors.detector import default_model_name
+
+    return default_model_name() if model is None else Path(model).name
 
 
 @detect_app.command("score", hidden=True)
 def detect_score(
     files: List[Path] = typer.Argument(..., help="Clips to score (anything FFmpeg reads)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Detector folder (default: the shipped synthvid-detector)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A detector folder, or a shipped model: synthvid-detector-realworld (the default where it ships: real generators vs camera footage) or synthvid-detector (shapes world vs synthvid-tiny)."),
     max_frames: int = typer.Option(64, "--max-frames", min=1, help="Read at most this many frames of each clip."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per clip, in a list."),
 ) -> None:

@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 FORMAT = "synthvid-detector/1"
 CONFIG_FILE, WEIGHTS_FILE = "detector.json", "model.safetensors"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "synthvid-detector"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+SHAPES_MODEL = "synthvid-detector"  # shapes world vs synthvid-tiny, content-matched (the bench's)
+REALWORLD_MODEL = "synthvid-detector-realworld"  # real generators' video vs camera footage
+DEFAULT_MODEL_DIR = MODELS_DIR / SHAPES_MODEL
 DEFAULT_REPRODUCE = "nice -n 10 .venv/bin/python benchmarks/detector.py --ship"
 MIN_SIDE = 16
 # How a clip becomes crops: as it is (native pixels), or first brought to the common form of
@@ -316,15 +319,34 @@ def _jsonable(value):
     return str(value)
 
 
-_DEFAULT: Detector | None = None
+SHIPPED: dict[str, Detector] = {}
+
+
+def default_model_name() -> str:
+    """What ``synthvid detect`` and ``verify`` use without ``--model``: the real-world model where it
+    ships, else the shapes-world one."""
+    return REALWORLD_MODEL if (MODELS_DIR / REALWORLD_MODEL / CONFIG_FILE).is_file() else SHAPES_MODEL
+
+
+def model_folder(model: str | Path | None) -> Path:
+    """The folder of ``model``: a shipped model's name (``synthvid-detector``,
+    ``synthvid-detector-realworld``), a folder, or None for :func:`default_model_name`."""
+    name = default_model_name() if model is None else str(model)
+    return MODELS_DIR / name if name in (SHAPES_MODEL, REALWORLD_MODEL) else Path(name)
+
+
+def load_shipped(name: str) -> Detector:
+    """A shipped model by name, loaded once per process."""
+    if name not in SHIPPED:
+        folder = MODELS_DIR / name
+        if not (folder / CONFIG_FILE).is_file():
+            raise ModelFileError(folder, f"the shipped detector {name} is missing; it ships with synthvid (reinstall it) "
+                                 f"or rebuild it with `{DEFAULT_REPRODUCE}`, or pass --model DIR")
+        SHIPPED[name] = Detector.load(folder)
+    return SHIPPED[name]
 
 
 def load_default() -> Detector:
-    """The shipped forensic detector (``detectors/models/synthvid-detector``), loaded once per process."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        if not (DEFAULT_MODEL_DIR / CONFIG_FILE).is_file():
-            raise ModelFileError(DEFAULT_MODEL_DIR, f"the default detector is missing; it ships with synthvid (reinstall it) "
-                                 f"or rebuild it with `{DEFAULT_REPRODUCE}`, or pass --model DIR")
-        _DEFAULT = Detector.load(DEFAULT_MODEL_DIR)
-    return _DEFAULT
+    """The shapes-world forensic detector (``detectors/models/synthvid-detector``): content-matched
+    scoring of synthvid-tiny against shapes-world renders, as the bench uses it."""
+    return load_shipped(SHAPES_MODEL)
