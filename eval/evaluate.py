@@ -21,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.domain import DomainCheck
 from eval.errors import EvalError, InputSetError
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 METRIC_GROUPS = ("fvd", "clipsim", "temporal")
+TEMPORAL_ENCODED = ("clip_temp", "subject_consistency", "background_consistency")  # temporal scores from frame embeddings
 
 
 @dataclass
@@ -145,8 +147,16 @@ class EvalSettings:
 class FolderEvaluation:
     """Streams fake (and real) clips through the selected metrics; :meth:`run` yields per-clip rows."""
 
-    def __init__(self, settings: EvalSettings):
+    def __init__(self, settings: EvalSettings, in_domain: DomainCheck | None = None):
+        """``in_domain(frames) -> bool`` tells shapes-world clips from others (:mod:`eval.domain`): the
+        metrics computed with an embedded encoder say whether their scores mean anything; without it
+        they say the domain is unknown."""
+        from eval.domain import DomainTracker, embedded_metrics
+
         self.settings = settings
+        self.domain = DomainTracker(embedded_metrics(settings.metrics, clip_model=settings.clip_model,
+                                                     fvd_extractor=settings.fvd_extractor,
+                                                     subject_encoder=settings.subject_encoder), in_domain)
         self.fvd = self.clipsim = self.temporal = None
         self.encoder = self.subject_encoder = None
         self.failed: list[dict] = []
@@ -187,16 +197,23 @@ class FolderEvaluation:
                 "warping_error": WarpingError(), "motion_magnitude": MotionMagnitude(protocol=self.temporal_protocol),
             }
 
-    def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None) -> int:
-        """Feed reference clips (frames) to FVD; returns how many were used."""
+    def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None,
+                 in_domain: bool | None = None) -> int:
+        """Feed reference clips (frames) to FVD; returns how many were used. ``in_domain``: what the clips
+        are when the caller knows (world renders: True); else each clip is checked (:mod:`eval.domain`)."""
         count = 0
-        for batch in _same_shape_batches(clips, self.settings.batch_size):
+        for batch in _same_shape_batches(self._count_fvd_domain(clips, in_domain), self.settings.batch_size):
             self.fvd.update(batch, real=True)
             count += len(batch)
             if on_clip:
                 for _ in batch:
                     on_clip()
         return count
+
+    def _count_fvd_domain(self, clips: Iterable[np.ndarray], in_domain: bool | None) -> Iterator[np.ndarray]:
+        for frames in clips:
+            self.domain.count(("fvd",), in_domain if in_domain is not None else self.domain.judge(frames))
+            yield frames
 
     def read(self, path: Path):
         """A clip (:class:`provenance.media.Video`), or ``None`` after recording why it cannot be read."""
@@ -221,6 +238,7 @@ class FolderEvaluation:
                     self.failed.append({"path": str(path), "error": " ".join(str(exc).split())})
                     row = None
                 if row is not None:
+                    self.domain.count(("fvd",) if self.fvd is not None else (), row.get("in_domain"))
                     pending.append((video.frames, row))
             if on_clip:
                 on_clip()
@@ -238,8 +256,15 @@ class FolderEvaluation:
         for _, row in pending:
             yield row
 
-    def score_clip(self, path: Path, frames: np.ndarray, prompt: str | None, root: Path, *, fps: float = 8.0) -> dict:
+    def score_clip(self, path: Path, frames: np.ndarray, prompt: str | None, root: Path, *, fps: float = 8.0,
+                   in_domain: bool | None = None) -> dict:
+        """One clip's row. ``in_domain``: whether it is a shapes-world clip, when the caller knows; else the
+        evaluation's check decides (``in_domain`` in the row when known)."""
         row: dict = {"clip": _relative(path, root), "frames": int(frames.shape[0]), "size": f"{frames.shape[2]}x{frames.shape[1]}"}
+        if in_domain is None:
+            in_domain = self.domain.judge(frames)
+        if in_domain is not None:
+            row["in_domain"] = bool(in_domain)
         if self.clipsim is not None and prompt is None:
             raise EvalError(path, "no prompt for this clip (CLIPSIM needs one: give --prompts FILE or a run folder)")
         # CLIPSIM and the temporal metrics see the same CLIP frame embeddings: encode the frames once.
@@ -262,6 +287,8 @@ class FolderEvaluation:
             self.temporal["motion_magnitude"].add_dynamic(scores["dynamic"])
             row.update({name: scores[name] for name in self.temporal})
             row["dynamic"] = bool(scores["dynamic"])
+        scored = (("clipsim",) if self.clipsim is not None else ()) + (TEMPORAL_ENCODED if self.temporal is not None else ())
+        self.domain.count(scored, in_domain)
         return row
 
     def summary(self) -> dict:
@@ -304,6 +331,8 @@ class FolderEvaluation:
             entry["subject_encoder"] = self.subject_encoder.name
             entry.update(temporal_protocol_entry(self.temporal_protocol, self.encoder, self.subject_encoder))
             out["temporal"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in entry.items()}
+        if self.domain.active:
+            out["domain"] = self.domain.notes()
         return out
 
 

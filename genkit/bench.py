@@ -47,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from genkit.backends import TinyBackend, WorldBackend
 from genkit.errors import BenchError, GenkitError, LedgerError
 from genkit.generate import (
     ClipRequest,
@@ -274,8 +275,14 @@ def load_detector():
 class ItemScorer:
     """Per-clip measurements of one finished clip file (see the module docstring)."""
 
-    def __init__(self, options: BenchOptions, provenance: Provenance | None, world_prompts: bool):
+    def __init__(self, options: BenchOptions, provenance: Provenance | None, world_prompts: bool, world_model: bool = False):
+        from eval.domain import embedded_metrics
+
         self.metrics = set(options.metrics)
+        # Metrics computed with an encoder trained on the shapes world only; each item says whether it is a
+        # shapes-world clip (see in_domain), and metrics.json says per metric whether its score means anything.
+        self.embedded = embedded_metrics(self.metrics, clip_model=options.clip_model, fvd_extractor=options.fvd_extractor)
+        self.world_prompts, self.world_model = world_prompts, world_model
         self.provenance = provenance
         self.notes: dict[str, str] = {}
         self.cpu_seconds: dict[str, float] = {}  # per scoring stage, summed over the items scored
@@ -328,8 +335,12 @@ class ItemScorer:
         video = read_video(path)  # the file a user gets, not the frames in memory
         lap("decode")
         out: dict = {}
+        in_domain = None
+        if self.embedded:
+            in_domain = out["in_domain"] = self.in_domain(video.frames)
         if self.evaluation is not None:
-            scores = self.evaluation.score_clip(path, video.frames, request.item.prompt, path.parent, fps=video.fps)
+            scores = self.evaluation.score_clip(path, video.frames, request.item.prompt, path.parent, fps=video.fps,
+                                                in_domain=in_domain)
             out.update({key: value for key, value in scores.items() if key not in ("clip", "frames", "size", "prompt")})
             lap("clip_metrics")
         features = None
@@ -381,6 +392,49 @@ class ItemScorer:
         for stage, value in timer.cpu.items():  # CPU time stays out of the row (ledger columns unchanged); benchmarks read totals
             self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + value
         return out, features
+
+    def in_domain(self, frames) -> bool:
+        """Whether an item is a shapes-world clip, the only domain of the embedded encoders: its prompt must be
+        a world prompt, and its pixels must look like the world's (genkit.world.analyze.is_world_clip) unless
+        the model only makes world clips (the renderer, synthvid-tiny: a failed clip is still their domain)."""
+        if not self.world_prompts:
+            return False
+        if self.world_model:
+            return True
+        from genkit.world.analyze import is_world_clip
+
+        return is_world_clip(frames)
+
+
+def bench_domain_notes(config: dict, rows: list[dict], references: list[dict]) -> dict[str, str]:
+    """metrics.json's ``domain``: per metric computed with an embedded encoder, whether the items (and, for
+    FVD, the reference clips) are shapes-world clips (eval.domain)."""
+    from eval.domain import domain_notes, embedded_metrics
+
+    metrics = config.get("metrics") or []
+    embedded = embedded_metrics(metrics, clip_model=config.get("clip_model"), fvd_extractor=config.get("fvd_extractor"))
+    if not embedded:
+        return {}
+    judged = [row["in_domain"] for row in rows if row.get("status") == "ok" and row.get("in_domain") is not None]
+    known = bool(judged) or not any(row.get("status") == "ok" for row in rows)
+    scored = dict.fromkeys(embedded, len(judged))
+    outside = dict.fromkeys(embedded, sum(not value for value in judged))
+    if "fvd" in embedded and references:
+        if str(config.get("reference") or "").startswith("world:"):
+            scored["fvd"] += len(references)  # renders of a world suite: in the domain
+        else:  # a folder of clips: look at each (its first 32 frames)
+            from genkit.world.analyze import is_world_clip
+            from provenance.errors import MediaError
+            from provenance.media import read_video
+
+            for reference in references:
+                try:
+                    world = is_world_clip(read_video(reference["source"], max_frames=32).frames)
+                except MediaError:
+                    continue
+                scored["fvd"] += 1
+                outside["fvd"] += not world
+    return domain_notes(embedded, scored, outside, known)
 
 
 # ------------------------------------------------------------------------------------------ reference
@@ -498,7 +552,7 @@ def run_bench(
 
         provenance = replace(provenance, repository=ManifestRepository(
             run.root / part_repository_name(workers.kind, workers.rank, workers.world)))
-    scorer = ItemScorer(options, provenance, world_prompts)
+    scorer = ItemScorer(options, provenance, world_prompts, world_model=isinstance(backend, (TinyBackend, WorldBackend)))
     done, references_done = finished_items(run.root)
     workers.barrier()  # torchrun: every rank has read the same ledgers before any rank writes
     if workers.distributed:
@@ -685,6 +739,9 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
         metrics["detector_auc"] = auc
     if notes:
         metrics["notes"] = notes
+    domain = bench_domain_notes(config, rows, references)
+    if domain:
+        metrics["domain"] = domain
     run.write_json_atomic(METRICS_FILE, metrics)
     if references:
         write_parquet_atomic(references, run.root / REFERENCE_FILE)

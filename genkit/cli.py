@@ -92,8 +92,16 @@ def _umbrella(
     # What lower packages' commands cannot import (they sit below genkit), handed to them as arguments.
     ctx.obj = {
         "reference_providers": {"world": _world_reference},
+        "domain_checker": _is_world_clip,
         "verify_detector": _detector_for_verify if importlib.util.find_spec("detectors.cli") is not None else None,
     }
+
+
+def _is_world_clip(frames) -> bool:
+    """``synthvid eval``'s domain check: is this a shapes-world clip (genkit.world.analyze.is_world_clip)?"""
+    from genkit.world.analyze import is_world_clip
+
+    return is_world_clip(frames)
 
 
 def _world_reference(suite: str, **settings):

@@ -27,6 +27,7 @@ table.data th { background: #dde4f0; text-align: left; padding: 3px 8px; }
 table.data td { border-top: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 img { max-width: 100%; display: block; margin: 8px 0; }
 .note { color: #555; font-size: 12px; }
+.warn { color: #8a1c1c; background: #fdecea; border-left: 4px solid #c0392b; padding: 4px 8px; font-size: 13px; }
 """
 
 
@@ -47,6 +48,16 @@ def _section(title: str, *parts: str) -> str:
 
 def _note(text: str) -> str:
     return f'<p class="note">{html.escape(text)}</p>'
+
+
+def domain_notes(metrics: dict) -> list[str]:
+    """metrics.json's ``domain`` (per metric computed with an encoder trained on the shapes world only):
+    out-of-domain and unknown-domain notes as warnings, in-domain ones as plain notes."""
+    out = []
+    for metric, note in (metrics.get("domain") or {}).items():
+        text = html.escape(f"{metric}: {note}")
+        out.append(f'<p class="note">{text}</p>' if str(note).startswith("in-domain") else f'<p class="warn">{text}</p>')
+    return out
 
 
 def contact_strips(run: data.Run, count: int = CONTACT_CLIPS, frames: int = 3) -> list[tuple[str, object]]:
@@ -97,7 +108,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     small_set = " With fewer than 256 clips a set FVD is biased upward (~1/N): compare runs at equal N." if fvd.get("warning") else ""
     fvd_note = _note(f"{fvd.get('label')}: {fvd.get('n_fake')} generated vs {fvd.get('n_real')} reference clips "
                      f"({fvd.get('reference')}).{small_set}") if fvd else ""
-    parts.append(_section("Summary", _table(summary), fvd_note))
+    parts.append(_section("Summary", _table(summary), fvd_note, *domain_notes(metrics)))
     means = {k: v for k, v in (metrics.get("means") or {}).items() if v is not None}
     if means:
         parts.append(_image(plots.leaderboard_bars(pd.DataFrame([{"run": run.name, "model": run.model, **means}]), "clipsim")))

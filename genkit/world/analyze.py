@@ -145,3 +145,58 @@ def _score_shapes(alpha, cx, cy, area, xx, yy, max_frames: int = 8) -> dict[str,
             template = coverage(shape_sdf(shape, x, y, r))
             scores[shape] += float(np.minimum(a, template).sum() / max(np.maximum(a, template).sum(), 1e-6))
     return {k: v / len(pick) for k, v in scores.items()}
+
+
+# is_world_clip: measured on 60 renders (32² to 160×96, half after H.264 CRF 28), 12 synthvid-tiny clips and the
+# 253 clips of the shared real-world corpus (benchmarks/results, issue #20): renders and synthvid-tiny clips
+# reach palette distances ≤ 33 / 41, ≥ 0.74 of pixels on the background–object line, ≥ 0.60 on the
+# background, object IoU ≥ 0.78 and object share ≤ 0.17; no real or generated camera-like clip passes all.
+WORLD_PALETTE_DISTANCE = (45.0, 55.0)  # background, object: measured colour to the nearest palette colour
+WORLD_LINE_DISTANCE = 40.0  # grey levels from the background–object colour line (texture 20, noise 6, H.264)
+WORLD_MIN_ON_LINE = 0.65
+WORLD_MIN_BACKGROUND = 0.5  # share of pixels within 45 of the background colour
+WORLD_MIN_SHAPE_IOU = 0.65
+WORLD_OBJECT_SHARE = (0.003, 0.3)
+WORLD_CHECK_SIDE = 96  # the check works on up to 8 frames, strided to about this many pixels a side
+
+
+def world_likeness(frames: np.ndarray) -> dict[str, float]:
+    """The measurements :func:`is_world_clip` decides on, from up to 8 frames strided to ~96 px a side."""
+    check_frames(frames)
+    t, h, w, _ = frames.shape
+    pick = np.unique(np.linspace(0, t - 1, min(8, t)).round().astype(int))
+    step = max(1, -(-max(h, w) // WORLD_CHECK_SIDE))
+    small = np.ascontiguousarray(frames[pick, ::step, ::step])
+    pixels = small.astype(np.float32)
+    ring = np.concatenate([pixels[:, 0].reshape(-1, 3), pixels[:, -1].reshape(-1, 3),
+                           pixels[:, :, 0].reshape(-1, 3), pixels[:, :, -1].reshape(-1, 3)])
+    bg = np.median(ring, axis=0)
+    distance = np.linalg.norm(pixels - bg, axis=-1)
+    out = {"background_palette_distance": float(np.linalg.norm(_PALETTE - bg, axis=1).min()),
+           "background_share": float((distance <= 45.0).mean()), "object_palette_distance": float("inf"),
+           "on_line_share": float((distance <= WORLD_LINE_DISTANCE).mean()), "shape_iou": 0.0, "object_share": 0.0}
+    far = distance > OBJECT_DISTANCE
+    if far.sum() < 3:
+        return out
+    far_pixels, far_distance = pixels[far], distance[far]
+    obj = np.median(far_pixels[far_distance >= np.median(far_distance)], axis=0)
+    axis = obj - bg
+    alpha = np.clip(((pixels - bg) @ axis) / float(axis @ axis), 0.0, 1.0)
+    residual = np.linalg.norm(pixels - bg - alpha[..., None] * axis, axis=-1)
+    attributes = analyze(small)
+    out.update(object_palette_distance=float(np.linalg.norm(_PALETTE - obj, axis=1).min()),
+               on_line_share=float((residual <= WORLD_LINE_DISTANCE).mean()),
+               shape_iou=float(max(attributes.shape_scores.values(), default=0.0)), object_share=attributes.object_fraction)
+    return out
+
+
+def is_world_clip(frames: Video | np.ndarray) -> bool:
+    """Whether a clip looks like a shapes-world clip (one flat or textured palette-coloured background,
+    one palette-coloured shape): what synthvid's embedded encoders were trained on. It tells renders and
+    synthvid-tiny's clips from camera footage and other generators' clips; the thresholds and what they
+    were measured on are above."""
+    frames = frames.frames if isinstance(frames, Video) else frames
+    m = world_likeness(frames)
+    return (m["background_palette_distance"] <= WORLD_PALETTE_DISTANCE[0] and m["object_palette_distance"] <= WORLD_PALETTE_DISTANCE[1]
+            and m["on_line_share"] >= WORLD_MIN_ON_LINE and m["background_share"] >= WORLD_MIN_BACKGROUND
+            and m["shape_iou"] >= WORLD_MIN_SHAPE_IOU and WORLD_OBJECT_SHARE[0] <= m["object_share"] <= WORLD_OBJECT_SHARE[1])
