@@ -8,13 +8,16 @@ Sections (``--sections``, default all):
   (``no_grad``, one clip a call, contiguous) against ours (``inference_mode``, ``channels_last_3d``,
   batches); random weights (speed does not depend on their values).
 - ``metrics``: clips/s of every metric of ``synthvid eval`` on 16×64² shapes-world clips.
+- ``vbench``: subject consistency, background consistency, temporal flickering and dynamic degree beside
+  vbench 0.1.5 (installed) on real camera clips of ``../shared/realworld`` (``--real-clips``), the same
+  random weights on both sides, each side in its own process: CPU and wall seconds, peak RSS, values.
 
 Medians of ``--repeats`` runs. Times are CPU seconds of the process (all threads): the machine is shared
 with a training job at higher priority, so wall time mostly measures waiting for a core (both are
 printed where they differ). Where a peer is timed, ours and the peer alternate and the speed-up is the
 median of the paired ratios.
 
-    nice -n 10 python benchmarks/eval_speed.py [--sections frechet,i3d,metrics] [--repeats 5] [--threads 2]
+    nice -n 10 python benchmarks/eval_speed.py [--sections frechet,i3d,metrics,vbench] [--repeats 5] [--threads 2]
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import numpy as np
 from genkit.runfolder import git_commit, hardware, priority_prefix
 
 RESULTS = Path(__file__).parent / "results" / "eval_speed.md"
-SECTIONS = ("frechet", "i3d", "metrics")
+SECTIONS = ("frechet", "i3d", "metrics", "vbench")
 
 
 def timed(function) -> tuple[float, float]:
@@ -214,9 +217,182 @@ def bench_metrics(args) -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------------------------------- vbench
+
+REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld"
+
+
+def pick_real_clips(count: int) -> list[dict]:
+    """``count`` camera clips of the shared corpus, ≈480p (shorter side 360–512), 16–117 frames, .mp4 (VBench's
+    dynamic degree reads only .mp4), spread over the frame counts (shortest and longest included)."""
+    import json
+
+    rows = [json.loads(line) for line in (REALWORLD / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    fits = sorted((r for r in rows if r["class"] == "real" and r["file"].endswith(".mp4") and r["codec"] == "h264"
+                   and 360 <= min(r["width"], r["height"]) <= 512 and 16 <= r["frames"] <= 117), key=lambda r: (r["frames"], r["file"]))
+    readable = []
+    from provenance.errors import MediaError
+    from provenance.media import read_video
+
+    for row in fits:
+        try:
+            read_video(REALWORLD / row["file"], max_frames=2)
+        except MediaError:
+            continue
+        readable.append(row)
+    picks = np.unique(np.linspace(0, len(readable) - 1, count).round().astype(int))
+    return [readable[i] for i in picks]
+
+
+def _vbench_models(root: Path, save: bool = False) -> dict:
+    """Random weights, the same on both sides: DINO ViT-B/16 in DINO's own structure (the test's hubconf
+    code at ViT-B size) and its state dict for timm; OpenAI's CLIP ViT-B/32 (openai-clip's model class,
+    float32) and its state dict for open_clip. ``save``: make and save them, else load the saved ones
+    (made in a child process: a parent that ran torch's OpenMP threads cannot fork safely)."""
+    import ast
+    import importlib.util
+    import sys
+    import types
+
+    import torch
+
+    if importlib.util.find_spec("pkg_resources") is None:  # openai-clip: `from pkg_resources import packaging`
+        import packaging.version
+
+        sys.modules["pkg_resources"] = types.SimpleNamespace(packaging=packaging)
+    from clip.model import CLIP
+
+    source = (Path(__file__).resolve().parents[1] / "tests" / "test_vbench_reference.py").read_text()
+    hubconf = next(ast.literal_eval(node.value) for node in ast.parse(source).body
+                   if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "HUBCONF")
+    namespace: dict = {}
+    exec(compile(hubconf, "hubconf.py", "exec"), namespace)
+    torch.manual_seed(0)
+    dino = namespace["ViT"](dim=768, depth=12, heads=12).eval()
+    clip_model = CLIP(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
+                      context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8, transformer_layers=12).eval()
+    if save:
+        torch.save(dino.state_dict(), root / "dino_vitbase16.pth")
+        torch.save(clip_model.state_dict(), root / "clip_vitb32.pt")
+        return {}
+    dino.load_state_dict(torch.load(root / "dino_vitbase16.pth"))
+    clip_model.load_state_dict(torch.load(root / "clip_vitb32.pt"))
+    return {"dino": dino, "clip": clip_model}
+
+
+def _in_child(function, *args):
+    """(result, CPU s, wall s, peak RSS MiB) of ``function(*args)`` in a forked child process."""
+    import multiprocessing
+    import resource
+
+    def target(queue):
+        wall, cpu = time.perf_counter(), time.process_time()
+        value = function(*args)
+        queue.put((value, time.process_time() - cpu, time.perf_counter() - wall,
+                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=target, args=(queue,))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def bench_vbench(args) -> list[str]:
+    import tempfile
+
+    import torch
+
+    clips = pick_real_clips(args.real_clips)
+    paths = [str(REALWORLD / c["file"]) for c in clips]
+    dynamic_paths = paths[: args.vbench_dynamic_clips]
+    root = Path(tempfile.mkdtemp(prefix="eval-speed-"))
+    _in_child(_vbench_models, root, True)
+
+    def ours(dimension: str, files: list[str]):
+        from eval.encoders import TimmImageEncoder, load_clip
+        from eval.temporal import dynamic_pairs, flickering_score, is_dynamic, vbench_consistency
+        from provenance.media import read_video
+
+        torch.set_num_threads(args.threads)
+        if dimension == "subject_consistency":
+            encoder = TimmImageEncoder("vit_base_patch16_224.dino", root / "dino_vitbase16.pth").set_protocol("vbench")
+        elif dimension == "background_consistency":
+            encoder = load_clip("ViT-B-32-quickgelu", root / "clip_vitb32.pt").set_protocol("vbench")
+        total = count = 0.0
+        values = []
+        for path in files:
+            video = read_video(path)
+            if dimension == "temporal_flickering":
+                values.append(flickering_score(video.frames))
+            elif dimension == "dynamic_degree":
+                pairs = dynamic_pairs(video.frames, video.fps, "vbench")
+                values.append(float(is_dynamic(pairs, video.frames.shape[1], video.frames.shape[2], video.fps, "vbench")))
+            else:
+                term, n = vbench_consistency(encoder.encode_frames(video.frames))
+                total, count = total + term, count + n
+        return total / count if count else float(np.mean(values))
+
+    def theirs(dimension: str, files: list[str]):
+        from easydict import EasyDict
+
+        torch.set_num_threads(args.threads)
+        models = _vbench_models(root) if "consistency" in dimension else {}
+        if dimension == "subject_consistency":
+            from vbench.subject_consistency import subject_consistency
+
+            return subject_consistency(models["dino"], files, "cpu", False)[0]
+        if dimension == "background_consistency":
+            from vbench.background_consistency import background_consistency
+
+            return background_consistency(models["clip"], None, files, "cpu", False)[0]
+        if dimension == "temporal_flickering":
+            from vbench.temporal_flickering import temporal_flickering
+
+            return temporal_flickering(files)[0]
+        from vbench.dynamic_degree import DynamicDegree
+        from vbench.third_party.RAFT.core.raft import RAFT
+
+        torch.manual_seed(2)
+        raft = RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False))
+        torch.save(raft.state_dict(), root / "raft-things.pth")
+        detector = DynamicDegree(EasyDict(model=str(root / "raft-things.pth"), small=False, mixed_precision=False,
+                                          alternate_corr=False), "cpu")
+        return float(np.mean([detector.infer(path) for path in files]))
+
+    lines = [
+        f"## VBench dimensions beside vbench 0.1.5, real camera clips ({args.threads} torch threads)",
+        "",
+        "Clips (shared real-world corpus, chosen by `pick_real_clips`: ≈480p, 16–117 frames, .mp4): "
+        + ", ".join(f"`{c['file']}` ({c['width']}×{c['height']}, {c['frames']} frames, {c['fps']:g} fps)" for c in clips) + ".",
+        "",
+        "Same random weights on both sides: DINO ViT-B/16 (VBench: DINO's own model code; ours: timm "
+        "`vit_base_patch16_224.dino`, `--protocol vbench`), OpenAI CLIP ViT-B/32 (VBench: openai-clip's model; ours: "
+        "open_clip `ViT-B-32-quickgelu`). Each side and dimension runs in its own forked process from the file "
+        "to the score (decoding included: VBench's decord/OpenCV, ours PyAV); CPU seconds of that process (all "
+        "threads), wall seconds, its peak RSS. Dynamic degree: VBench's RAFT (random weights) against our DIS flow "
+        f"— not the same numbers; VBench's RAFT is timed on the first {len(dynamic_paths)} clip(s) only (too slow "
+        "on 2 cores for all), ours on the same ones.",
+        "",
+        "| dimension | clips | synthvid CPU s | vbench CPU s | speed-up (CPU) | synthvid wall s | vbench wall s | synthvid peak RSS | vbench peak RSS | synthvid value | vbench value |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for dimension in ("subject_consistency", "background_consistency", "temporal_flickering", "dynamic_degree"):
+        files = dynamic_paths if dimension == "dynamic_degree" else paths
+        mine = _in_child(ours, dimension, files)
+        peer = _in_child(theirs, dimension, files)
+        lines.append(f"| {dimension} | {len(files)} | {mine[1]:.1f} | {peer[1]:.1f} | {peer[1] / mine[1]:.1f}× | {mine[2]:.1f} | "
+                     f"{peer[2]:.1f} | {mine[3]:,.0f} MiB | {peer[3]:,.0f} MiB | {mine[0]:.6f} | {peer[0]:.6f} |")
+        print(lines[-1], flush=True)
+    lines.append("")
+    return lines
+
+
 # ---------------------------------------------------------------------------------------------- main
 
-BENCHES = {"frechet": bench_frechet, "i3d": bench_i3d, "metrics": bench_metrics}
+BENCHES = {"frechet": bench_frechet, "i3d": bench_i3d, "metrics": bench_metrics, "vbench": bench_vbench}
 
 
 def main() -> None:
@@ -227,6 +403,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--i3d-clips", type=int, default=4, help="clips per I3D measurement")
     parser.add_argument("--metric-clips", type=int, default=16, help="clips per metric measurement")
+    parser.add_argument("--real-clips", type=int, default=6, help="real camera clips of the vbench section")
+    parser.add_argument("--vbench-dynamic-clips", type=int, default=2, help="clips of VBench's RAFT dynamic degree (slow)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file to write")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
