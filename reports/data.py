@@ -48,6 +48,13 @@ class Run:
     metrics: dict = field(default_factory=dict)
     record: dict = field(default_factory=dict)
     reference: pd.DataFrame | None = None
+    evaluation: dict = field(default_factory=dict)  # eval.json: what `synthvid eval RUN_DIR` wrote
+
+    @property
+    def domain(self) -> dict:
+        """Per metric, whether the shapes-world encoders scored clips of their domain (bench's
+        metrics.json, else the latest `synthvid eval` of the folder)."""
+        return self.metrics.get("domain") or self.evaluation.get("domain") or {}
 
     @property
     def name(self) -> str:
@@ -83,7 +90,7 @@ def load_run(root: str | Path) -> Run:
         results = pd.read_parquet(table)
     except Exception as exc:  # pyarrow's own error types for damaged files
         raise ReportError(table, f"cannot read the table ({' '.join(str(exc).split())[:160]})") from None
-    run = Run(root, results, _json(root / "metrics.json"), _json(root / "run.json"))
+    run = Run(root, results, _json(root / "metrics.json"), _json(root / "run.json"), evaluation=_json(root / "eval.json"))
     reference = root / "reference.parquet"
     if reference.is_file():
         run.reference = pd.read_parquet(reference)

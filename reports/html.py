@@ -50,11 +50,12 @@ def _note(text: str) -> str:
     return f'<p class="note">{html.escape(text)}</p>'
 
 
-def domain_notes(metrics: dict) -> list[str]:
-    """metrics.json's ``domain`` (per metric computed with an encoder trained on the shapes world only):
-    out-of-domain and unknown-domain notes as warnings, in-domain ones as plain notes."""
+def domain_notes(domain: dict) -> list[str]:
+    """A run's domain notes (:attr:`reports.data.Run.domain`, per metric computed with an encoder
+    trained on the shapes world only): out-of-domain and unknown-domain notes as warnings, in-domain
+    ones as plain notes."""
     out = []
-    for metric, note in (metrics.get("domain") or {}).items():
+    for metric, note in domain.items():
         text = html.escape(f"{metric}: {note}")
         out.append(f'<p class="note">{text}</p>' if str(note).startswith("in-domain") else f'<p class="warn">{text}</p>')
     return out
@@ -108,7 +109,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     small_set = " With fewer than 256 clips a set FVD is biased upward (~1/N): compare runs at equal N." if fvd.get("warning") else ""
     fvd_note = _note(f"{fvd.get('label')}: {fvd.get('n_fake')} generated vs {fvd.get('n_real')} reference clips "
                      f"({fvd.get('reference')}).{small_set}") if fvd else ""
-    parts.append(_section("Summary", _table(summary), fvd_note, *domain_notes(metrics)))
+    parts.append(_section("Summary", _table(summary), fvd_note, *domain_notes(run.domain)))
     means = {k: v for k, v in (metrics.get("means") or {}).items() if v is not None}
     if means:
         parts.append(_image(plots.leaderboard_bars(pd.DataFrame([{"run": run.name, "model": run.model, **means}]), "clipsim")))

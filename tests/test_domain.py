@@ -17,7 +17,7 @@ import pytest
 from genkit.cli import run
 from genkit.world import render, sample_prompts
 from genkit.world.analyze import is_world_clip
-from provenance.media import Video, read_video, write_video
+from provenance.media import read_video, write_video
 
 REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld"
 # Small camera clips and generated clips of the corpus (names in its manifest.jsonl).
@@ -152,7 +152,7 @@ def test_report_html_warns_on_real_clips_and_not_on_renders(capsys, world_folder
     for folder in (real, world):
         code, _, err = eval_run(capsys, "--fake", folder, "--metrics", "clipsim,temporal", "--max-frames", "16")
         assert code == 0, err
-        assert "domain" in json.loads((folder / "metrics.json").read_text())
+        assert "domain" in json.loads((folder / "eval.json").read_text())  # synthvid eval's own file
         assert run(["report", str(folder)]) == 0
     page = (real / "report.html").read_text()
     assert page.count('<p class="warn">') == 4 and "clipsim: out-of-domain: 3 of 3 clips" in page
