@@ -13,7 +13,7 @@ DEV_INSTALLED := $(VENV)/.synthvid-dev-installed
 RUN_DIR := runs/smoke
 MODEL ?= synthvid-tiny
 
-.PHONY: run test suites benchmark chromium pipeline
+.PHONY: run test test-fast suites benchmark chromium pipeline
 
 # The main job: the benchmark of the embedded model (MODEL=DIR for other weights) on the smoke suite. Every
 # clip is generated, watermarked, signed, registered (keys made on first use), scored and committed to the
@@ -33,6 +33,10 @@ run: $(INSTALLED)
 
 test: $(DEV_INSTALLED) chromium
 	$(BIN)/python -m pytest
+
+# The inner loop: every test not marked slow (subprocess benchmarks, reference packages, long clips).
+test-fast: $(DEV_INSTALLED)
+	$(BIN)/python -m pytest -m "not slow"
 
 # The report test screenshots report.html in headless Chromium: Debian's package (CI starts bare, as root).
 chromium:

@@ -14,6 +14,8 @@ from bench_helpers import FULL, PROMPTS, SMALL, bench, complete_run, write_suite
 
 from genkit.ledger import Ledger, item_key
 
+pytestmark = pytest.mark.slow  # real benchmark runs in subprocesses
+
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):

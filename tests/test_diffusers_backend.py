@@ -24,6 +24,8 @@ from provenance.media import read_video
 from provenance.repository import ManifestRepository
 from provenance.verify import verify_file
 
+pytestmark = pytest.mark.slow  # diffusers pipelines built, saved, loaded and run end to end
+
 PROMPTS = ["a red cat moving left", "a blue dog on the green background"]
 # 48 px: above the watermark's minimum side; frame counts as the models' VAEs compress time (Wan: 4k+1).
 SIZES = {"t2v": dict(frames=4, height=48, width=48), "wan": dict(frames=5, height=48, width=48)}

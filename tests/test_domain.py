@@ -19,6 +19,8 @@ from genkit.world import render, sample_prompts
 from genkit.world.analyze import is_world_clip
 from provenance.media import read_video, write_video
 
+pytestmark = pytest.mark.slow  # real clips through the CLIP and analyzer paths, benchmark runs
+
 REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld"
 # Small camera clips and generated clips of the corpus (names in its manifest.jsonl).
 REAL_FILES = ["real/DeepLabCut/data__vid2.mov", "real/DOVER/demo__FEQ-gdkTN4Q_000008_000018.mp4",

@@ -163,6 +163,7 @@ def test_reference_statistics_file_replaces_the_clips_end_to_end(capsys, models,
     assert len(err) == 1 and "protocol cd-fvd is defined for i3d and videomae features, not synthvid-tiny-video" in err[0], err
 
 
+@pytest.mark.slow
 def test_python_m_eval_says_world_references_need_the_umbrella(tmp_path):
     """eval cannot render the shapes world (genkit sits above it): only `synthvid eval` hands the renderer in."""
     done = subprocess.run([sys.executable, "-m", "eval", "eval", "--fake", str(tmp_path), "--reference", "world:shapes-smoke"],

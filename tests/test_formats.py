@@ -159,6 +159,7 @@ def test_a_segment_of_another_stream_is_tampered_and_named(capsys):
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_unsigned_fragmented_mp4_with_its_segment_has_no_provenance_and_decodes(capsys, keys):
     video = FIXTURES / "video"
     code, result, _ = verify_json(capsys, video / "rs_bunny89_init.mp4", video / "rs_bunny89_1.m4s", "--wm-key", keys.watermark_key)

@@ -102,6 +102,7 @@ def i3d_input():
     return preprocess_i3d(torch.from_numpy(clip)[None])
 
 
+@pytest.mark.slow
 def test_both_checkpoint_formats_give_the_same_features(i3d_files, i3d_input):
     with torch.inference_mode():
         eager = load_i3d(i3d_files / "i3d_pretrained_400.pt")(i3d_input)
@@ -110,6 +111,7 @@ def test_both_checkpoint_formats_give_the_same_features(i3d_files, i3d_input):
     torch.testing.assert_close(scripted, eager, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_legacy_state_dicts_load_and_folding_batchnorm_keeps_the_outputs(i3d_files):
     """No BN counters and a ``module.`` prefix (files older than PyTorch 0.4.1, DataParallel) load too;
     folding BatchNorm into the convolutions (the speed path) changes nothing, shown on one block."""
@@ -176,6 +178,7 @@ def clips(count: int, seed: int, *, frames: int = 8) -> np.ndarray:
     return world_clips(count, seed, frames=frames, size=32)[0]
 
 
+@pytest.mark.slow
 def test_fvd_agrees_with_torchmetrics_fid_given_the_same_extractor(tiny_extractor):
     from torchmetrics.image.fid import FrechetInceptionDistance
 

@@ -26,6 +26,8 @@ cdfvd_fvd = pytest.importorskip("cdfvd.fvd")
 from eval.fvd import FrechetVideoDistance  # noqa: E402
 from eval.i3d import InceptionI3d, preprocess_i3d_cdfvd, save_torchscript  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test loads cd-fvd and runs I3D or VideoMAE on CPU
+
 FEATURE_RTOL = 1e-5
 FVD_RTOL = 1e-6
 

@@ -54,6 +54,7 @@ def test_item_seeds_depend_only_on_base_prompt_and_sample():
     assert [r.clip_name for r in plan_clips(items, PROMPTS, 1, 7)] == ["p0", "p1"]
 
 
+@pytest.mark.slow
 def test_a_clip_does_not_depend_on_its_batch(one_thread):
     """Each clip gets its own model call: the shipped synthvid-tiny's frames are bit-identical alone, in a
     batch of 4, in the reversed batch and on 2 threads. (With --batched-forward one call serves the
@@ -402,6 +403,7 @@ def _benchmark(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_tiny_direction_scores_a_time_symmetric_model_zero_and_a_trained_like_one_not(tiny_folder, tmp_path, one_thread):
     import torch
 

