@@ -103,13 +103,17 @@ class Box:
 BMFF_FIRST_BOXES = {"ftyp", "styp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid"}
 
 
-def top_level_boxes(path: str | Path, *, known_first: bool = True, stray_tail_ok: bool = False) -> list[Box]:
+def top_level_boxes(path: str | Path, *, known_first: bool = True, stray_tail_ok: bool = False,
+                    junk_tail_ok: bool = False) -> list[Box]:
     """The top-level ISO-BMFF boxes of ``path``, reading headers only.
 
     Raises :class:`MediaError` for a file that is not ISO BMFF (MP4/MOV) or whose boxes do not tile
     it (truncated, or a box size that runs past the end). ``known_first=False`` accepts any printable
     type for the first box: a damaged MP4 (its ftyp type altered) still tiles into boxes.
-    ``stray_tail_ok`` ignores fewer than 8 bytes after the last box (players do).
+    ``stray_tail_ok`` ignores fewer than 8 bytes after the last box (players do); ``junk_tail_ok``
+    also ignores what follows the boxes once a "box" type is not printable ASCII — data some encoders
+    append after ``moov`` (seen: 34 kB of Windows Media tags after a complete camera clip), which
+    players skip as well.
     """
     path = Path(path)
     size = path.stat().st_size
@@ -127,6 +131,8 @@ def top_level_boxes(path: str | Path, *, known_first: bool = True, stray_tail_ok
             kind_text = kind.decode("latin-1")
             if not boxes and (kind_text not in BMFF_FIRST_BOXES if known_first else not kind_text.isprintable()):
                 raise MediaError(path, "not an MP4/MOV (ISO BMFF) file")
+            if boxes and junk_tail_ok and not (kind.isascii() and kind_text.isprintable()):
+                break
             header_size = 8
             if box_size == 1:
                 if len(header) < 16:
@@ -348,7 +354,7 @@ def _mp4_truncation(path: Path) -> str | None:
         if f.read(8)[4:8] != b"ftyp":
             return None  # not an ISO-BMFF file
     try:
-        boxes = top_level_boxes(path, stray_tail_ok=True)
+        boxes = top_level_boxes(path, stray_tail_ok=True, junk_tail_ok=True)
     except MediaError as exc:
         return exc.reason
     if "moov" not in {box.type for box in boxes}:

@@ -288,3 +288,18 @@ def test_atomic_path_replaces_the_file_whole_or_leaves_the_old_one(tmp_path):
         tmp.write_text("new")
         assert target.read_text() == "old"  # readers see the old file until the block ends
     assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet"]
+
+
+def test_data_an_encoder_appends_after_the_boxes_is_not_truncation(tmp_path, clip):
+    """Some encoders write tags after ``moov`` that are no box (a real camera clip of the real-world
+    corpus carries 34 kB of Windows Media tags there); players decode every frame, so must we. A box
+    that runs past the end is still truncation."""
+    whole = write_video(clip, tmp_path / "whole.mp4").read_bytes()
+    tagged = tmp_path / "tagged.mp4"
+    tagged.write_bytes(whole + b".\xf0!\xc4\x12\xe2\xbd\x91" + b"WM/EncodingTime\x00" * 64)  # as in that clip: no box type
+    back = read_video(tagged)
+    assert np.array_equal(back.frames, read_video(tmp_path / "whole.mp4").frames)
+    cut_box = tmp_path / "cut-box.mp4"
+    cut_box.write_bytes(whole + b"\x00\x01\x00\x00free" + bytes(100))  # a printable box type declaring 64 kB
+    with pytest.raises(MediaError, match="truncated: box 'free'"):
+        read_video(cut_box)
