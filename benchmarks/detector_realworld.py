@@ -36,55 +36,33 @@ REPO = Path(__file__).resolve().parents[1]
 # Python puts this script's folder first on sys.path, where benchmarks/c2pa.py would shadow the c2pa package.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
-from detectors.common_form import COMMON_FPS, common_form, frames_to_read, sample_frames  # noqa: E402
+from detectors.common_form import COMMON_FPS, common_form, frames_to_read  # noqa: E402
 from detectors.errors import DetectorError  # noqa: E402
+from detectors.realworld import VARIANTS, clip_features, expected_calibration_error, fit_realworld, leave_one_generator_out, realworld_detector  # noqa: E402
 from provenance.errors import MediaError  # noqa: E402
 
 log = logging.getLogger("benchmarks.detector_realworld")
 CORPUS = REPO.parent / "shared" / "realworld"
-VARIANTS = ("clean", "gif", "crf28", "half")  # gif: real clips only (the format-matched control)
-CROP = 128
 
 
 def load_manifest(corpus: Path) -> list[dict]:
     return [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]
 
 
-def clip_feature_rows(path: Path, fps_hint: float, detector) -> dict[str, np.ndarray]:
-    """Mean forensic features of the common form of each variant of one clip. The degradations act on
-    the sampled frames at their native size (re-encode at CRF 28; half size), the control quantises the
-    resized square to a GIF palette before the codec pass."""
-    from provenance.media import read_video
-    from provenance.watermark import attacks
-
-    video = read_video(path, max_frames=frames_to_read(fps_hint or COMMON_FPS))
-    sampled = sample_frames(video.frames, video.fps)
-    sources = {"clean": (sampled, False), "gif": (sampled, True), "crf28": (attacks.h264(sampled, COMMON_FPS, 28), False),
-               "half": (attacks.resize(sampled, 0.5, False), False)}
-    out = {}
-    for variant, (frames, palette) in sources.items():
-        # already sampled: the common form keeps every frame (target rate = the sampled rate)
-        form = common_form(frames, COMMON_FPS, palette=palette, path=str(path))
-        out[variant] = detector.backbone.features(detector.crops(form)).mean(axis=0)
-    return out
-
-
 def extract(corpus: Path, work: Path) -> dict:
     """Features of every clip of the corpus (cached), with its class, generator/source and container."""
-    from detectors.detector import Detector
-
     cache = work / "features.npz"
     if cache.is_file():
         data = np.load(cache, allow_pickle=False)
         return {key: data[key] for key in data.files}
-    detector = Detector("forensic", crop_size=CROP, clip_frames=16, min_frames=3, max_crops=5, max_windows=1)
+    detector = realworld_detector(preprocess=False)  # clip_features makes the common form itself
     rows = load_manifest(corpus)
     features = {variant: [] for variant in VARIANTS}
     kept, skipped = [], []
     started = time.perf_counter()
     for number, row in enumerate(rows, 1):
         try:
-            result = clip_feature_rows(corpus / row["file"], row.get("fps") or COMMON_FPS, detector)
+            result = clip_features(corpus / row["file"], row.get("fps") or COMMON_FPS, detector)
         except (MediaError, DetectorError) as exc:
             skipped.append(f"{row['file']}: {exc}")
             log.warning("skipped %s", skipped[-1])
@@ -104,79 +82,6 @@ def extract(corpus: Path, work: Path) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **data)
     return data
-
-
-def real_folds(groups: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Fold of every real clip (-1 for AI clips): real sources dealt to ``folds`` folds, largest first,
-    each to the fold with the fewest clips so far (ties by a seeded shuffle)."""
-    rng = np.random.default_rng(seed)
-    sources = sorted(set(groups[labels == 0]))
-    rng.shuffle(sources)
-    sizes = {s: int(((groups == s) & (labels == 0)).sum()) for s in sources}
-    load, fold_of = [0] * folds, {}
-    for source in sorted(sources, key=lambda s: -sizes[s]):
-        target = int(np.argmin(load))
-        fold_of[source], load[target] = target, load[target] + sizes[source]
-    return np.array([fold_of[g] if label == 0 else -1 for g, label in zip(groups, labels)])
-
-
-def fit_selected(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int):
-    """A head chosen on a validation split of ``x`` grouped by generator/source (a quarter of the
-    groups of each class), then refitted on all of ``x`` (detectors.backbones.fit_head)."""
-    from detectors.backbones import fit_head
-
-    rng = np.random.default_rng(seed)
-    val = np.zeros(len(y), bool)
-    for label in (0, 1):
-        names = sorted(set(groups[y == label]))
-        rng.shuffle(names)
-        val |= np.isin(groups, names[: max(1, len(names) // 4)]) & (y == label)
-    _, selection = fit_head(x[~val], y[~val], x[val], y[val], seed=seed)
-    chosen = selection["chosen"]
-    params = {k: v for k, v in chosen.items() if k != "head"}
-    head, _ = fit_head(x, y, x[:0], y[:0], seed=seed, candidates=((chosen["head"], params),))
-    return head, chosen
-
-
-def leave_one_generator_out(data: dict, *, folds: int = 5, seed: int = 0) -> dict:
-    """Scores of every AI clip by heads that never saw its generator (mean over the real folds) and of
-    every real clip by heads that never saw its source, for each variant of the test clips."""
-    y, groups = data["label"].astype(int), data["group"]
-    fold = real_folds(groups, y, folds, seed)
-    x = data["x_clean"].astype(np.float64)
-    generators = sorted(set(groups[y == 1]))
-    scores = {variant: np.zeros(len(y)) for variant in VARIANTS}
-    counts = np.zeros(len(y))
-    chosen = []
-    for generator in generators:
-        for f in range(folds):
-            train = ((y == 1) & (groups != generator)) | ((y == 0) & (fold != f))
-            test = (groups == generator) | (fold == f)
-            head, pick = fit_selected(x[train], y[train], groups[train], seed)
-            chosen.append(pick["head"] + "".join(f" {k}={v}" for k, v in pick.items() if k != "head"))
-            ai_test, real_test = test & (y == 1), test & (y == 0)
-            for variant in VARIANTS:
-                xv = data[f"x_{variant}"].astype(np.float64)
-                # a real clip is scored once (its fold's turn, any generator's head: the first one's);
-                # an AI clip by each of the fold heads of its generator's turn, averaged
-                scores[variant][ai_test] += head.proba(xv[ai_test])
-                if generator == generators[0]:
-                    scores[variant][real_test] = head.proba(xv[real_test])
-            counts[ai_test] += 1
-    for variant in VARIANTS:
-        scores[variant][y == 1] /= counts[y == 1]
-    return {"scores": scores, "fold": fold, "chosen": chosen}
-
-
-def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        chosen = index == b
-        if chosen.any():
-            total += chosen.mean() * abs(labels[chosen].mean() - scores[chosen].mean())
-    return float(total)
 
 
 def report(data: dict, result: dict, args) -> list[str]:
@@ -222,32 +127,8 @@ def report(data: dict, result: dict, args) -> list[str]:
     return lines
 
 
-def ship(data: dict, result: dict, out: Path, seed: int = 0) -> dict:
-    """The real-world model: a head chosen on a grouped validation split of all clips, refitted on all of
-    them; threshold: flag at most 5 % of the real clips as scored by heads that never saw their source
-    (the leave-one-generator-out scores: a validation, not the held-back test)."""
-    from detectors.detector import Detector
-    from detectors.metrics import threshold_for_fpr
-
-    y, groups = data["label"].astype(int), data["group"]
-    head, chosen = fit_selected(data["x_clean"].astype(np.float64), y, groups, seed)
-    detector = Detector("forensic", crop_size=CROP, clip_frames=16, min_frames=3, max_crops=5, max_windows=1,
-                        preprocess="common-form", pool="features")
-    detector.backbone.head = head
-    detector.fitted = True
-    detector.threshold = threshold_for_fpr(result["scores"]["clean"][y == 0], 0.05)
-    detector.target_fpr = 0.05
-    detector.training = {"dataset": "../shared/realworld (manifest.jsonl)", "clips": int(len(y)), "ai_clips": int(y.sum()),
-                         "generators": sorted(set(groups[y == 1])), "real_sources": int(len(set(groups[y == 0]))),
-                         "head": chosen, "threshold_from": "leave-one-generator-out scores of real clips, 5 % FPR",
-                         "reproduce": "python benchmarks/detector_realworld.py --ship"}
-    detector.save(out)
-    return {"threshold": detector.threshold, "head": chosen}
-
-
 def speed(corpus: Path, rows: list[dict], detector_dir: Path, clips: int = 20) -> dict:
     """Clips per second of the shipped model on common-form clips (256²×16; decoding not counted)."""
-    from detectors.common_form import common_form
     from detectors.detector import Detector
     from provenance.media import read_video
 
@@ -282,7 +163,9 @@ def main() -> None:
     result = leave_one_generator_out(data)
     lines = report(data, result, args)
     if args.ship:
-        shipped = ship(data, result, args.model_dir)
+        detector, chosen = fit_realworld(data, result)
+        detector.save(args.model_dir)
+        shipped = {"threshold": detector.threshold, "head": chosen}
         rate = speed(args.corpus, load_manifest(args.corpus), args.model_dir)
         y = data["label"].astype(int)
         fpr = float((result["scores"]["clean"][y == 0] >= shipped["threshold"]).mean())

@@ -103,19 +103,26 @@ def _item(row: dict, root: Path, where: str) -> ClipItem:
     return ClipItem(path, label, generator, split, str(row.get("prompt") or ""))
 
 
+def json_lines(path: Path):
+    """``(line number, object)`` of every non-blank line of a JSON-lines file; a line that is not a JSON
+    object is a one-line :class:`DatasetError` naming the file and the line."""
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise DatasetError(f"{path}:{number}", f"not JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DatasetError(f"{path}:{number}", "each line must be a JSON object")
+        yield number, row
+
+
 def _read_manifest(path: Path) -> list[ClipItem]:
     root = path.parent
     items: list[ClipItem] = []
     if path.suffix.lower() == ".jsonl":
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise DatasetError(f"{path}:{number}", f"not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{number}", "each line must be a JSON object")
+        for number, row in json_lines(path):
             items.append(_item(row, root, f"{path}:{number}"))
     elif path.suffix.lower() == ".csv":
         with path.open(newline="") as f:

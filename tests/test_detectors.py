@@ -395,3 +395,39 @@ def test_a_common_form_detector_pools_features_and_round_trips(tmp_path):
     assert loaded.score(clips[0], COMMON_FPS) == pytest.approx(expected)
     with pytest.raises(ModelFileError, match="unknown pooling"):
         Detector("forensic", pool="median")
+
+
+@pytest.mark.slow
+def test_detect_train_realworld_recipe_on_a_corpus_manifest(tmp_path, capsys):
+    """`synthvid detect train --recipe realworld` — the shipped real-world model's recipe — on a small
+    corpus manifest of the real-world kind: AI clips of three 'generators', camera crops of three sources."""
+    from detectors.data import camera_crops
+    from detectors.detector import Detector
+
+    corpus = tmp_path / "corpus"
+    (corpus / "ai").mkdir(parents=True)
+    (corpus / "real").mkdir()
+    rows = []
+    for g, prompts in enumerate([("a red circle moving left on a blue background", "a green square moving up on a black background"),
+                                 ("a yellow star moving right on a white background", "a cyan cross standing still on a red background"),
+                                 ("a white triangle moving down on a green background", "a magenta diamond moving left on a yellow background")]):
+        for k, prompt in enumerate(prompts):
+            path = write_video(Video(_fake_clip(prompt, 10 * g + k), 8.0), corpus / "ai" / f"g{g}-{k}.mp4")
+            rows.append({"class": "ai", "generator_or_source": f"gen{g}", "file": f"ai/{path.name}", "fps": 8.0})
+    for split in ("train", "val", "test"):
+        for name, video in camera_crops(split, 2, frames=FRAMES, size=SIZE, seed=3):
+            path = write_video(video, corpus / "real" / f"{name}.mp4")
+            rows.append({"class": "real", "generator_or_source": f"camera-{split}", "file": f"real/{path.name}", "fps": video.fps})
+    manifest = corpus / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    code, out, err = _cli(capsys, "detect", "train", "--recipe", "realworld", "--data", manifest, "--out", tmp_path / "model", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["clips"] == 12 and summary["ai_clips"] == 6 and not summary["skipped"]
+    assert set(summary["logo_auc_by_generator"]) == {"gen0", "gen1", "gen2"} and 0 <= summary["logo_auc_mean"] <= 1
+    detector = Detector.load(tmp_path / "model")
+    assert (detector.preprocess, detector.pool, detector.target_fpr) == ("common-form", "features", 0.05)
+    assert 0.0 <= detector.score(_fake_clip("a red circle moving left on a blue background", 99), 8.0) <= 1.0
+    manifest.write_text('{"class": "ai", "file": "ai/g0-0.mp4"}\n')
+    code, _, err = _cli(capsys, "detect", "train", "--recipe", "realworld", "--data", manifest, "--out", tmp_path / "m2")
+    assert code == 2 and err.strip().count("\n") == 0 and "line 1 needs class (ai|real), generator_or_source and file" in err
