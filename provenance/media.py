@@ -756,25 +756,27 @@ class CodecRoundTrip:
         encoder.options = options
         self._encoder, self._decoder = encoder, av.CodecContext.create("h264", "r")
 
+    def _pictures(self, decoded) -> list[np.ndarray]:
+        return [frame.to_ndarray(format="rgb24")[: self._shape[0], : self._shape[1]] for frame in decoded]
+
     def _decode(self, packets) -> list[np.ndarray]:
-        out = []
-        for packet in packets:
-            for frame in self._decoder.decode(packet):
-                out.append(frame.to_ndarray(format="rgb24")[: self._shape[0], : self._shape[1]])
-        return out
+        return [picture for packet in packets for picture in self._pictures(self._decoder.decode(packet))]
 
     def push(self, frames: np.ndarray) -> list[np.ndarray]:
         import av
+        from av.codec.codec import UnknownCodecError
 
-        if self._encoder is None:
-            self._open(frames.shape[1], frames.shape[2])
         out = []
         try:
+            if self._encoder is None:
+                self._open(frames.shape[1], frames.shape[2])
             for array in _pad(frames, self._pad_h, self._pad_w):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
                 out += self._decode(self._encoder.encode(frame))
         except av.FFmpegError as exc:
             raise MediaError(None, f"cannot round-trip through {self.codec} ({_first_line(exc)})") from exc
+        except UnknownCodecError as exc:
+            raise MediaError(None, f"unknown codec {self.codec!r} (this FFmpeg build lacks it)") from exc
         return out
 
     def flush(self) -> list[np.ndarray]:
@@ -783,12 +785,9 @@ class CodecRoundTrip:
         if self._encoder is None:
             return []
         try:
-            out = self._decode(self._encoder.encode(None))
-            for frame in self._decoder.decode(None):
-                out.append(frame.to_ndarray(format="rgb24")[: self._shape[0], : self._shape[1]])
+            return self._decode(self._encoder.encode(None)) + self._pictures(self._decoder.decode(None))
         except av.FFmpegError as exc:
             raise MediaError(None, f"cannot round-trip through {self.codec} ({_first_line(exc)})") from exc
-        return out
 
 
 def frames_sha256(frames: np.ndarray) -> str:
@@ -820,25 +819,10 @@ def cpu_has_avx512() -> bool:
 def encode_decode(video: Video, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264") -> Video:
     """Round-trip ``video`` through a lossy encode in memory; the H.264 attack of benchmarks and tests.
 
-    The MP4 lives in a ``BytesIO`` (no temporary files: the embedder runs this for every clip); the
-    frames are the same as :func:`write_video` then :func:`read_video` give.
+    No container and no temporary file (the embedder runs this for every clip): a
+    :class:`CodecRoundTrip`, whose frames are the same as :func:`write_video` then :func:`read_video`
+    give (tested).
     """
-    import io
-
-    import av
-    from av.codec.codec import UnknownCodecError
-
-    if not (0 <= crf <= 51):
-        raise MediaError(None, f"crf must be in 0..51, got {crf}")
-    buffer = io.BytesIO()
-    try:
-        _encode(video, buffer, "mp4", crf=crf, preset=preset, codec=codec, lossless=False)
-        buffer.seek(0)
-        with av.open(buffer, mode="r") as container:
-            decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(container.streams.video[0])]
-    except av.FFmpegError as exc:
-        raise MediaError(None, f"cannot round-trip through {codec} ({_first_line(exc)})") from exc
-    except UnknownCodecError as exc:
-        raise MediaError(None, f"unknown codec {codec!r} (this FFmpeg build lacks it)") from exc
-    frames = np.stack(decoded)[:, : video.height, : video.width]  # drop the even-size padding
-    return Video(np.ascontiguousarray(frames), video.fps, dict(video.meta))
+    roundtrip = CodecRoundTrip(video.fps, crf=crf, preset=preset, codec=codec)
+    frames = roundtrip.push(video.frames) + roundtrip.flush()
+    return Video(np.ascontiguousarray(np.stack(frames)), video.fps, dict(video.meta))
