@@ -58,6 +58,17 @@ class OpenAIArchive(torch.nn.Module):
         return self.visual(image)
 
 
+def rendered_world_run(root: Path, prompts: list[str], size: int) -> tuple[Path, Path]:
+    """A run folder from ``synthvid world render`` of ``prompts`` (8 frames, ``size`` px) in ``root``,
+    and its suite file."""
+    from genkit.cli import run
+
+    suite = root / "suite.txt"
+    suite.write_text("\n".join(prompts) + "\n")
+    assert run(["world", "render", "--suite", str(suite), "--out", str(root / "run"), "--frames", "8", "--size", str(size)]) == 0
+    return root / "run", suite
+
+
 def world_clips(count: int, seed: int, *, frames: int = 4, size: int = 48) -> tuple[np.ndarray, list[str]]:
     """``count`` shapes-world clips ``[count, frames, size, size, 3]`` and their prompts."""
     prompts = sample_prompts(count, np.random.default_rng(seed))

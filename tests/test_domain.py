@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from eval_helpers import rendered_world_run
 
 from genkit.cli import run
 from genkit.world import render, sample_prompts
@@ -48,11 +49,7 @@ def real_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def world_folder(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("world")
-    suite = root / "suite.txt"
-    suite.write_text("\n".join(SUITE) + "\n")
-    assert run(["world", "render", "--suite", str(suite), "--out", str(root / "run"), "--frames", "8", "--size", "64"]) == 0
-    return root / "run", suite
+    return rendered_world_run(tmp_path_factory.mktemp("world"), SUITE, 64)
 
 
 def test_world_check_tells_renders_from_real_and_generated_footage():

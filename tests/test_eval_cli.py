@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from eval_helpers import save_tiny_clip
+from eval_helpers import rendered_world_run, save_tiny_clip
 
 from eval.video_encoder import TinyVideoConfig, TinyVideoEncoder
 from genkit.cli import run
@@ -38,11 +38,7 @@ def models(tmp_path_factory) -> list[str]:
 @pytest.fixture(scope="module")
 def world_run(tmp_path_factory) -> tuple[Path, Path]:
     """A run folder from ``synthvid world render`` and its suite file."""
-    root = tmp_path_factory.mktemp("world")
-    suite = root / "suite.txt"
-    suite.write_text("\n".join(PROMPTS) + "\n")
-    assert run(["world", "render", "--suite", str(suite), "--out", str(root / "run"), "--frames", "8", "--size", "32"]) == 0
-    return root / "run", suite
+    return rendered_world_run(tmp_path_factory.mktemp("world"), PROMPTS, 32)
 
 
 def eval_json(capsys, *args) -> tuple[int, dict | None, str]:
