@@ -240,8 +240,9 @@ def _tolerance_for(name: str, tolerances: dict[str, Tolerance], default: Toleran
 
 
 def _set_level_values(metrics: dict) -> dict[str, float]:
-    """The set-level numbers of metrics.json worth judging: FVD, means, verdict counts, detector AUC
-    (breakdowns are means over subsets of the same items, judged through the items)."""
+    """The set-level numbers of metrics.json worth judging: FVD, means, verdict counts (breakdowns are
+    means over subsets of the same items, judged through the items; the detector's AUC is not judged: it
+    moves in steps of 1/(n·m) and has no measured tolerance yet)."""
     values = {}
     fvd = metrics.get("fvd")
     if isinstance(fvd, dict) and _is_number(fvd.get("value")):
@@ -251,11 +252,6 @@ def _set_level_values(metrics: dict) -> dict[str, float]:
             values[f"means.{name}"] = float(value)
     for name, value in (metrics.get("verdicts") or {}).items():
         values[f"verdicts.{name}"] = float(value)
-    detector = metrics.get("detector")
-    if isinstance(detector, dict):
-        for name, value in detector.items():
-            if _is_number(value):
-                values[f"detector.{name}"] = float(value)
     return values
 
 
