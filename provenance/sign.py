@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from provenance.errors import SigningError
 from provenance.keys import SignerConfig
 from provenance.media import Video, read_video, write_video
 from provenance.repository import PAYLOAD_BYTES, ManifestRepository
+from provenance.verify import MAX_DECODED_FRAMES
+
+if TYPE_CHECKING:
+    from provenance.watermark.core import Detection
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,7 @@ CRF_FALLBACK_STEP = 6
 CRF_FALLBACK_FLOOR = 1
 # The signed clip's watermark is checked on its first frames, as many as verify reads
 # (provenance.verify.MAX_DECODED_FRAMES): what a verifier will find, at a cost independent of length.
-CHECK_FRAMES = 64
+CHECK_FRAMES = MAX_DECODED_FRAMES
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ class CredentialedClip:
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: watermark, encode, watermark_check, sign, register
     parent: str | None = None  # the source file, when it carried a manifest (now the parentOf ingredient)
     dropped_streams: tuple[str, ...] = ()  # streams of the source file not copied (neither audio nor subtitles)
+    # keep_decoded: the pixels of the delivered clip (decoded once, for the watermark check) and what the
+    # check found in them. Signing adds a manifest box and moves no sample, so they are the clip's pixels.
+    decoded: Video | None = None
+    detection: Detection | None = None  # the watermark search over decoded.frames[:CHECK_FRAMES]
 
 
 def _working_files(out: Path) -> tuple[Path, Path]:
@@ -99,6 +108,7 @@ def credential_clip(
     watermark_strength: float | None = None,
     check_watermark: bool = True,
     payload_prefix: bytes = b"",
+    keep_decoded: bool = False,
 ) -> CredentialedClip:
     """Watermark ``clip`` (a :class:`Video` or a video file), encode it as H.264 MP4 at ``out_path``,
     sign it with a manifest describing ``generator`` and ``params``, and register it in ``repository``.
@@ -115,6 +125,10 @@ def credential_clip(
     to CRF 1); a clip whose mark is still lost is reported (``watermark_verified=False``, and a warning)
     rather than registered silently under a payload no one can recover. ``payload_prefix`` fixes the
     first bytes of the payload (the generation pipeline puts its generator id there); the rest is random.
+
+    ``keep_decoded`` (with ``check_watermark``): the check decodes every frame, not only the first
+    :data:`CHECK_FRAMES`, and the result keeps them and the detection (``decoded``, ``detection``), so a
+    caller that scores the clip need not decode it again (a file in memory, not streamed: a pipeline's).
     """
     from provenance import watermark
     from provenance.credentials import c2pa_format, carries_manifest
@@ -182,12 +196,17 @@ def credential_clip(
         # Where the mark does not survive the encode: embed again pre-compensated for this CRF, then
         # lower the CRF step by step (each time pre-compensated for the new one).
         verified, asked, codec_crf = True, crf, None
+        decoded = detection = None
         while True:
             mark_and_encode(codec_crf, crf)
             if not check_watermark:
                 break
-            detection = timed("watermark_check", lambda: watermark.detect(read_video(unsigned, max_frames=CHECK_FRAMES).frames,
-                                                                         watermark_key))
+
+            def check():
+                video = read_video(unsigned, max_frames=None if keep_decoded else CHECK_FRAMES)
+                return video, watermark.detect(video.frames[:CHECK_FRAMES], watermark_key)
+
+            decoded, detection = timed("watermark_check", check)
             verified = bool(detection.found and detection.payload == payload)
             if verified or (codec_crf is not None and crf <= CRF_FALLBACK_FLOOR):
                 break
@@ -230,4 +249,5 @@ def credential_clip(
         unsigned.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)
     return CredentialedClip(out, payload.hex(), result.manifest_label, result.file_sha256, verified, crf, seconds,
-                            parent=None if parent is None else str(parent), dropped_streams=tuple(dropped))
+                            parent=None if parent is None else str(parent), dropped_streams=tuple(dropped),
+                            decoded=decoded if keep_decoded else None, detection=detection if keep_decoded else None)

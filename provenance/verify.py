@@ -57,7 +57,7 @@ import enum
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from provenance.credentials import (
     IngredientReport,
@@ -71,6 +71,10 @@ from provenance.credentials import (
 from provenance.errors import ManifestError, MediaError
 from provenance.files import check_input_file
 from provenance.media import sniff_container
+
+if TYPE_CHECKING:
+    from provenance.media import Video
+    from provenance.watermark.core import Detection
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,18 @@ NO_VIDEO_RULE = (
 # Every frame carries the whole watermark payload, so a few seconds of frames decide as well as all
 # of them; decoding a long 1080p clip whole would cost seconds and gigabytes.
 MAX_DECODED_FRAMES = 64
+
+
+@dataclass(frozen=True)
+class ClipEvidence:
+    """What the caller already measured of the very file it asks about — a pipeline that has just
+    written, checked and hashed it — so :func:`verify_file` does not decode, search or hash it again. The
+    C2PA manifest is always read from the file. Only for files the caller made in this process: evidence
+    about another file, or made with another watermark key, gives a wrong verdict."""
+
+    video: Video | None = None  # the decoded clip (at least its first MAX_DECODED_FRAMES frames)
+    watermark: WatermarkResult | None = None  # read_watermark of those frames with verify's watermark_key
+    file_sha256: str | None = None  # SHA-256 of the file's bytes
 
 
 class VerdictKind(str, enum.Enum):
@@ -193,12 +209,14 @@ class Verdict:
         return data
 
 
-def _watermark_result(frames, key: bytes) -> WatermarkResult:
-    try:
-        from provenance import watermark
-    except ImportError as exc:
-        return WatermarkResult(checked=False, note=f"watermark module unavailable ({exc})")
-    found = watermark.detect(frames, key)
+def read_watermark(frames, key: bytes, whole: Detection | None = None) -> WatermarkResult:
+    """What verify reports of the watermark in ``frames`` (the first :data:`MAX_DECODED_FRAMES` of a clip)
+    under ``key``: the search over the whole clip (``whole`` when the caller already ran it on these very
+    frames, as :func:`provenance.sign.credential_clip` does), and where it finds nothing, over each half (a
+    splice of two marked clips)."""
+    from provenance import watermark
+
+    found = watermark.detect(frames, key) if whole is None else whole
     result = WatermarkResult(
         checked=True,
         found=bool(found.found),
@@ -263,6 +281,7 @@ def verify_file(
     watermark_key: bytes | None = None,
     detector: Detector | None = None,
     max_frames: int | None = MAX_DECODED_FRAMES,
+    evidence: ClipEvidence | None = None,
 ) -> Verdict:
     """The verdict for one asset. Raises :class:`MediaError` for bad input (missing, empty, truncated,
     neither a video nor a format C2PA is read from): a file that cannot be judged gets no verdict.
@@ -271,7 +290,7 @@ def verify_file(
     order); the manifest is validated with each and the pixels are read across them. ``repository``
     is a :class:`provenance.repository.ManifestRepository` (or ``None``); ``watermark_key`` enables the
     watermark check; ``detector`` adds a statistical estimate. Both see the first ``max_frames``
-    frames (``None``: all).
+    frames (``None``: all). ``evidence``: see :class:`ClipEvidence`.
 
     Assets without video (audio, still images): see :data:`NO_VIDEO_RULE`.
     """
@@ -294,10 +313,14 @@ def verify_file(
 
     from provenance.media import read_video  # numpy + PyAV: only now that pixels may be needed
 
-    video = decode_note = None
+    evidence = evidence or ClipEvidence()
+    video, decode_note = evidence.video, None
     no_video = None
     if container.kind in ("audio", "image"):
         no_video = container.name
+    elif video is not None:
+        if max_frames is not None and video.num_frames > max_frames:
+            video = type(video)(video.frames[:max_frames], video.fps, video.meta)
     elif watermark_key is not None or detector is not None or report is None:
         try:
             video = read_video(path, max_frames=max_frames if (watermark_key is not None or detector is not None) else 1,
@@ -321,8 +344,10 @@ def verify_file(
         checked = " and detector" if detector is not None else ""
         verdict.notes.append(f"no video stream ({no_video}): watermark{checked} not checked; the verdict rests on C2PA alone")
         verdict.watermark = WatermarkResult(checked=False, note=f"no video stream ({no_video})")
+    elif evidence.watermark is not None and watermark_key is not None:
+        verdict.watermark = evidence.watermark
     elif video is not None and watermark_key is not None:
-        verdict.watermark = _watermark_result(video.frames, watermark_key)
+        verdict.watermark = read_watermark(video.frames, watermark_key)
     elif watermark_key is None:
         verdict.watermark = WatermarkResult(checked=False, note="no watermark key given")
     if video is not None and detector is not None:
@@ -331,7 +356,7 @@ def verify_file(
     mark_found = mark is not None and mark.found
 
     if report is not None:
-        _judge_manifest(verdict, report, repository, path, trust_anchors_pem)
+        _judge_manifest(verdict, report, repository, path, trust_anchors_pem, evidence.file_sha256)
         verdict.fragment_results = list(report.fragments)
     elif mark_found:
         verdict.verdict = VerdictKind.WATERMARK_ONLY
@@ -389,7 +414,8 @@ def _claims(verdict: Verdict, report: ManifestReport) -> str:
     return f"this file's manifest {report.label} (signer {report.signer or 'unknown'}) claims {ai}{basis}"
 
 
-def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: Path, trust_anchors_pem) -> None:
+def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: Path, trust_anchors_pem,
+                    file_sha256: str | None) -> None:
     from provenance.watermark import ALGORITHM  # the soft-binding algorithm we can check
 
     verdict.validation_state = report.state
@@ -424,7 +450,7 @@ def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: 
             handled.add(payload)
             if record.manifest_label == report.label:
                 if not c2pa_integrity_failure:
-                    _check_registered_file(verdict, record, path)
+                    _check_registered_file(verdict, record, path, file_sha256)
                 continue
             if record.manifest_label in chain_labels:
                 verdict.notes.append(f"watermark payload {payload} is registered with manifest {record.manifest_label}, "
@@ -464,7 +490,7 @@ def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: 
             handled.add(payload)
             if record.manifest_label == report.label:
                 if not c2pa_integrity_failure:
-                    _check_registered_file(verdict, record, path)
+                    _check_registered_file(verdict, record, path, file_sha256)
             elif record.manifest_label not in chain_labels:
                 registered.append(record)
                 conflicts.append((MANIFEST_CONFLICT, f"{MANIFEST_CONFLICT}: the manifest's soft binding names payload {payload}, "
@@ -502,9 +528,9 @@ def _yes_no(flag: bool | None) -> str:
     return {True: "yes", False: "no", None: "unknown"}[flag]
 
 
-def _check_registered_file(verdict: Verdict, record, path: Path) -> None:
+def _check_registered_file(verdict: Verdict, record, path: Path, file_sha256: str | None) -> None:
     """TAMPERED if the repository holds this manifest for a file with other bytes."""
-    if record.file_sha256 != sha256_file(path):
+    if record.file_sha256 != (file_sha256 or sha256_file(path)):
         verdict.verdict = VerdictKind.TAMPERED
         verdict.codes.append(SIGNED_FILE_MISMATCH)
         verdict.explanations.append(

@@ -202,7 +202,7 @@ def test_splice_is_a_conflict_for_every_payload_found(tmp_path, capsys, world):
 
 def test_each_half_of_a_splice_is_read_when_the_whole_reads_as_noise():
     from provenance import watermark
-    from provenance.verify import _watermark_result
+    from provenance.verify import read_watermark
 
     key = b"splice-test-key!" * 2  # fixed: whether the whole splice decodes depends on the key
     PAYLOAD_A, PAYLOAD_B = bytes(8), bytes([255]) * 8  # every bit differs: over all frames they cancel
@@ -210,7 +210,7 @@ def test_each_half_of_a_splice_is_read_when_the_whole_reads_as_noise():
     b = watermark.embed(render(PROMPT, frames=16, size=128, fps=8, seed=2).frames, PAYLOAD_B, key)
     frames = np.concatenate([a, b])
     assert not watermark.detect(frames, key).found  # the case is real for this key
-    result = _watermark_result(frames, key)
+    result = read_watermark(frames, key)
     assert result.found and result.payloads == [PAYLOAD_A.hex(), PAYLOAD_B.hex()]
     assert result.note.startswith("found in part of the clip only: frames 0-15")
 
