@@ -257,9 +257,11 @@ class FolderEvaluation:
             yield row
 
     def score_clip(self, path: Path, frames: np.ndarray, prompt: str | None, root: Path, *, fps: float = 8.0,
-                   in_domain: bool | None = None) -> dict:
+                   in_domain: bool | None = None, accumulate: bool = True) -> dict:
         """One clip's row. ``in_domain``: whether it is a shapes-world clip, when the caller knows; else the
-        evaluation's check decides (``in_domain`` in the row when known)."""
+        evaluation's check decides (``in_domain`` in the row when known). ``accumulate=False``: the row
+        only, the set-level metric states untouched (a caller that aggregates rows itself, as the bench
+        does from its ledger)."""
         row: dict = {"clip": _relative(path, root), "frames": int(frames.shape[0]), "size": f"{frames.shape[2]}x{frames.shape[1]}"}
         if in_domain is None:
             in_domain = self.domain.judge(frames)
@@ -273,7 +275,8 @@ class FolderEvaluation:
             from eval.clipsim import clip_scores
 
             score = float(clip_scores(self.encoder, frames, [prompt], frame_embeddings=embeddings)[0])
-            self.clipsim.update(scores=[score])
+            if accumulate:
+                self.clipsim.update(scores=[score])
             row["prompt"] = prompt
             row["clipsim"] = score
         if self.temporal is not None:
@@ -281,14 +284,16 @@ class FolderEvaluation:
 
             scores = temporal_clip_scores(frames, clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps,
                                           clip_embeddings=embeddings, protocol=self.temporal_protocol)
-            for name, metric in self.temporal.items():
-                weight = scores["consistency_pairs"] if name in ("subject_consistency", "background_consistency") else 1.0
-                metric.update(scores=[scores[name]], weights=[weight])
-            self.temporal["motion_magnitude"].add_dynamic(scores["dynamic"])
+            if accumulate:
+                for name, metric in self.temporal.items():
+                    weight = scores["consistency_pairs"] if name in ("subject_consistency", "background_consistency") else 1.0
+                    metric.update(scores=[scores[name]], weights=[weight])
+                self.temporal["motion_magnitude"].add_dynamic(scores["dynamic"])
             row.update({name: scores[name] for name in self.temporal})
             row["dynamic"] = bool(scores["dynamic"])
-        scored = (("clipsim",) if self.clipsim is not None else ()) + (TEMPORAL_ENCODED if self.temporal is not None else ())
-        self.domain.count(scored, in_domain)
+        if accumulate:
+            scored = (("clipsim",) if self.clipsim is not None else ()) + (TEMPORAL_ENCODED if self.temporal is not None else ())
+            self.domain.count(scored, in_domain)
         return row
 
     def summary(self) -> dict:
