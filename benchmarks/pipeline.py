@@ -29,10 +29,10 @@ ITEM_STAGES = {  # per-item columns of results.parquet (plus the ledger commit, 
     "generate": "model inference (backend.generate, batch time shared evenly)",
     "watermark": "watermark embed",
     "encode": "H.264 encode",
-    "watermark_check": "read the mark back from the encoded clip (embed again and re-encode where lost)",
+    "watermark_check": "decode the encoded clip once and read the mark back (embed again and re-encode where lost)",
     "sign": "C2PA sign",
     "register": "register in the manifest repository",
-    "decode": "read the clip back (PyAV)",
+    "decode": "the item's record (pixels and watermark reading kept from the read-back)",
     "clip_metrics": "CLIPSIM + temporal metrics",
     "fvd_features": "FVD-tiny features",
     "analyzer": "shapes-world analyzer",
@@ -43,7 +43,7 @@ ITEM_STAGES = {  # per-item columns of results.parquet (plus the ledger commit, 
 }
 
 
-SCORING_STAGES = ("decode", "clip_metrics", "fvd_features", "analyzer", "verify", "robustness", "detector")  # ItemScorer's laps
+SCORING_STAGES = ("clip_metrics", "fvd_features", "analyzer", "verify", "robustness", "detector")  # the scorers' stages
 
 
 def main() -> None:

@@ -36,10 +36,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genkit.errors import GenkitError
 from genkit.runfolder import RunFolder
 from genkit.suites import SuiteItem
+
+if TYPE_CHECKING:
+    from provenance.media import Video
+    from provenance.watermark.core import Detection
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +264,7 @@ def generate_clips(
     for batch in batches(requests, settings.batch_size):
         clips, generate_seconds = generate_batch(backend, batch, settings)
         for request, frames, seconds in zip(batch, clips, generate_seconds):
-            row = finish_clip(run, backend, request, frames, settings, provenance, run.clip_path(request.clip_name), seconds)
+            row = finish_clip(run, backend, request, frames, settings, provenance, run.clip_path(request.clip_name), seconds).row
             run.add(row)
             yield row
 
@@ -299,6 +304,16 @@ def generate_batch(backend, batch: list[ClipRequest], settings: Settings) -> tup
     return clips, seconds
 
 
+@dataclass
+class FinishedClip:
+    """A clip written to its file: its row, and with ``keep_decoded`` the pixels of the file as the
+    watermark check decoded them and what that check found (``None`` without provenance)."""
+
+    row: dict
+    video: Video | None = None
+    detection: Detection | None = None
+
+
 def finish_clip(
     run: RunFolder,
     backend,
@@ -308,19 +323,24 @@ def finish_clip(
     provenance: Provenance | None,
     path: Path,
     generate_seconds: float,
-) -> dict:
+    *,
+    keep_decoded: bool = False,
+) -> FinishedClip:
     """Write one generated clip to ``path`` (watermarked, signed and registered unless ``provenance``
     is None) and return its row: what ``synthvid generate`` and ``synthvid bench`` do for every item.
 
     The watermark is read back from the encoded clip; where it did not survive, it is embedded again
     pre-compensated for the codec and, if need be, encoded at a lower CRF (``crf`` in the row is the
-    CRF the clip has; see :func:`provenance.sign.credential_clip`)."""
+    CRF the clip has; see :func:`provenance.sign.credential_clip`). ``keep_decoded``: keep the pixels
+    that check decoded (every frame of the delivered file), so the caller scores them without decoding
+    the file again."""
     from provenance.credentials import GenerationParams, GeneratorInfo, sha256_file
     from provenance.media import Video, write_video
     from provenance.sign import credential_clip
 
     video = Video(frames, settings.fps)
     row = _row(run, backend, request, settings, video, path)
+    finished = FinishedClip(row)
     started = time.perf_counter()
     if provenance is None:
         write_video(video, path, crf=settings.crf)
@@ -353,7 +373,9 @@ def finish_clip(
             hash_prompt=settings.hash_prompt,
             crf=settings.crf,
             payload_prefix=prefix,
+            keep_decoded=keep_decoded,
         )
+        finished.video, finished.detection = result.decoded, result.detection
         stage_seconds = result.seconds
         row.update(
             payload=result.payload,
@@ -368,7 +390,7 @@ def finish_clip(
         row[f"{stage}_seconds"] = round(stage_seconds[stage], 4) if stage in stage_seconds else None
     row["total_seconds"] = round(generate_seconds + sum(stage_seconds.values()), 4)
     row["file_bytes"] = path.stat().st_size
-    return row
+    return finished
 
 
 def _row(run: RunFolder, backend, request: ClipRequest, settings: Settings, video, path: Path) -> dict:
