@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eval.training import WorldSource
+from eval.training import ModelTrainer, WorldSource, eval_mode
 
 CONTEXT_LENGTH = 24  # genkit.tiny.text.MAX_TOKENS: the longest shapes-world prompt is 18 words + BOS/EOS
 
@@ -62,7 +62,7 @@ class ClipTrainConfig:
     eval_seed: int = 20_000
 
 
-class ClipTrainer:
+class ClipTrainer(ModelTrainer):
     def __init__(self, world: WorldSource, config: ClipTrainConfig | None = None):
         import open_clip
 
@@ -99,7 +99,7 @@ class ClipTrainer:
         text = torch.nn.functional.normalize(self.model.encode_text(self.encoder.tokenize(texts)), dim=-1)
         return image, text
 
-    def train_step(self, rng: np.random.Generator) -> dict[str, float]:
+    def train_step(self, rng: np.random.Generator, step: int = 0) -> dict[str, float]:
         image, text = self.embed(*self.batch(rng, self.config.batch_size))
         loss = self.loss(image, text, self.model.logit_scale.exp())
         self.optimizer.zero_grad(set_to_none=True)
@@ -112,7 +112,8 @@ class ClipTrainer:
     def evaluate(self) -> dict[str, float]:
         """Held-out: retrieval top-1 both ways, and how often a frame's own prompt beats another one
         (CLIPSIM matched > mismatched; the other prompt is the next one of the held-out list)."""
-        image, text = self.embed(self.eval_frames, self.eval_texts)
+        with eval_mode(self.model):
+            image, text = self.embed(self.eval_frames, self.eval_texts)
         sims = image @ text.T
         target = torch.arange(len(sims))
         matched = sims.diag()

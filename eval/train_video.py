@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from eval.training import WorldSource
+from eval.training import ModelTrainer, WorldSource, eval_mode
 from eval.video_encoder import TinyVideoConfig, TinyVideoEncoder
 
 ORDER_CLASSES = ("ordered", "shuffled", "frozen")
@@ -145,7 +145,7 @@ def degrade(frames: np.ndarray, config: VideoTrainConfig, rng: np.random.Generat
     return frames, faults
 
 
-class VideoEncoderTrainer:
+class VideoEncoderTrainer(ModelTrainer):
     def __init__(self, world: WorldSource, config: VideoTrainConfig | None = None):
         self.config = config = config or VideoTrainConfig()
         self.vocab = dict(world.vocab)
@@ -209,7 +209,7 @@ class VideoEncoderTrainer:
         metrics["loss"] = float(total.detach())
         return total, metrics
 
-    def train_step(self, rng: np.random.Generator) -> dict[str, float]:
+    def train_step(self, rng: np.random.Generator, step: int = 0) -> dict[str, float]:
         loss, metrics = self.losses(*self.batch(rng, self.config.batch_size))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -217,7 +217,8 @@ class VideoEncoderTrainer:
         return {"loss": metrics["loss"]}
 
     def evaluate(self) -> dict[str, float]:
-        _, metrics = self.losses(*self.eval_batch)
+        with eval_mode(self.model):
+            _, metrics = self.losses(*self.eval_batch)
         return metrics
 
     def export(self, folder: Path, summary: dict) -> None:
