@@ -641,7 +641,8 @@ def train_tiny(
         raise GenkitError(f"{out}: exists and is not a folder")
     from genkit.tiny.train import TrainConfig, train
 
-    logging.getLogger("genkit.tiny.train").setLevel(logging.INFO)  # the loss every 25 steps is the progress report
+    for name in ("genkit.tiny.train", "eval.training"):  # the loss every 25 steps is the progress report
+        logging.getLogger(name).setLevel(logging.INFO)
     config = TrainConfig(
         out=str(out), minutes=minutes, threads=threads, max_steps=max_steps, init_from=str(init_from) if init_from else None,
         eval_every_steps=eval_every, lr=lr, low_snr_floor=low_snr_floor, direction_contrast=direction_contrast,

@@ -386,10 +386,34 @@ def test_a_training_step_contrasts_moving_clips_with_their_time_reversal(tiny_fo
     assert torch.allclose(noise_schedule.get_velocity(video.flip(2), noise.flip(2), t), noise_schedule.get_velocity(video, noise, t).flip(2))
 
     trainer = Trainer(TrainConfig(out=str(tmp_path / "train"), init_from=str(tiny_folder), threads=1, batch_size=4, direction_contrast=0.5), resume=False)
-    contrasts = [trainer.train_step()["contrast"] for _ in range(4)]
+    contrasts = [trainer.train_step(trainer.loop.rng, trainer.loop.step + i)["contrast"] for i in range(4)]
     assert any(c > 0 for c in contrasts) and all(math.isfinite(c) for c in contrasts)
     plain = Trainer(TrainConfig(out=str(tmp_path / "plain"), init_from=str(tiny_folder), threads=1, batch_size=4), resume=False)
-    assert all(plain.train_step()["contrast"] == 0 for _ in range(2))
+    assert all(plain.train_step(plain.loop.rng, plain.loop.step + i)["contrast"] == 0 for i in range(2))
+
+
+def test_synthvid_tiny_training_stopped_and_resumed_ends_where_a_straight_run_does(tmp_path, one_thread):
+    """The whole state (UNet, text encoder, aux heads, optimiser, EMA, data stream, torch's random state)
+    goes through the shared loop's checkpoint."""
+    import torch
+    from tiny_pipelines import TINY_UNET
+
+    from eval.training import load_checkpoint
+    from genkit.tiny.train import TrainConfig, train
+
+    def config(name: str, steps: int) -> TrainConfig:
+        return TrainConfig(out=str(tmp_path / name), minutes=5, max_steps=steps, batch_size=2, frames=4, size=16, warmup_steps=2,
+                           eval_every_steps=0, threads=1, unet=dict(TINY_UNET))
+
+    train(config("straight", 3))
+    train(config("split", 1))
+    assert train(config("split", 3), resume=True) == tmp_path / "split" / "pipeline"
+    straight, split = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("straight", "split"))
+    assert straight.keys() == split.keys() >= {"unet", "text_encoder", "aux", "optimizer", "ema", "config", "numpy_rng", "torch_rng"}
+    assert straight["numpy_rng"] == split["numpy_rng"]
+    for key in straight.keys() - {"seconds", "config", "numpy_rng"}:
+        torch.testing.assert_close(straight[key], split[key], rtol=0, atol=0, msg=key)
+    assert json.loads((tmp_path / "split" / "pipeline" / "training_state.json").read_text())["steps"] == 3
 
 
 def _benchmark(name: str):

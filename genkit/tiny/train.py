@@ -9,7 +9,8 @@ Design for sample efficiency on a CPU (see genkit/tiny/MODEL_CARD.md for the fig
   time-reversal equivariant, drawing a motion's axis but either direction; the contrast asks that a
   moving clip be denoised better than its own reversal under its prompt;
 - classifier-free guidance dropout, EMA weights, AdamW with warm-up;
-- checkpoint + resume (the whole state, exact data order) and an exported EMA pipeline after every
+- eval's training loop (:class:`eval.training.TrainingLoop`, the one every shipped model trains on):
+  checkpoint + resume (the whole state, exact data order) and an exported EMA pipeline after every
   checkpoint; a loss log (loss.csv) and periodic prompt-adherence evaluation with the world analyzer
   (eval.csv).
 
@@ -19,10 +20,8 @@ Run: ``synthvid train tiny --minutes 60 --out runs/train-tiny [--resume]``.
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +32,6 @@ from torch import nn
 
 from genkit.world import COLORS, MOTIONS, SHAPES, SIZES, WorldPrompt, all_prompts, analyze, render
 from genkit.world.grammar import DIRECTIONS
-from provenance.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -165,19 +163,29 @@ def build_pipeline(unet_config: dict):
 
 
 class Trainer:
+    """synthvid-tiny's step, state, evaluation and export, run by eval's training loop
+    (:class:`eval.training.TrainingLoop`: budget, checkpoints, exact resume, logs)."""
+
     def __init__(self, cfg: TrainConfig, resume: bool):
         from diffusers.training_utils import EMAModel
 
+        from eval.training import Budget, TrainingLoop
+
         self.cfg = cfg
         self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        checkpoint = self.out / "checkpoint.pt"
-        state = torch.load(checkpoint, weights_only=False) if resume and checkpoint.exists() else None
-        if state is not None:
-            cfg.unet = state["config"]["unet"]
-        if state is None and cfg.init_from:
+        start_step, start_seconds = 0, 0.0
+        prior = Path(cfg.init_from) / "training_state.json" if cfg.init_from and not resume else None
+        if prior is not None and prior.exists():  # the initial weights' own training: its data is not replayed
+            info = json.loads(prior.read_text())
+            start_step, start_seconds = int(info.get("steps", 0)), float(info.get("seconds", 0.0))
+        budget = Budget(minutes=cfg.minutes, max_steps=cfg.max_steps, checkpoint_minutes=cfg.checkpoint_minutes, log_every=25,
+                        eval_every=cfg.eval_every_steps, threads=cfg.threads, seed=cfg.seed)
+        self.loop = TrainingLoop(self.out, budget, resume=resume, export_to="pipeline", start_step=start_step, start_seconds=start_seconds)
+        if self.loop.saved is not None:
+            cfg.unet = self.loop.saved["config"]["unet"]
+        if self.loop.saved is None and cfg.init_from:
             from genkit.tiny.pipeline import SynthvidTinyPipeline
 
             self.pipe = SynthvidTinyPipeline.from_pretrained(cfg.init_from)
@@ -195,25 +203,6 @@ class Trainer:
         self.params = [*self.pipe.unet.parameters(), *self.pipe.text_encoder.parameters()]
         self.optimizer = torch.optim.AdamW([*self.params, *self.aux.parameters()], lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.ema = EMAModel(self.params, decay=cfg.ema_decay, use_ema_warmup=True, power=3 / 4)
-        self.step = 0
-        self.seconds = 0.0
-        self.rng = np.random.default_rng(cfg.seed)
-        if state is not None:
-            self.pipe.unet.load_state_dict(state["unet"])
-            self.pipe.text_encoder.load_state_dict(state["text_encoder"])
-            self.aux.load_state_dict(state["aux"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.ema.load_state_dict(state["ema"])
-            self.step, self.seconds = state["step"], state["seconds"]
-            self.rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
-            log.info("resumed from %s at step %d (%.1f min trained)", checkpoint, self.step, self.seconds / 60)
-        elif cfg.init_from:
-            prior = Path(cfg.init_from) / "training_state.json"
-            if prior.exists():
-                info = json.loads(prior.read_text())
-                self.step, self.seconds = int(info.get("steps", 0)), float(info.get("seconds", 0.0))
-                self.rng = np.random.default_rng([cfg.seed, self.step])  # fresh data, not a replay
 
     def _upgrade_unet(self, upgrades: list[str]) -> None:
         """Give weights trained without them the zero-initialised conditioning of ``upgrades`` (keys of
@@ -238,10 +227,11 @@ class Trainer:
     def lr_at(self, step: int) -> float:
         return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup_steps)
 
-    def train_step(self) -> dict:
+    def train_step(self, rng: np.random.Generator, step: int) -> dict:
+        """One optimiser step on a batch drawn from ``rng``; ``step`` steps were done before it (warm-up)."""
         cfg = self.cfg
-        prompts, video, labels, moving = sample_batch(self.rng, cfg)
-        dropped = torch.from_numpy(self.rng.random(len(prompts)) < cfg.cfg_dropout)
+        prompts, video, labels, moving = sample_batch(rng, cfg)
+        dropped = torch.from_numpy(rng.random(len(prompts)) < cfg.cfg_dropout)
         texts = ["" if d else p for p, d in zip(prompts, dropped.tolist())]
         tokens = self.pipe.tokenizer(texts, padding="max_length", max_length=self.pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt")
         encoded = self.pipe.text_encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
@@ -272,14 +262,13 @@ class Trainer:
         # Scaled by the (detached) diffusion loss so its pull stays in proportion as that loss falls.
         loss = diffusion + cfg.aux_weight * aux + cfg.direction_contrast * diffusion.detach() * contrast
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr_at(self.step)
+            group["lr"] = self.lr_at(step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.optimizer.step()
         self.ema.step(self.params)
-        self.step += 1
-        return {"loss": diffusion.item(), "aux": aux.item(), "contrast": contrast.item(), "lr": self.lr_at(self.step)}
+        return {"loss": diffusion.item(), "aux": aux.item(), "contrast": contrast.item(), "lr": self.lr_at(step)}
 
     def ema_pipeline(self):
         """A copy of the pipeline carrying the EMA weights."""
@@ -287,31 +276,28 @@ class Trainer:
         self.ema.copy_to([*pipe.unet.parameters(), *pipe.text_encoder.parameters()])
         return pipe
 
-    def export(self, pipe=None) -> Path:
-        pipe = pipe or self.ema_pipeline()
-        target = self.out / "pipeline"
-        pipe.save_pretrained(target, safe_serialization=True)
-        info = {"steps": self.step, "seconds": round(self.seconds, 1), "config": asdict(self.cfg)}
-        (target / "training_state.json").write_text(json.dumps(info, indent=2))
-        return target
+    def export(self, folder: Path, summary: dict) -> None:
+        """The EMA pipeline (what is shipped) and ``training_state.json`` (steps, seconds, config)."""
+        self.ema_pipeline().save_pretrained(folder, safe_serialization=True)
+        info = {"steps": summary["steps"], "seconds": summary["seconds"], "config": asdict(self.cfg)}
+        (folder / "training_state.json").write_text(json.dumps(info, indent=2))
 
-    def checkpoint(self) -> None:
-        state = {
+    def state_dict(self) -> dict:
+        return {
             "unet": self.pipe.unet.state_dict(),
             "text_encoder": self.pipe.text_encoder.state_dict(),
             "aux": self.aux.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "ema": self.ema.state_dict(),
-            "step": self.step,
-            "seconds": self.seconds,
-            "rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
             "config": asdict(self.cfg),
         }
-        with atomic_path(self.out / "checkpoint.pt") as tmp:
-            torch.save(state, tmp)
-        self.export()
-        log.info("checkpoint at step %d", self.step)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pipe.unet.load_state_dict(state["unet"])
+        self.pipe.text_encoder.load_state_dict(state["text_encoder"])
+        self.aux.load_state_dict(state["aux"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.ema.load_state_dict(state["ema"])
 
     def evaluate(self) -> dict:
         """Prompt adherence of EMA samples, judged by the world analyzer (fixed prompts and seeds)."""
@@ -332,47 +318,9 @@ class Trainer:
         return {k: v / len(chosen) for k, v in hits.items()}
 
     def run(self) -> Path:
-        cfg = self.cfg
-        loss_log = self.out / "loss.csv"
-        new_log = not loss_log.exists()
-        deadline = time.monotonic() + cfg.minutes * 60
-        last_checkpoint = time.monotonic()
-        window: list[float] = []
-        contrasts: list[float] = []
-        with loss_log.open("a", newline="") as fh:
-            writer = csv.writer(fh)
-            if new_log:
-                writer.writerow(["step", "minutes", "loss", "aux", "lr"])
-            while time.monotonic() < deadline and (cfg.max_steps is None or self.step < cfg.max_steps):
-                started = time.monotonic()
-                stats = self.train_step()
-                self.seconds += time.monotonic() - started
-                window.append(stats["loss"])
-                contrasts.append(stats["contrast"])
-                if self.step % 25 == 0:
-                    writer.writerow([self.step, round(self.seconds / 60, 2), round(float(np.mean(window)), 5), round(stats["aux"], 4), f"{stats['lr']:.2e}"])
-                    fh.flush()
-                    log.info("step %d  loss %.4f  aux %.3f  contrast %.3f  %.2f min", self.step, np.mean(window), stats["aux"], np.mean(contrasts), self.seconds / 60)
-                    window.clear()
-                    contrasts.clear()
-                if time.monotonic() - last_checkpoint > cfg.checkpoint_minutes * 60:
-                    self.checkpoint()
-                    last_checkpoint = time.monotonic()
-                if cfg.eval_every_steps and self.step % cfg.eval_every_steps == 0:
-                    self.log_eval()
-        self.checkpoint()
+        """Train until the budget is spent (checkpoints, logs and evaluation by the loop); return the pipeline folder."""
+        self.loop.run(self, asdict(self.cfg))
         return self.out / "pipeline"
-
-    def log_eval(self) -> None:
-        scores = self.evaluate()
-        path = self.out / "eval.csv"
-        new = not path.exists()
-        with path.open("a", newline="") as fh:
-            writer = csv.writer(fh)
-            if new:
-                writer.writerow(["step", "minutes", *scores])
-            writer.writerow([self.step, round(self.seconds / 60, 2), *(round(v, 3) for v in scores.values())])
-        log.info("eval at step %d: %s", self.step, scores)
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
