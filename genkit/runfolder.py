@@ -216,20 +216,21 @@ def render_world_suite(
 ) -> Iterator[dict]:
     """Render every item with the shapes world into ``run``; yield each row as it is added.
 
-    Item ``i`` is rendered with seed ``seed + i``. Each clip is written as H.264 at ``crf``, read back
-    and analysed, so the row's ``analyzed_*`` columns judge the file a user gets, not the frames in
-    memory. Every prompt is parsed before the first clip is rendered, so a bad prompt costs nothing.
+    Item ``i`` is rendered with seed ``seed + i`` (:func:`genkit.world.render_suite`). Each clip is
+    written as H.264 at ``crf``, read back and analysed, so the row's ``analyzed_*`` columns judge the
+    file a user gets, not the frames in memory. Every prompt is parsed before the first clip is
+    rendered, so a bad prompt costs nothing.
     """
-    from genkit.world import render
+    from genkit.world import render_suite
     from genkit.world.render import parse_size
     from provenance.media import read_video, write_video
 
     specs = parse_world_prompts(items, suite_path)
     height, width = parse_size(size)
-    for index, (item, spec) in enumerate(zip(items, specs)):
-        clip_seed = seed + index
+    clips = render_suite(specs, frames=frames, size=(height, width), fps=fps, seed=seed)
+    for item, spec in zip(items, specs):
         started = time.perf_counter()
-        video = render(spec, frames=frames, size=(height, width), fps=fps, seed=clip_seed)
+        _, _, video = next(clips)
         render_seconds = time.perf_counter() - started
         path = run.clip_path(item.prompt_id)
         started = time.perf_counter()
@@ -241,7 +242,7 @@ def render_world_suite(
             "prompt": item.prompt,
             "canonical_prompt": spec.text,
             "dimension": item.dimension,
-            "seed": clip_seed,
+            "seed": video.meta["seed"],
             "path": run.relative(path),
             "frames": frames,
             "width": width,

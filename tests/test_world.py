@@ -6,7 +6,21 @@ import numpy as np
 import pytest
 
 from genkit.errors import GenkitError
-from genkit.world import COLORS, DIRECTIONS, SHAPES, SIZES, PromptError, WorldPrompt, all_prompts, analyze, parse_prompt, render, sample_prompts
+from genkit.suites import SuiteItem
+from genkit.world import (
+    COLORS,
+    DIRECTIONS,
+    SHAPES,
+    SIZES,
+    PromptError,
+    WorldPrompt,
+    all_prompts,
+    analyze,
+    parse_prompt,
+    render,
+    render_suite,
+    sample_prompts,
+)
 from provenance.media import encode_decode
 
 
@@ -68,6 +82,18 @@ def test_render_is_deterministic_per_seed_and_differs_across_seeds():
     assert np.array_equal(first.frames, again.frames)
     assert not np.array_equal(first.frames, other.frames)
     assert first.meta["seed"] == 5 and first.meta["prompt"] == parse_prompt(prompt).text
+
+
+def test_a_suite_renders_item_i_with_seed_plus_i_whatever_else_is_rendered():
+    prompts = ["a red circle moving left on a blue background", "a green square moving up on a white background"]
+    items = [prompts[0], WorldPrompt("yellow", "star", "still", "black"), SuiteItem(prompts[1], "p2")]
+    rendered = list(render_suite(items, frames=3, size=(24, 32), fps=6, seed=40))
+    assert [(index, item) for index, item, _ in rendered] == list(enumerate(items))
+    for index, item, video in rendered:
+        expected = render(getattr(item, "prompt", item), frames=3, size=(24, 32), fps=6, seed=40 + index)
+        assert video.meta["seed"] == 40 + index and video.fps == 6 and np.array_equal(video.frames, expected.frames)
+    [(index, item, video)] = render_suite(items, frames=3, size=(24, 32), fps=6, seed=40, only={2})  # a shard
+    assert index == 2 and item is items[2] and np.array_equal(video.frames, rendered[2][2].frames)
 
 
 @pytest.mark.parametrize("frames, size, shape", [(1, 16, (1, 16, 16, 3)), (8, "96x48", (8, 48, 96, 3)), (5, (40, 72), (5, 40, 72, 3)), (3, 257, (3, 257, 257, 3))])

@@ -19,12 +19,12 @@ from genkit.world.grammar import (
     sample_prompts,
     vocabulary_help,
 )
-from genkit.world.render import render
+from genkit.world.render import render, render_suite, suite_seed
 
 __all__ = [
     "COLORS", "DIRECTIONS", "MOTIONS", "PALETTE", "SHAPES", "SIZES", "PromptError", "WorldAttributes",
-    "WorldPrompt", "all_prompts", "analyze", "parse_prompt", "render", "sample_prompts", "vocabulary_help",
-    "world_source",
+    "WorldPrompt", "all_prompts", "analyze", "parse_prompt", "render", "render_suite", "sample_prompts", "suite_seed",
+    "vocabulary_help", "world_source",
 ]
 
 

@@ -8,6 +8,9 @@ covering 30–45 % of the frame along the named axis. Every random choice comes 
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable, Iterator
+from typing import TypeVar
+
 import numpy as np
 
 from genkit.world.grammar import PALETTE, WorldPrompt, parse_prompt
@@ -182,3 +185,39 @@ def render(
         "attributes": {"background": spec.background, "color": spec.color, "shape": spec.shape, "motion": spec.motion},
     }
     return Video(clip, fps, meta)
+
+Item = TypeVar("Item")  # what a suite holds: a prompt, or something with a .prompt
+
+
+def suite_seed(seed: int, index: int) -> int:
+    """The seed of item ``index`` (0-based) of a suite rendered with ``seed``: ``seed + index``.
+
+    The one seed rule of shapes-world suites (:func:`render_suite`): ``synthvid world render`` run
+    folders, the ``world:SUITE`` reference sets of ``synthvid bench`` and ``synthvid eval`` and the
+    benchmarks' world sets (a benchmark with seed ``s`` renders from ``s × K`` for its own ``K``) were
+    all made with it, so their shipped figures are reproduced by it."""
+    return seed + index
+
+
+def render_suite(
+    items: Iterable[Item],
+    *,
+    frames: int = 16,
+    size: int | str | tuple[int, int] = 64,
+    fps: float = 8.0,
+    seed: int = 0,
+    only: Container[int] | None = None,
+) -> Iterator[tuple[int, Item, Video]]:
+    """Render a suite with the shapes world, lazily, in order: ``(index, item, video)`` per item.
+
+    An item is a prompt (text or :class:`WorldPrompt`) or anything with a ``.prompt`` (a
+    :class:`genkit.suites.SuiteItem`). Item ``i`` is rendered with seed :func:`suite_seed` ``(seed, i)``
+    (``video.meta["seed"]``), so a clip depends only on its item, its position and the settings; with
+    ``only``, just the items whose index is in it are rendered (a shard), each with the seed it has in
+    the whole suite.
+    """
+    for index, item in enumerate(items):
+        if only is not None and index not in only:
+            continue
+        prompt = getattr(item, "prompt", item)
+        yield index, item, render(prompt, frames=frames, size=size, fps=fps, seed=suite_seed(seed, index))
