@@ -42,7 +42,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import numpy as np  # noqa: E402 - after the sys.path fix above
 
 from genkit.runfolder import git_commit, hardware  # noqa: E402
-from genkit.world import render
+from genkit.world import render, render_suite
 from provenance.credentials import (
     C2PA_BOX_UUID,
     GenerationParams,
@@ -185,9 +185,9 @@ def tamper_campaign(fixture: Fixture, files: int, flips: int, seed: int):
     rows = []
     scratch = fixture.folder / "flipped.mp4"
     originals = []
-    for index in range(files):
-        video = render(PROMPTS[index % len(PROMPTS)], frames=16, size=64, fps=8, seed=seed * 1000 + index)
-        originals.append(fixture.credential(video, f"tamper-{index}.mp4", seed=index, prompt=PROMPTS[index % len(PROMPTS)]))
+    prompts = [PROMPTS[index % len(PROMPTS)] for index in range(files)]
+    for index, prompt, video in render_suite(prompts, frames=16, size=64, fps=8, seed=seed * 1000):  # clip i: seed × 1000 + i
+        originals.append(fixture.credential(video, f"tamper-{index}.mp4", seed=index, prompt=prompt))
     for index, path in enumerate(originals):
         data = path.read_bytes()
         ranges = byte_ranges(path)

@@ -172,10 +172,10 @@ def bench_i3d(args) -> list[str]:
 
 
 def world_clips(count: int, seed: int, *, frames: int, size: int) -> np.ndarray:
-    from genkit.world import render, sample_prompts
+    from genkit.world import render_suite, sample_prompts
 
     prompts = sample_prompts(count, np.random.default_rng(seed))
-    return np.stack([render(p, frames=frames, size=size, seed=seed + i).frames for i, p in enumerate(prompts)])
+    return np.stack([video.frames for _, _, video in render_suite(prompts, frames=frames, size=size, seed=seed)])
 
 
 def bench_metrics(args) -> list[str]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from genkit.runfolder import git_commit, hardware
-from genkit.world import render, sample_prompts
+from genkit.world import render_suite, sample_prompts
 
 RESULTS = Path(__file__).parent / "results" / "metric_sanity.md"
 LEVELS = 5
@@ -92,7 +92,7 @@ CLIP_METRICS = METRICS[3:]
 def world_set(count: int, seed: int, frames: int, size: int):
     rng = np.random.default_rng(seed)
     prompts = sample_prompts(count, rng)
-    clips = [render(p, frames=frames, size=size, seed=seed * 100_003 + i).frames for i, p in enumerate(prompts)]
+    clips = [video.frames for _, _, video in render_suite(prompts, frames=frames, size=size, seed=seed * 100_003)]  # clip i: seed × 100,003 + i
     return clips, [p.text for p in prompts]
 
 

@@ -37,7 +37,7 @@ def measure(model_dir: Path, clips: int, seed: int) -> dict:
 
     from genkit.tiny import SynthvidTinyPipeline
     from genkit.tiny.train import training_noise_schedule
-    from genkit.world import COLORS, DIRECTIONS, SHAPES, WorldPrompt, render
+    from genkit.world import COLORS, DIRECTIONS, SHAPES, WorldPrompt, render_suite
     from genkit.world.grammar import OPPOSITE_DIRECTIONS
     from genkit.world.render import UNIT_VECTORS
 
@@ -57,7 +57,7 @@ def measure(model_dir: Path, clips: int, seed: int) -> dict:
     for i in range(clips):
         color, background = rng.choice(len(COLORS), 2, replace=False)
         prompts.append(WorldPrompt(COLORS[color], SHAPES[rng.integers(len(SHAPES))], DIRECTIONS[i % len(DIRECTIONS)], COLORS[background]))
-    frames = np.stack([render(p, frames=8, size=32, seed=seed * 1000 + i).frames for i, p in enumerate(prompts)])
+    frames = np.stack([video.frames for _, _, video in render_suite(prompts, frames=8, size=32, seed=seed * 1000)])  # clip i: seed × 1000 + i
     clean = torch.from_numpy(frames).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
     own = [p.text for p in prompts]
     opposite = [WorldPrompt(p.color, p.shape, OPPOSITE_DIRECTIONS[p.motion], p.background).text for p in prompts]

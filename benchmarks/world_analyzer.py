@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from genkit.runfolder import ATTRIBUTES, git_commit, hardware
-from genkit.world import analyze, render, sample_prompts
+from genkit.world import analyze, render_suite, sample_prompts
 from provenance.media import encode_decode
 
 CONFIGS = [("64x64x16", 64, 16), ("32x32x8", 32, 8), ("128x128x16", 128, 16)]
@@ -35,9 +35,11 @@ def run_config(name: str, size: int, frames: int, clips: int, seed: int) -> tupl
     """Score ``clips`` clips at one size; return one row per clip and condition, and render seconds."""
     rng = np.random.default_rng([seed, size, frames])
     rows, render_seconds = [], 0.0
-    for index, prompt in enumerate(tqdm(sample_prompts(clips, rng), desc=name, unit="clip")):
+    prompts = sample_prompts(clips, rng)
+    videos = render_suite(prompts, frames=frames, size=size, seed=seed * 1_000_003)  # clip i: seed × 1,000,003 + i
+    for prompt in tqdm(prompts, desc=name, unit="clip"):
         started = time.perf_counter()
-        video = render(prompt, frames=frames, size=size, seed=seed * 1_000_003 + index)
+        _, _, video = next(videos)
         render_seconds += time.perf_counter() - started
         expected = video.meta["attributes"]
         for condition, clip in (("raw", video), (f"H.264 CRF {CRF}", encode_decode(video, crf=CRF))):
