@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genkit.world import render, sample_prompts
+from genkit.world import render_suite, sample_prompts
 
 TINY_CLIP_CONFIG = {
     "embed_dim": 32,
@@ -72,5 +72,5 @@ def rendered_world_run(root: Path, prompts: list[str], size: int) -> tuple[Path,
 def world_clips(count: int, seed: int, *, frames: int = 4, size: int = 48) -> tuple[np.ndarray, list[str]]:
     """``count`` shapes-world clips ``[count, frames, size, size, 3]`` and their prompts."""
     prompts = sample_prompts(count, np.random.default_rng(seed))
-    clips = np.stack([render(p, frames=frames, size=size, seed=seed + i).frames for i, p in enumerate(prompts)])
+    clips = np.stack([video.frames for _, _, video in render_suite(prompts, frames=frames, size=size, seed=seed)])
     return clips, [p.text for p in prompts]
