@@ -23,13 +23,12 @@ import hashlib
 import io
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provenance.errors import ManifestError, MediaError, SigningError
-from provenance.files import check_input_file
+from provenance.files import atomic_path, check_input_file
 from provenance.keys import ALLOWED_EKUS, SignerConfig
 from provenance.media import Box, Container, riff_has_chunk, riff_problem, sniff_container, top_level_boxes
 
@@ -335,10 +334,9 @@ def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerCo
     title = manifest.pop(PARENT_KEY, None)
     if (parent is None) != (title is None):
         raise SigningError(src, "a parent ingredient needs both the manifest's opened action (build_manifest(parent=...)) and its file")
-    tmp = dst.with_name(f".{dst.name}.signing{dst.suffix}")
     c2pa_signer, callback = _c2pa_signer(signer)
     try:
-        with c2pa_signer, c2pa.Builder(manifest, context=_context()) as builder:
+        with atomic_path(dst) as tmp, c2pa_signer, c2pa.Builder(manifest, context=_context()) as builder:
             if parent is not None:
                 try:
                     with open(parent, "rb") as stream:
@@ -348,18 +346,13 @@ def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerCo
                     raise SigningError(parent, f"cannot record its manifest as the parent ingredient ({_first_line(exc)})") from exc
             with open(src, "rb") as source, open(tmp, "w+b") as dest:
                 store = builder.sign(c2pa_signer, mime, source, dest)
-        os.replace(tmp, dst)
     except c2pa.C2paError as exc:
-        tmp.unlink(missing_ok=True)
         reason = _first_line(exc)
         if callback is not None and callback.failure:
             reason = f"sign callback failed ({callback.failure})"
         elif signer.tsa_url and ("http" in reason or "timestamp" in reason.lower()):
             reason = f"timestamp authority {signer.tsa_url} failed ({reason})"
         raise SigningError(src, f"cannot sign: {reason}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     report = read_manifest(dst)
     if report is None:  # c2pa just wrote it: not finding it means the library changed under us
         raise SigningError(dst, "signed file carries no readable manifest")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import os
 import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from provenance.errors import MediaError
-from provenance.files import check_input_file
+from provenance.files import atomic_path, check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -533,19 +532,13 @@ def write_video(
         raise MediaError(path, f"crf must be in 0..51, got {crf}")
     if path.parent and not path.parent.exists():
         raise MediaError(path, f"directory {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
     try:
-        _encode(video, str(tmp), _container_format(path), crf=crf, preset=preset, codec=codec, lossless=lossless)
-        os.replace(tmp, path)  # atomic: a crash never leaves a half-written clip under the real name
+        with atomic_path(path) as tmp:  # a crash never leaves a half-written clip under the real name
+            _encode(video, str(tmp), _container_format(path), crf=crf, preset=preset, codec=codec, lossless=lossless)
     except av.FFmpegError as exc:
-        tmp.unlink(missing_ok=True)
         raise MediaError(path, f"cannot encode with {codec} ({_first_line(exc)})") from exc
     except UnknownCodecError as exc:
-        tmp.unlink(missing_ok=True)
         raise MediaError(path, f"unknown codec {codec!r} (this FFmpeg build lacks it)") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -613,7 +606,8 @@ class VideoWriter:
             raise MediaError(self.path, f"directory {self.path.parent} does not exist")
         self.fps, self.crf, self.preset, self.codec, self.lossless = float(fps), crf, preset, codec, lossless
         self.copy_from = None if copy_streams_from is None else Path(copy_streams_from)
-        self.tmp = self.path.with_name(f".{self.path.name}.partial{self.path.suffix}")
+        self._atomic = atomic_path(self.path)  # a crash never leaves a half-written clip under the real name
+        self.tmp = self._atomic.__enter__()
         self.frames_written = 0
         self.dropped: list[str] = []
         self._container = self._stream = self._source = None
@@ -711,6 +705,7 @@ class VideoWriter:
         import av
         from av.codec.codec import UnknownCodecError
 
+        failure = value
         try:
             if kind is None:
                 try:
@@ -719,7 +714,9 @@ class VideoWriter:
                     raise MediaError(self.path, f"cannot encode with {self.codec} ({_first_line(exc)})") from exc
                 except UnknownCodecError as exc:
                     raise MediaError(self.path, f"unknown codec {self.codec!r} (this FFmpeg build lacks it)") from exc
-                os.replace(self.tmp, self.path)  # atomic: a crash never leaves a half-written clip under the real name
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             self._close_source()
             if self._container is not None:
@@ -728,7 +725,8 @@ class VideoWriter:
                 except Exception:  # noqa: BLE001 - already failing; the partial file goes
                     pass
                 self._container = None
-            self.tmp.unlink(missing_ok=True)
+            # atomic_path: the clip appears under its name on success; on failure the partial file goes.
+            self._atomic.__exit__(None if failure is None else type(failure), failure, None if failure is None else failure.__traceback__)
 
 
 class CodecRoundTrip:

@@ -259,6 +259,19 @@ def test_write_errors_leave_no_file_behind(tmp_path, clip):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_writer_interrupted_midway_leaves_neither_clip_nor_partial_file(tmp_path, clip):
+    from provenance.media import VideoWriter
+
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(tmp_path / "cut.mp4", clip.fps) as writer:
+            writer.write(clip.frames[:4])
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    with VideoWriter(tmp_path / "whole.mp4", clip.fps) as writer:
+        writer.write(clip.frames)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.mp4"]
+
+
 def test_the_same_frames_always_encode_to_the_same_file(tmp_path):
     """x264 picks its kernels by CPU; its AVX-512 ones gave a different bitstream for copies of the same
     frames held at other addresses (the two-worker bench saw other file sizes). Copies made among
