@@ -49,3 +49,8 @@ class ManifestError(_FileError):
 
 class RepositoryError(_FileError):
     """The manifest repository cannot be opened, is not ours, or refuses a record (duplicate payload)."""
+
+
+class RunFileError(_FileError):
+    """A run folder's file is missing, unreadable or not what the run-folder contract says
+    (:mod:`provenance.runfolder`); readers of other packages pass their own class instead."""

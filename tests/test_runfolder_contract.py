@@ -1,0 +1,145 @@
+"""provenance.runfolder, the run-folder contract: the reader on a folder the producers wrote, one-line
+errors naming the file for missing, damaged and foreign files, atomic writers that leave nothing partial,
+``synthvid eval`` writing its own file, and no package spelling the contract's names on its own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from genkit.errors import RunFolderError
+from genkit.runfolder import RunFolder
+from provenance import runfolder as contract
+from provenance.errors import LocatedError, RunFileError
+from provenance.runfolder import (
+    EVAL_FILE,
+    ITEM_FAILED,
+    ITEM_OK,
+    METRICS_FILE,
+    REFERENCE_FILE,
+    RESULTS_FILE,
+    RUN_COMPLETE,
+    RUN_FILE,
+    read_run,
+    write_json_atomic,
+    write_parquet_atomic,
+)
+from reports.errors import ReportError
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = [
+    {"prompt_id": "a", "prompt": "a red circle", "path": "clips/a.mp4", "prompt_index": 0, "sample_index": 0,
+     "status": ITEM_OK, "error": None, "clipsim": 0.25},
+    {"prompt_id": "b", "prompt": "a blue square", "path": "clips/b.mp4", "prompt_index": 1, "sample_index": 0,
+     "status": ITEM_FAILED, "error": "RuntimeError: out of memory", "clipsim": None},
+]
+
+
+def written_run(root: Path) -> Path:
+    """A run folder as its producers write it: RunFolder (clips/, results.parquet, run.json), the bench's
+    metrics.json and reference.parquet, eval's eval.json."""
+    with RunFolder.create(root, {"job": "bench", "seed": 7}) as run:
+        for row in ROWS:
+            run.add(row)
+        run.write_json_atomic(METRICS_FILE, {"fvd": {"value": 12.5}, "means": {"clipsim": 0.25}})
+        write_parquet_atomic([{"idx": 0, "source": "world", "p_synthetic": 0.1}], run.root / REFERENCE_FILE)
+        write_json_atomic({"clips": 2, "domain": {"clipsim": "in-domain"}}, run.root / EVAL_FILE)
+    return root
+
+
+def test_the_reader_gives_back_what_the_producers_wrote(tmp_path):
+    root = written_run(tmp_path / "run")
+    files = read_run(root, record=True, columns=contract.ITEM_KEY)
+    assert files.root == root and list(files.results["prompt_id"]) == ["a", "b"]
+    assert list(files.ok["prompt_id"]) == ["a"]  # status ok only
+    assert files.record["status"] == RUN_COMPLETE and files.record["config"] == {"job": "bench", "seed": 7}
+    assert files.metrics["fvd"]["value"] == 12.5 and files.evaluation["domain"] == {"clipsim": "in-domain"}
+    assert files.reference.to_dict("records") == [{"idx": 0, "source": "world", "p_synthetic": 0.1}]
+    # what is optional may be absent: a table alone is a run folder to read
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    write_parquet_atomic(pd.DataFrame({"prompt_id": ["x"]}), bare / RESULTS_FILE)
+    files = read_run(bare)
+    assert (files.metrics, files.record, files.evaluation, files.reference) == ({}, {}, {}, None)
+    assert list(files.ok["prompt_id"]) == ["x"]  # no status column: every row finished
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGES = {
+    "truncated parquet": (RESULTS_FILE, _truncate, "cannot read the results table ("),
+    "foreign parquet": (RESULTS_FILE, lambda p: p.write_bytes(b"PAR1 not really a table"), "cannot read the results table ("),
+    "empty parquet": (RESULTS_FILE, lambda p: p.write_bytes(b""), "file is empty"),
+    "parquet is a folder": (RESULTS_FILE, lambda p: (p.unlink(), p.mkdir()), "is a directory, not a file"),
+    "table without the key": (RESULTS_FILE, lambda p: pd.DataFrame({"prompt_id": ["a"]}).to_parquet(p),
+                              "has no prompt_index and sample_index columns; not a synthvid results table"),
+    "truncated reference": (REFERENCE_FILE, _truncate, "cannot read the reference table ("),
+    "truncated json": (METRICS_FILE, _truncate, "cannot read the set-level metrics (not JSON: "),
+    "json not an object": (RUN_FILE, lambda p: p.write_text("[1, 2]\n"), "cannot read the run record (a JSON list, not an object)"),
+    "json not text": (EVAL_FILE, lambda p: p.write_bytes(b"\xff\xfe\x00{"), "cannot read the evaluation (not JSON: "),
+    "empty json": (EVAL_FILE, lambda p: p.write_bytes(b""), "file is empty"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+@pytest.mark.parametrize("error", [RunFileError, ReportError])
+def test_a_damaged_file_is_one_line_naming_it_and_the_reason(tmp_path, damage, error):
+    name, spoil, reason = DAMAGES[damage]
+    root = written_run(tmp_path / "run")
+    spoil(root / name)
+    with pytest.raises(error) as caught:
+        read_run(root, record=True, columns=contract.ITEM_KEY, error=error)
+    message = str(caught.value)
+    assert isinstance(caught.value, LocatedError) and caught.value.path == str(root / name)
+    assert message.startswith(f"{root / name}: {reason}") and "\n" not in message, message
+
+
+def test_missing_files_and_folders_are_one_line(tmp_path):
+    with pytest.raises(RunFileError, match=r"nowhere: no such run folder$"):
+        read_run(tmp_path / "nowhere")
+    root = written_run(tmp_path / "run")
+    (root / RUN_FILE).unlink()
+    with pytest.raises(RunFileError, match=r"run: is not a run folder \(no run\.json\)$"):
+        read_run(root, record=True)
+    assert read_run(root).record == {}  # optional unless asked for
+    (root / RESULTS_FILE).unlink()
+    with pytest.raises(RunFileError, match=r"run: has no results\.parquet \(not a finished run folder; "):
+        read_run(root)
+    with pytest.raises(RunFileError, match=r"metrics\.json: no such file \(the set-level metrics\)$"):
+        contract.read_json(tmp_path / METRICS_FILE, required=True)
+
+
+@pytest.mark.parametrize("writer, name, data", [(write_json_atomic, METRICS_FILE, {"fvd": {"value": 1.0}}),
+                                                (write_parquet_atomic, RESULTS_FILE, ROWS)], ids=["json", "parquet"])
+def test_a_failed_write_leaves_the_old_file_and_nothing_partial(tmp_path, monkeypatch, writer, name, data):
+    target = tmp_path / name
+    target.write_bytes(b"the old file")
+
+    def fail_half_way(path) -> None:  # the disk fills up after a few bytes of the new file
+        Path(path).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", lambda self, *args, **kwargs: fail_half_way(self))
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", lambda self, path, **kwargs: fail_half_way(path))
+    with pytest.raises(RunFolderError) as caught:
+        writer(data, target, error=RunFolderError)
+    assert str(caught.value) == f"{target}: cannot write (No space left on device)"
+    assert target.read_bytes() == b"the old file" and sorted(p.name for p in tmp_path.iterdir()) == [name]
+    monkeypatch.undo()
+    assert writer(data, target) == target  # and when the disk has room, the new file replaces the old one
+    if name == RESULTS_FILE:
+        assert read_run(tmp_path).results[["prompt_id", "status"]].to_dict("records") == [
+            {"prompt_id": row["prompt_id"], "status": row["status"]} for row in data]
+    else:
+        assert json.loads(target.read_text()) == data
+
+
+def test_a_write_into_a_missing_folder_is_one_line(tmp_path):
+    with pytest.raises(RunFileError, match=r"cannot write \(No such file or directory\)$"):
+        write_json_atomic({}, tmp_path / "gone" / EVAL_FILE)
+    assert not (tmp_path / "gone").exists()
