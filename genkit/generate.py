@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from genkit.errors import GenkitError
 from genkit.runfolder import RunFolder
 from genkit.suites import SuiteItem
+from provenance.runfolder import RUN_COMPLETE
 
 if TYPE_CHECKING:
     from provenance.media import Video
@@ -244,7 +245,7 @@ def run_generation(
             if on_clip is not None:
                 on_clip(row)
         run.close(
-            "complete",
+            RUN_COMPLETE,
             clips=len(run.rows),
             seconds_per_clip=round(sum(row["total_seconds"] for row in run.rows) / max(1, len(run.rows)), 4),
             watermark_unverified=sum(row["watermark_verified"] is False for row in run.rows),

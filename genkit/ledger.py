@@ -7,7 +7,8 @@ killed with SIGKILL (or a machine that loses power) leaves the last committed it
 in-flight one absent; SQLite rolls back or ignores the partial WAL frame at the next open. Nothing is
 ever rewritten in place, so the ledger cannot be corrupted by a kill (``PRAGMA integrity_check``).
 
-Layout of a run folder's ledgers::
+Layout of a run folder's ledgers (this module is their one producer and reader; the run-folder contract,
+:mod:`provenance.runfolder`, names them and the item statuses)::
 
     ledger.sqlite                    the run's ledger (a single process writes it directly)
     ledger.rank{r}-of-{W}.sqlite     one per torchrun rank while the ranks run; rank 0 merges them
@@ -31,17 +32,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from genkit.errors import LedgerError
+from provenance.runfolder import ITEM_FAILED, ITEM_OK, LEDGER_FILE
 
 log = logging.getLogger(__name__)
 
-LEDGER_FILE = "ledger.sqlite"
-OK, FAILED = "ok", "failed"
-SCHEMA = """
+OK, FAILED = ITEM_OK, ITEM_FAILED  # an item's status: the run-folder contract's values
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS items (
     key TEXT PRIMARY KEY,
     prompt_index INTEGER NOT NULL,
     sample_index INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ('{OK}', '{FAILED}')),
     error TEXT,
     row TEXT NOT NULL,
     features BLOB,
@@ -140,7 +141,7 @@ class Ledger:
                 for alias in aliases
                 for statement in (
                     (f"INSERT OR REPLACE INTO items SELECT * FROM {alias}.items AS o WHERE NOT EXISTS "
-                     "(SELECT 1 FROM items AS i WHERE i.key = o.key AND i.status = 'ok' AND o.status != 'ok')", ()),
+                     "(SELECT 1 FROM items AS i WHERE i.key = o.key AND i.status = ? AND o.status != ?)", (OK, OK)),
                     (f"INSERT OR REPLACE INTO reference SELECT * FROM {alias}.reference", ()),
                     (f"INSERT OR IGNORE INTO meta SELECT * FROM {alias}.meta", ()),
                 )
@@ -158,7 +159,7 @@ class Ledger:
         return self.conn.execute("SELECT count(*) FROM items WHERE status = ?", (status,)).fetchone()[0]
 
     def finished_keys(self) -> set[str]:
-        return {key for (key,) in self.conn.execute("SELECT key FROM items WHERE status = 'ok'")}
+        return {key for (key,) in self.conn.execute("SELECT key FROM items WHERE status = ?", (OK,))}
 
     def meta(self, key: str):
         found = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -176,8 +177,8 @@ class Ledger:
     def item_features(self) -> list[tuple[int, int, bytes]]:
         """``(prompt_index, sample_index, features)`` of every finished item that has features, in plan order."""
         return list(self.conn.execute(
-            "SELECT prompt_index, sample_index, features FROM items WHERE status = 'ok' AND features IS NOT NULL "
-            "ORDER BY prompt_index, sample_index"
+            "SELECT prompt_index, sample_index, features FROM items WHERE status = ? AND features IS NOT NULL "
+            "ORDER BY prompt_index, sample_index", (OK,)
         ))
 
     def reference_features(self) -> list[tuple[int, bytes]]:

@@ -1,13 +1,15 @@
-"""Run folders: where a benchmark run keeps its clips, its table and its record of how it was made.
+"""Run folders: where a run keeps its clips, its table and its record of how it was made.
 
-A run folder (see the architecture card) holds::
+The layout, names, columns and status values are the run-folder contract (:mod:`provenance.runfolder`);
+:class:`RunFolder` is the producer of three of its files::
 
-    clips/<prompt id>.mp4   one clip per suite item
-    results.parquet         one row per clip (pandas: ``pd.read_parquet(folder / "results.parquet")``)
+    clips/<prompt id>.mp4   one clip per suite item (:meth:`RunFolder.clip_path` names it)
+    results.parquet         one row per clip (:meth:`RunFolder.close`; read it with ``provenance.runfolder.read_run``)
     run.json                config, package versions, git commit, hardware, seed, status and timings
-    ledger.sqlite           ``synthvid bench`` only: one row per item, committed atomically
-                            (:mod:`genkit.ledger`); results.parquet is its export
-    metrics.json            ``synthvid bench`` only: set-level metrics (FVD, aggregates)
+
+The others belong to their own producers (the contract's docstring lists them): ``ledger.sqlite``
+(:mod:`genkit.ledger`), ``metrics.json`` and ``reference.parquet`` (``genkit.bench``), ``eval.json``
+(``synthvid eval``), ``report.html`` (``synthvid report``).
 
 :class:`RunFolder` owns that layout; jobs such as :func:`render_world_suite` fill it. Short jobs
 (``world render``, ``generate``) keep their rows in memory (:meth:`RunFolder.add`); the benchmark runner
@@ -38,18 +40,24 @@ from pathlib import Path
 
 from genkit.errors import RunFolderError, SuiteError
 from genkit.suites import SuiteItem
-from provenance.files import atomic_path
+from provenance.runfolder import (
+    CLIPS_DIR,
+    LEDGER_GLOB,
+    RESULTS_FILE,
+    RUN_COMPLETE,
+    RUN_FAILED,
+    RUN_FILE,
+    RUN_FILES,
+    RUN_INTERRUPTED,
+    RUN_RUNNING,
+    read_json,
+    write_json_atomic,
+    write_parquet_atomic,
+)
+from provenance.runfolder import METRICS_FILE as METRICS_FILE  # genkit.bench imports it from here (until it takes the contract's)
 
 log = logging.getLogger(__name__)
 
-CLIPS_DIR = "clips"
-RESULTS_FILE = "results.parquet"
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.json"
-REPORT_FILE = "report.html"
-LEDGER_GLOB = "ledger*.sqlite*"  # the ledger, per-rank or per-shard ledgers, their -wal and -shm files
-# What a run owns besides clips/; --overwrite removes only these.
-RUN_FILES = (RUN_FILE, RESULTS_FILE, METRICS_FILE, REPORT_FILE, "reference.parquet")
 # What shapes a run's clips and scores (plus pandas/pyarrow/typer, which shape its files and CLI).
 VERSIONED_DISTRIBUTIONS = ("synthvid", "numpy", "av", "pandas", "pyarrow", "typer", "torch", "diffusers", "transformers",
                            "open_clip_torch", "torchmetrics", "opencv-python-headless", "scikit-learn", "scipy", "c2pa-python")
@@ -105,7 +113,7 @@ class RunFolder:
         except OSError as exc:
             raise RunFolderError(root, f"cannot create the run folder ({exc.strerror or exc})") from exc
         run.record = {
-            "status": "running",
+            "status": RUN_RUNNING,
             "started": _now(),
             "config": _plain(config),
             "seed": config.get("seed"),
@@ -120,9 +128,9 @@ class RunFolder:
 
     def _reopen(self, config: dict) -> RunFolder:
         try:
-            self.record = json.loads(self.run_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise RunFolderError(self.run_path, f"cannot read the run record ({exc}); pass --overwrite to start again") from None
+            self.record = read_json(self.run_path, required=True, error=RunFolderError)
+        except RunFolderError as exc:
+            raise RunFolderError(exc.path, f"{exc.reason}; pass --overwrite to start again") from None
         difference = first_difference(self.record.get("config"), _plain(config))
         if difference:
             raise RunFolderError(
@@ -130,7 +138,7 @@ class RunFolder:
                 "choose another --out, or pass --overwrite to replace it",
             )
         self.record.setdefault("resumed", []).append({"at": _now(), "command": sys.argv, "git": git_commit()})
-        self.record["status"] = "running"
+        self.record["status"] = RUN_RUNNING
         self.clips_dir.mkdir(exist_ok=True)
         return self
 
@@ -138,12 +146,9 @@ class RunFolder:
     def open(cls, root: str | Path) -> RunFolder:
         """An existing run folder, its record read from ``run.json``."""
         run = cls(root)
-        if not run.run_path.is_file():
-            raise RunFolderError(run.root, "is not a run folder (no run.json)")
-        try:
-            run.record = json.loads(run.run_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise RunFolderError(run.run_path, f"cannot read the run record ({exc})") from None
+        if not run.run_path.exists():
+            raise RunFolderError(run.root, f"is not a run folder (no {RUN_FILE})")
+        run.record = read_json(run.run_path, required=True, error=RunFolderError)
         return run
 
     def clip_path(self, prompt_id: str) -> Path:
@@ -163,12 +168,9 @@ class RunFolder:
     def add(self, row: dict) -> None:
         self.rows.append(row)
 
-    def close(self, status: str = "complete", **summary) -> None:
+    def close(self, status: str = RUN_COMPLETE, **summary) -> None:
         """Write ``results.parquet`` (atomically) and finish ``run.json`` with ``status`` and ``summary``."""
-        import pandas as pd
-
-        with atomic_path(self.results_path) as tmp:
-            pd.DataFrame(self.rows).to_parquet(tmp, index=False)
+        write_parquet_atomic(self.rows, self.results_path, error=RunFolderError)
         self.record.update(
             status=status,
             finished=_now(),
@@ -182,24 +184,22 @@ class RunFolder:
         self.write_json_atomic(RUN_FILE, self.record)
 
     def write_json_atomic(self, name: str, data) -> Path:
-        """Write ``data`` as ``name`` in the run folder; a reader sees the old file or the new one, never a part."""
-        path = self.root / name
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        return path
+        """Write ``data`` as ``name`` in the run folder (:func:`provenance.runfolder.write_json_atomic`);
+        a reader sees the old file or the new one, never a part."""
+        return write_json_atomic(data, self.root / name, error=RunFolderError)
 
     def __enter__(self) -> RunFolder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            status = "complete"
+            status = RUN_COMPLETE
         elif issubclass(exc_type, KeyboardInterrupt):
-            status = "interrupted"
+            status = RUN_INTERRUPTED
         else:
-            status = "failed"
+            status = RUN_FAILED
         extra = {"error": f"{exc_type.__name__}: {exc}"} if exc_type else {}
-        if self.record.get("status") == "running":
+        if self.record.get("status") == RUN_RUNNING:
             self.close(status, **extra)
 
 

@@ -143,3 +143,11 @@ def test_a_write_into_a_missing_folder_is_one_line(tmp_path):
     with pytest.raises(RunFileError, match=r"cannot write \(No such file or directory\)$"):
         write_json_atomic({}, tmp_path / "gone" / EVAL_FILE)
     assert not (tmp_path / "gone").exists()
+
+
+def test_overwriting_a_run_removes_every_file_made_from_its_clips(tmp_path):
+    root = written_run(tmp_path / "run")
+    (root / contract.VERIFY_FILE).write_text("[]\n")
+    (root / contract.REPORT_FILE).write_text("<html></html>\n")
+    RunFolder.create(root, {"seed": 1}, overwrite=True).close()
+    assert sorted(p.name for p in root.iterdir()) == ["clips", RESULTS_FILE, RUN_FILE]
