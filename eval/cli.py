@@ -1,8 +1,9 @@
 """Command line of the eval package: ``synthvid eval``.
 
 Mounted by the umbrella ``synthvid`` (genkit/cli.py); runnable alone as ``python -m eval``. Module level
-imports only typer, the standard library, eval's errors and provenance.console; torch, open_clip, PyAV and pandas load
-inside the commands. Training eval's embedded encoders needs the shapes world, which lives in genkit:
+imports only typer, the standard library, eval's errors, provenance.console and the run-folder contract
+(provenance.runfolder: eval is the producer of a run folder's eval.json); torch, open_clip, PyAV and
+pandas load inside the commands. Training eval's embedded encoders needs the shapes world, which lives in genkit:
 ``synthvid eval-train`` is a genkit command that hands the world to :mod:`eval.train_video` and
 :mod:`eval.train_clip`.
 
@@ -11,7 +12,6 @@ Exit codes: 0 success, 2 bad input (including clips that cannot be read; the oth
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -21,12 +21,11 @@ import typer
 
 from eval.errors import EvalError
 from provenance.console import print_json, progress_bar
-from provenance.files import atomic_path
+from provenance.runfolder import EVAL_FILE, write_json_atomic
 
 USER_ERRORS = (EvalError,)
 EXIT_BAD_INPUT = 2
 TABLE_ROWS_SHOWN = 40
-EVAL_FILE = "eval.json"  # what `synthvid eval RUN_DIR` writes into a run folder
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
 
@@ -173,14 +172,11 @@ def eval_command(
             evaluation.fvd.reference_stats().save(save_reference)
     summary = {"fake": str(fake), "reference": reference_name, "clips": len(rows), "failed": evaluation.failed,
                "metrics": list(chosen), **evaluation.summary()}
-    # A run folder's metrics.json belongs to the bench that made it: eval writes its own file beside it.
+    # A run folder's metrics.json belongs to the bench that made it: eval is the one producer of eval.json
+    # beside it (provenance.runfolder).
     target = out or (fakes.run_folder / EVAL_FILE if fakes.run_folder else None)
     if target is not None:
-        try:
-            with atomic_path(target) as tmp:
-                tmp.write_text(json.dumps({**summary, "per_clip": rows}, indent=2, default=str) + "\n")
-        except OSError as exc:
-            raise EvalError(target, f"cannot write ({exc.strerror or exc})") from exc
+        write_json_atomic({**summary, "per_clip": rows}, target, error=EvalError)
     if as_json:
         print_json({**summary, "per_clip": rows})
     else:

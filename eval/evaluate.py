@@ -6,8 +6,9 @@ does not grow with the number of clips. FVD features are computed in small batch
 shape (``batch_size``).
 
 A folder is either a folder of video files (sorted by name) or a run folder (``clips/`` next to
-``results.parquet``, as ``synthvid generate`` and ``synthvid world render`` write them), whose table
-also gives each clip's prompt. Prompts can come from a file instead (:func:`read_prompts`).
+``results.parquet``, as ``synthvid generate``, ``synthvid world render`` and ``synthvid bench`` write
+them; read through the run-folder contract, :mod:`provenance.runfolder`), whose table also gives each
+clip's prompt. Prompts can come from a file instead (:func:`read_prompts`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from eval.domain import DomainCheck
 from eval.errors import EvalError, InputSetError
+from provenance.runfolder import CLIPS_DIR, PATH_COLUMN, PROMPT_COLUMN, RESULTS_FILE, read_results
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +50,12 @@ def find_clips(folder: str | Path) -> ClipSet:
         raise InputSetError(folder, "no such folder")
     if not folder.is_dir():
         raise InputSetError(folder, "is a file; give the folder that holds the clips")
-    table = folder / "results.parquet"
-    if (folder / "clips").is_dir() and table.is_file():
-        import pandas as pd
-
-        try:
-            rows = pd.read_parquet(table, columns=None)
-        except Exception as exc:  # pyarrow raises its own error types for damaged files
-            raise InputSetError(table, f"cannot read the run table ({' '.join(str(exc).split())[:160]})") from exc
-        if "path" not in rows.columns:
-            raise InputSetError(table, "has no 'path' column; not a synthvid run table")
-        paths = [(folder / p).resolve() for p in rows["path"]]
+    if (folder / CLIPS_DIR).is_dir() and (folder / RESULTS_FILE).exists():
+        rows = read_results(folder, columns=(PATH_COLUMN,), error=InputSetError)
+        paths = [(folder / p).resolve() for p in rows[PATH_COLUMN]]
         prompts = {}
-        if "prompt" in rows.columns:
-            prompts = {path: str(prompt) for path, prompt in zip(paths, rows["prompt"]) if isinstance(prompt, str)}
+        if PROMPT_COLUMN in rows.columns:
+            prompts = {path: str(prompt) for path, prompt in zip(paths, rows[PROMPT_COLUMN]) if isinstance(prompt, str)}
         clip_set = ClipSet(folder, paths, prompts, run_folder=folder)
     else:
         paths = sorted(p.resolve() for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())

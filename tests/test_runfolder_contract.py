@@ -151,3 +151,22 @@ def test_overwriting_a_run_removes_every_file_made_from_its_clips(tmp_path):
     (root / contract.REPORT_FILE).write_text("<html></html>\n")
     RunFolder.create(root, {"seed": 1}, overwrite=True).close()
     assert sorted(p.name for p in root.iterdir()) == ["clips", RESULTS_FILE, RUN_FILE]
+
+
+def test_synthvid_eval_of_a_run_writes_eval_json_and_leaves_metrics_json_byte_identical(tmp_path, capsys):
+    from eval_helpers import rendered_world_run, save_tiny_clip
+
+    from genkit.cli import run
+
+    folder, _ = rendered_world_run(tmp_path, ["a red circle moving left on a blue background",
+                                              "a green square moving right on a black background"], 32)
+    bench_bytes = b'{"fvd": {"value": 3.0},   "written_by": "synthvid bench", "note": "\xc3\xa9"}'  # no newline, odd spacing
+    (folder / METRICS_FILE).write_bytes(bench_bytes)
+    clip = save_tiny_clip(tmp_path / "clip", seed=1)
+    capsys.readouterr()
+    assert run(["eval", "--fake", str(folder), "--metrics", "temporal", "--clip-model", f"local-dir:{clip}", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (folder / METRICS_FILE).read_bytes() == bench_bytes
+    files = read_run(folder, record=True)
+    assert files.metrics == json.loads(bench_bytes) and files.evaluation == printed
+    assert files.evaluation["clips"] == 2 and "temporal" in files.evaluation
