@@ -1,8 +1,9 @@
 """Run folders as pandas tables: what the notebooks and ``synthvid report`` show.
 
 A benchmark run folder (``synthvid bench``) holds ``results.parquet`` (one row per item), ``metrics.json``
-(set-level), ``run.json`` (config and provenance of the run) and, when a reference set was scored,
-``reference.parquet``. Everything here reads those files with pandas; nothing heavier is imported.
+(set-level), ``run.json`` (config and provenance of the run), ``eval.json`` after ``synthvid eval`` and,
+when a reference set was scored, ``reference.parquet``. They are read through the run-folder contract
+(:func:`provenance.runfolder.read_run`, with pandas); nothing heavier is imported.
 
     run = load_run("runs/smoke")
     leaderboard([run, load_run("runs/other")])
@@ -11,14 +12,14 @@ A benchmark run folder (``synthvid bench``) holds ``results.parquet`` (one row p
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from provenance.runfolder import RunFiles, read_run
 from reports.errors import ReportError
 
 RUN_ENV = "SYNTHVID_RUN"  # the notebooks' run folder when no parameter is injected
@@ -40,15 +41,10 @@ ATTRIBUTES = ("background", "color", "shape", "motion")
 
 
 @dataclass
-class Run:
-    """One run folder, loaded."""
-
-    root: Path
-    results: pd.DataFrame
-    metrics: dict = field(default_factory=dict)
-    record: dict = field(default_factory=dict)
-    reference: pd.DataFrame | None = None
-    evaluation: dict = field(default_factory=dict)  # eval.json: what `synthvid eval RUN_DIR` wrote
+class Run(RunFiles):
+    """One run folder, loaded: ``root``, ``results``, ``metrics``, ``record``, ``reference``, ``evaluation``
+    (the contract's :class:`~provenance.runfolder.RunFiles`; ``ok`` is the finished items) and what the
+    notebooks and the report show of it."""
 
     @property
     def domain(self) -> dict:
@@ -65,13 +61,6 @@ class Run:
         config = self.record.get("config") or {}
         return str(config.get("model_id") or config.get("model") or self.name)
 
-    @property
-    def ok(self) -> pd.DataFrame:
-        """The items that finished (a run made before the ledger has no status column: all of them)."""
-        if "status" in self.results.columns:
-            return self.results[self.results["status"] == "ok"]
-        return self.results
-
 
 def run_dir_parameter(default: str = "runs/smoke") -> Path:
     """A notebook's run folder: ``$SYNTHVID_RUN`` if set, else ``default``."""
@@ -79,31 +68,9 @@ def run_dir_parameter(default: str = "runs/smoke") -> Path:
 
 
 def load_run(root: str | Path) -> Run:
-    """Read a run folder; a missing or unreadable table is a one-line :class:`ReportError`."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ReportError(root, "no such run folder")
-    table = root / "results.parquet"
-    if not table.is_file():
-        raise ReportError(root, "has no results.parquet (not a finished run folder; a benchmark still running writes it at the end)")
-    try:
-        results = pd.read_parquet(table)
-    except Exception as exc:  # pyarrow's own error types for damaged files
-        raise ReportError(table, f"cannot read the table ({' '.join(str(exc).split())[:160]})") from None
-    run = Run(root, results, _json(root / "metrics.json"), _json(root / "run.json"), evaluation=_json(root / "eval.json"))
-    reference = root / "reference.parquet"
-    if reference.is_file():
-        run.reference = pd.read_parquet(reference)
-    return run
-
-
-def _json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ReportError(path, f"cannot read ({exc})") from None
+    """Read a run folder (:func:`provenance.runfolder.read_run`); a missing or damaged file is a one-line
+    :class:`ReportError` naming it."""
+    return Run(**vars(read_run(root, error=ReportError)))
 
 
 def score_columns(table: pd.DataFrame) -> list[str]:

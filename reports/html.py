@@ -1,5 +1,6 @@
 """``report.html``: one static page per run folder — tables, matplotlib plots (PNG, embedded as data
-URIs, so the file travels alone) and a contact sheet of clips. Written by ``synthvid report RUN_DIR``."""
+URIs, so the file travels alone) and a contact sheet of clips. Written by ``synthvid report RUN_DIR``:
+:func:`build_report` is the one producer of the run folder's ``report.html`` (:mod:`provenance.runfolder`)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from provenance.files import atomic_path
+from provenance.runfolder import ITEM_OK, REPORT_FILE, STATUS_COLUMN
 from reports import data, plots
 from reports.errors import ReportError
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
 CONTACT_CLIPS = 16
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #222; background: #fff; }
@@ -140,8 +141,8 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     if strips:
         parts.append(_section("Contact sheet (first, middle, last frame)", _image(plots.contact_sheet(strips))))
     parts.append(_section("Seconds per item", _table(data.stage_seconds(run), index=False)))
-    if "status" in run.results.columns:
-        failed = run.results[run.results["status"] != "ok"]
+    if STATUS_COLUMN in run.results.columns:
+        failed = run.results[run.results[STATUS_COLUMN] != ITEM_OK]
         if len(failed):
             parts.append(_section("Failed items", _table(failed[[c for c in ("prompt_id", "sample_index", "error") if c in failed.columns]], index=False)))
     for name, note in (metrics.get("notes") or {}).items():

@@ -90,7 +90,8 @@ def test_report_command_writes_one_self_contained_page(run, tmp_path):
 def test_report_of_a_folder_that_is_not_a_run_is_one_line_exit_2(tmp_path):
     (tmp_path / "empty").mkdir()
     done = bench(tmp_path, "report", "empty", check_exit=2)
-    assert done.stderr.strip() == "error: empty: has no results.parquet (not a finished run folder; a benchmark still running writes it at the end)"
+    assert done.stderr.strip() == ("error: empty: has no results.parquet (not a finished run folder; a run still going writes it at the end: "
+                                   "resume an interrupted one, or synthvid bench merge its shards)")
 
 
 def _screenshot(page: Path, out: Path, profile: Path) -> np.ndarray:

@@ -27,6 +27,7 @@ from provenance.runfolder import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from reports.data import Run, load_run
 from reports.errors import ReportError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,10 @@ def test_the_reader_gives_back_what_the_producers_wrote(tmp_path):
     assert files.record["status"] == RUN_COMPLETE and files.record["config"] == {"job": "bench", "seed": 7}
     assert files.metrics["fvd"]["value"] == 12.5 and files.evaluation["domain"] == {"clipsim": "in-domain"}
     assert files.reference.to_dict("records") == [{"idx": 0, "source": "world", "p_synthetic": 0.1}]
+    # reports' Run is the contract's record with the report's views on top; its API is unchanged
+    loaded = load_run(root)
+    assert isinstance(loaded, Run) and loaded.name == "run" and list(loaded.ok["prompt_id"]) == ["a"]
+    assert loaded.domain == {"clipsim": "in-domain"} and loaded.metrics == files.metrics
     # what is optional may be absent: a table alone is a run folder to read
     bare = tmp_path / "bare"
     bare.mkdir()
