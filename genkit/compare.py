@@ -28,17 +28,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from genkit.errors import RunFolderError
-from genkit.runfolder import METRICS_FILE, RESULTS_FILE, RunFolder, flat_differences
+from genkit.runfolder import flat_differences
+from provenance.runfolder import ERROR_COLUMN, ITEM_KEY, ITEM_OK, PATH_COLUMN, STATUS_COLUMN, RunFiles, read_run
 
-KEY = ("prompt_index", "sample_index")
+KEY = ITEM_KEY
 # Config entries that name where things are on one machine, not what the run is (the suite's content is
 # suite_sha256; the keys and repository only hold what signs and records the clips): environment.
 LOCAL_CONFIG = ("suite: ", "provenance.key_dir: ", "provenance.repository: ")
 # Columns that say what an item is or how long it took, not what came out: never judged.
 BOOKKEEPING = {
     "prompt_id", "prompt", "model_prompt", "dimension", "prompt_index", "sample_index", "seed", "model", "model_id",
-    "model_revision", "weights_sha256", "software", "device", "cpu_capability", "path", "frames", "height", "width",
-    "fps", "steps", "guidance", "generator_id", "extra", "worker", "error", "status", "content_sha256",
+    "model_revision", "weights_sha256", "software", "device", "cpu_capability", PATH_COLUMN, "frames", "height", "width",
+    "fps", "steps", "guidance", "generator_id", "extra", "worker", ERROR_COLUMN, STATUS_COLUMN, "content_sha256",
     "expected_background", "expected_color", "expected_shape", "expected_motion",
     # The encoder's output: x264 picks kernels by CPU, so files differ across machines while their scores
     # agree; identical files are counted (``identical_files``), not judged.
@@ -170,33 +171,16 @@ class Comparison:
 
 @dataclass
 class _Run:
-    folder: RunFolder
+    files: RunFiles  # its record (run.json), results and set-level metrics (metrics.json)
     rows: dict[tuple[int, int], dict]
-    metrics: dict
 
 
 def _read_run(root: str | Path) -> _Run:
-    import pandas as pd
-
-    folder = RunFolder.open(root)
-    table_path = folder.results_path
-    if not table_path.is_file():
-        raise RunFolderError(folder.root, f"has no {RESULTS_FILE} (an unfinished run: resume it, or synthvid bench merge it)")
-    try:
-        table = pd.read_parquet(table_path)
-    except Exception as exc:  # pyarrow raises several types for a damaged or foreign file
-        raise RunFolderError(table_path, f"cannot read the results table ({' '.join(str(exc).split())[:200]})") from None
-    if not set(KEY) <= set(table.columns):
-        raise RunFolderError(table_path, f"is not a benchmark results table (no {' and '.join(KEY)} columns)")
-    rows = {(int(row["prompt_index"]), int(row["sample_index"])): row for row in table.to_dict("records")}
-    metrics_path = folder.root / METRICS_FILE
-    metrics = {}
-    if metrics_path.is_file():
-        try:
-            metrics = json.loads(metrics_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise RunFolderError(metrics_path, f"cannot read the set-level metrics ({exc})") from None
-    return _Run(folder, rows, metrics)
+    """A finished benchmark run through the run-folder contract: run.json and a results table with
+    :data:`KEY` required, metrics.json when present; anything else is one :class:`RunFolderError`."""
+    files = read_run(root, columns=KEY, record=True, error=RunFolderError)
+    rows = {(int(row[KEY[0]]), int(row[KEY[1]])): row for row in files.results.to_dict("records")}
+    return _Run(files, rows)
 
 
 def _key_name(key: tuple[int, int]) -> str:
@@ -261,15 +245,15 @@ def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str
     :data:`DEFAULT_TOLERANCES`; ``default`` applies to metrics named in neither (exact otherwise)."""
     tolerances = {**DEFAULT_TOLERANCES, **(tolerances or {})}
     a, b = _read_run(root_a), _read_run(root_b)
-    result = Comparison(str(a.folder.root), str(b.folder.root))
+    result = Comparison(str(a.files.root), str(b.files.root))
 
-    for difference in flat_differences(a.folder.record.get("config"), b.folder.record.get("config")):
+    for difference in flat_differences(a.files.record.get("config"), b.files.record.get("config")):
         if difference.startswith(LOCAL_CONFIG):
             result.environment_differences.append(f"config.{difference}")
         else:
             result.config_differences.append(difference)
             result.drifts.append(Drift("config", "config", difference))
-    environment = {name: (a.folder.record.get(name), b.folder.record.get(name)) for name in ("versions", "hardware")}
+    environment = {name: (a.files.record.get(name), b.files.record.get(name)) for name in ("versions", "hardware")}
     for name, (left, right) in environment.items():
         result.environment_differences += [f"{name}.{d}" for d in flat_differences(left, right)]
     for column in ("cpu_capability", "device"):
@@ -285,8 +269,8 @@ def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str
         result.drifts.append(Drift("items", "items", f"{len(result.only_in_a)} only in A, {len(result.only_in_b)} only in B",
                                    items=result.only_in_a + result.only_in_b))
     result.items_compared = len(common)
-    status_changes = [f"{_key_name(k)} {a.rows[k].get('status')} → {b.rows[k].get('status')}"
-                      for k in common if a.rows[k].get("status") != b.rows[k].get("status")]
+    status_changes = [f"{_key_name(k)} {a.rows[k].get(STATUS_COLUMN)} → {b.rows[k].get(STATUS_COLUMN)}"
+                      for k in common if a.rows[k].get(STATUS_COLUMN) != b.rows[k].get(STATUS_COLUMN)]
     if status_changes:
         result.drifts.append(Drift("status", "status", f"{len(status_changes)} items changed status", items=status_changes))
 
@@ -311,7 +295,7 @@ def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str
         tolerance = _tolerance_for(column, tolerances, default)
         compared, beyond, worst_diff, worst_key, numeric, one_sided = 0, [], None, None, True, 0
         for key in common:
-            if a.rows[key].get("status") != "ok" or b.rows[key].get("status") != "ok":
+            if a.rows[key].get(STATUS_COLUMN) != ITEM_OK or b.rows[key].get(STATUS_COLUMN) != ITEM_OK:
                 continue
             if _payload_dependent(column) and key not in same_payload:
                 skipped.add(column)
@@ -351,7 +335,7 @@ def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str
                                        max_abs_diff=max((d for d, _ in beyond if d is not None), default=None),
                                        items=[_key_name(k) for _, k in beyond]))
     payloads_differ = result.same_payload < result.items_compared
-    set_a, set_b = _set_level_values(a.metrics), _set_level_values(b.metrics)
+    set_a, set_b = _set_level_values(a.files.metrics), _set_level_values(b.files.metrics)
     for name in sorted(set(set_a) & set(set_b)):
         column = SET_LEVEL_COLUMNS.get(name, name.split(".", 1)[1] if "." in name else name)
         if payloads_differ and _payload_dependent(column):

@@ -179,7 +179,7 @@ def test_bench_compare_names_config_differences_first_and_bad_input_is_one_line(
     assert summary["drifts"][0]["what"] == "config" and summary["summary"].startswith("drifted: config settings.steps: 4 → 25")
     bad = tmp_path / "bad.json"
     bad.write_text("{clipsim: 1}")
-    for args, reason in [(("single", "nowhere"), "nowhere: is not a run folder (no run.json)"),
+    for args, reason in [(("single", "nowhere"), "nowhere: no such run folder"),
                          (("single", "shards", "--tolerances", str(bad)), f"{bad}: not a JSON tolerance file"),
                          (("single", "shards", "--tolerances", str(tmp_path / "none.json")), "no such tolerance file")]:
         done = bench(base, "bench", "compare", *args, check_exit=2)
