@@ -98,7 +98,7 @@ def main() -> None:
     wall, cpu = timer.total_wall(), timer.total_cpu()  # the bench run itself is split below by result.seconds
     threads = torch.get_num_threads()
 
-    import pandas as pd  # after the clock stops: the run imported it already (results.parquet)
+    from provenance.runfolder import ok_rows, read_results  # after the clock stops (pandas: the run imported it already)
 
     names = {"setup": "run folder + metric models (CLIP, FVD-tiny, detector)", "reference": "reference set (renders + features)",
              "items": "items", "finalize": "finalize (merge, parquet, FVD, metrics.json)"}
@@ -107,8 +107,8 @@ def main() -> None:
     for stage, label in names.items():
         stages[label] = (result.seconds.get(stage, 0.0), result.cpu_seconds.get(stage, 0.0))
 
-    table = pd.read_parquet(Path(args.out) / "results.parquet")
-    ok = table[table["status"] == "ok"]
+    table = read_results(args.out)
+    ok = ok_rows(table)
     per_item = {}
     for stage in ITEM_STAGES:
         if stage == "ledger":
