@@ -4,12 +4,16 @@ errors naming the file for missing, damaged and foreign files, atomic writers th
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from eval.errors import InputSetError
+from eval.evaluate import find_clips
+from genkit.compare import compare_runs
 from genkit.errors import RunFolderError
 from genkit.runfolder import RunFolder
 from provenance import runfolder as contract
@@ -119,6 +123,17 @@ def test_missing_files_and_folders_are_one_line(tmp_path):
         contract.read_json(tmp_path / METRICS_FILE, required=True)
 
 
+def test_every_reader_goes_through_the_contract_with_its_own_error_class(tmp_path):
+    root = written_run(tmp_path / "run")
+    (root / "clips").mkdir(exist_ok=True)
+    _truncate(root / RESULTS_FILE)
+    expected = f"{root / RESULTS_FILE}: cannot read the results table ("
+    for read, error in [(load_run, ReportError), (find_clips, InputSetError), (lambda r: compare_runs(r, r), RunFolderError)]:
+        with pytest.raises(error) as caught:
+            read(root)
+        assert str(caught.value).startswith(expected), (error, str(caught.value))
+
+
 @pytest.mark.parametrize("writer, name, data", [(write_json_atomic, METRICS_FILE, {"fvd": {"value": 1.0}}),
                                                 (write_parquet_atomic, RESULTS_FILE, ROWS)], ids=["json", "parquet"])
 def test_a_failed_write_leaves_the_old_file_and_nothing_partial(tmp_path, monkeypatch, writer, name, data):
@@ -175,3 +190,33 @@ def test_synthvid_eval_of_a_run_writes_eval_json_and_leaves_metrics_json_byte_id
     files = read_run(folder, record=True)
     assert files.metrics == json.loads(bench_bytes) and files.evaluation == printed
     assert files.evaluation["clips"] == 2 and "temporal" in files.evaluation
+
+
+# Modules that still spell a contract name or status on their own, waiting for their split to land
+# (another engineer is splitting genkit/bench.py and genkit/cli.py into packages): path prefix → values.
+NOT_YET_SWITCHED = {
+    "genkit/bench": {REFERENCE_FILE, ITEM_OK, ITEM_FAILED, RUN_COMPLETE},
+    "genkit/cli": {METRICS_FILE, RUN_COMPLETE},
+}
+
+
+def test_no_module_spells_a_run_file_name_or_compares_a_status_on_its_own():
+    """Names of run files (as whole string constants) and status values (compared with ==, !=, in) are
+    the contract's: anywhere else they are a second definition that can drift."""
+    names = {*contract.RUN_FILES, contract.LEDGER_FILE}
+    statuses = {*contract.ITEM_STATUSES, *contract.RUN_STATUSES}
+    found = []
+    for package in ("genkit", "eval", "reports", "provenance", "detectors", "benchmarks"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative == "provenance/runfolder.py":
+                continue
+            allowed = next((values for prefix, values in NOT_YET_SWITCHED.items() if relative.startswith(prefix)), set())
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and node.value in names - allowed:
+                    found.append(f"{relative}:{node.lineno}: {node.value!r}")
+                if isinstance(node, ast.Compare):
+                    for operand in (node.left, *node.comparators):
+                        if isinstance(operand, ast.Constant) and operand.value in statuses - allowed:
+                            found.append(f"{relative}:{node.lineno}: status {operand.value!r}")
+    assert not found, "use provenance.runfolder's names:\n" + "\n".join(found)
