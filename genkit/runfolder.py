@@ -54,7 +54,6 @@ from provenance.runfolder import (
     write_json_atomic,
     write_parquet_atomic,
 )
-from provenance.runfolder import METRICS_FILE as METRICS_FILE  # genkit.bench imports it from here (until it takes the contract's)
 
 log = logging.getLogger(__name__)
 

@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 from genkit.bench.options import NO_REFERENCE
 from genkit.bench.workers import Workers
 from genkit.errors import BenchError, LedgerError
 from genkit.ledger import LEDGER_FILE, Ledger, part_ledgers, remove_ledger
-from genkit.runfolder import METRICS_FILE, RunFolder
-from provenance.files import atomic_path
+from genkit.runfolder import RunFolder
+from provenance.runfolder import (
+    ITEM_FAILED,
+    ITEM_OK,
+    METRICS_FILE,
+    REFERENCE_FILE,
+    RUN_COMPLETE,
+    RUN_INCOMPLETE,
+    STATUS_COLUMN,
+    ok_rows,
+    write_parquet_atomic,
+)
 
 log = logging.getLogger(__name__)
 
-REFERENCE_FILE = "reference.parquet"  # the reference clips' sources and detector scores (the ROC's negatives)
 # Columns of the per-item row that are measurements (means and breakdowns are taken over these).
 SCORE_COLUMNS = ("clipsim", "clip_temp", "subject_consistency", "background_consistency", "temporal_flickering",
                  "warping_error", "motion_magnitude", "match_all", "match_background", "match_color", "match_shape",
@@ -60,7 +68,7 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
     metrics = set_level_metrics(rows, config)
     if fvd is not None:
         metrics["fvd"] = fvd
-    auc = detector_auc([row.get("p_synthetic") for row in rows if row["status"] == "ok"],
+    auc = detector_auc([row.get("p_synthetic") for row in rows if row[STATUS_COLUMN] == ITEM_OK],
                        [reference["p_synthetic"] for reference in references])
     if auc is not None:
         metrics["detector_auc"] = auc
@@ -71,18 +79,18 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
         metrics["domain"] = domain
     run.write_json_atomic(METRICS_FILE, metrics)
     if references:
-        write_parquet_atomic(references, run.root / REFERENCE_FILE)
+        write_parquet_atomic(references, run.root / REFERENCE_FILE, error=BenchError)
     run.rows = rows
-    ok = sum(row["status"] == "ok" for row in rows)
+    ok = sum(row[STATUS_COLUMN] == ITEM_OK for row in rows)
     planned = int(config.get("items") or len(rows))
-    status = "complete" if ok == planned else "incomplete"
-    if status == "complete":
+    status = RUN_COMPLETE if ok == planned else RUN_INCOMPLETE
+    if status == RUN_COMPLETE:
         remove_partial_clips(run)
     run.close(
         status,
         items=planned,
         items_ok=ok,
-        items_failed=sum(row["status"] == "failed" for row in rows),
+        items_failed=sum(row[STATUS_COLUMN] == ITEM_FAILED for row in rows),
         items_missing=planned - len(rows),
         workers=workers.world if workers.distributed else 1,
     )
@@ -114,13 +122,6 @@ def merge_repositories(run: RunFolder, config: dict) -> int:
         remove_repository(part)
     log.info("merged %d worker repositories into %s (%d records added)", len(parts), main, added)
     return added
-
-
-def write_parquet_atomic(rows: list[dict], path: Path) -> None:
-    import pandas as pd
-
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_parquet(tmp, index=False)
 
 
 def remove_partial_clips(run: RunFolder) -> None:
@@ -172,11 +173,11 @@ def set_level_metrics(rows: list[dict], config: dict) -> dict:
     import pandas as pd
 
     table = pd.DataFrame(rows)
-    ok = table[table["status"] == "ok"] if len(table) else table
+    ok = ok_rows(table) if len(table) else table
     out: dict = {
         "items": int(config.get("items") or len(table)),
         "items_ok": int(len(ok)),
-        "items_failed": int((table["status"] == "failed").sum()) if len(table) else 0,
+        "items_failed": int((table[STATUS_COLUMN] == ITEM_FAILED).sum()) if len(table) else 0,
         "model": config.get("model_id"),
         "suite": config.get("suite"),
     }
@@ -231,8 +232,8 @@ def bench_domain_notes(config: dict, rows: list[dict], references: list[dict]) -
     embedded = embedded_metrics(metrics, clip_model=config.get("clip_model"), fvd_extractor=config.get("fvd_extractor"))
     if not embedded:
         return {}
-    judged = [row["in_domain"] for row in rows if row.get("status") == "ok" and row.get("in_domain") is not None]
-    known = bool(judged) or not any(row.get("status") == "ok" for row in rows)
+    judged = [row["in_domain"] for row in rows if row.get(STATUS_COLUMN) == ITEM_OK and row.get("in_domain") is not None]
+    known = bool(judged) or not any(row.get(STATUS_COLUMN) == ITEM_OK for row in rows)
     scored = dict.fromkeys(embedded, len(judged))
     outside = dict.fromkeys(embedded, sum(not value for value in judged))
     if "fvd" in embedded and references:

@@ -39,6 +39,7 @@ from genkit.ledger import LEDGER_FILE, Ledger, item_key, part_ledgers
 from genkit.runfolder import RunFolder, first_difference
 from genkit.suites import SuiteItem
 from genkit.timing import StageTimer
+from provenance.runfolder import ERROR_COLUMN, ITEM_FAILED, ITEM_OK, STATUS_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def run_bench(
             for request, frames, seconds in zip(batch, clips, generate_seconds):
                 row = commit_item(context, request, frames, seconds)
                 result.made += 1
-                result.failed += row["status"] == "failed"
+                result.failed += row[STATUS_COLUMN] == ITEM_FAILED
                 if on_item:
                     on_item(row)
     if provenance is not main_provenance:
@@ -216,7 +217,7 @@ def commit_item(context: ItemContext, request: ClipRequest, frames, generate_sec
     features = record.fvd_features if record is not None and error is None else None
     context.ledger.record(request.prompt_index, request.sample_index, row, error=error, features=features, worker=workers.name)
     row["ledger_seconds"] = round(time.perf_counter() - started, 4)  # reported, not stored: the commit is done
-    row["status"], row["error"] = ("failed", error) if error else ("ok", None)
+    row[STATUS_COLUMN], row[ERROR_COLUMN] = (ITEM_FAILED, error) if error else (ITEM_OK, None)
     return row
 
 
@@ -260,6 +261,6 @@ def merge_run(root: str | Path) -> BenchResult:
         raise BenchError(root, "holds no ledger (ledger.sqlite or ledger.shard*-of-*.sqlite) to merge")
     metrics = finalize(run, Workers())
     total = int(config.get("items") or 0)
-    result = BenchResult(run, Workers(), total, done_before=sum(row["status"] == "ok" for row in run.rows), finalized=True)
+    result = BenchResult(run, Workers(), total, done_before=sum(row[STATUS_COLUMN] == ITEM_OK for row in run.rows), finalized=True)
     result.metrics, result.rows = metrics, run.rows
     return result
