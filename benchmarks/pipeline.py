@@ -21,7 +21,7 @@ from pathlib import Path
 # Python puts this script's folder first on sys.path, where benchmarks/c2pa.py would shadow the c2pa package.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
-from genkit.timing import StageTimer  # noqa: E402 - standard library only; the heavy imports are timed after it
+from provenance.timing import StageTimer  # noqa: E402 - standard library only; the heavy imports are timed after it
 
 TIMER = StageTimer()
 

@@ -38,8 +38,8 @@ from genkit.generate import (
 from genkit.ledger import LEDGER_FILE, Ledger, item_key, part_ledgers
 from genkit.runfolder import RunFolder, first_difference
 from genkit.suites import SuiteItem
-from genkit.timing import StageTimer
 from provenance.runfolder import ERROR_COLUMN, ITEM_FAILED, ITEM_OK, STATUS_COLUMN
+from provenance.timing import StageTimer
 
 log = logging.getLogger(__name__)
 

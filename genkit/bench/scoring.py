@@ -20,7 +20,7 @@ from genkit.bench.options import BenchOptions
 from genkit.bench.record import ItemRecord
 from genkit.errors import BenchError
 from genkit.generate import Provenance
-from genkit.timing import StageTimer
+from provenance.timing import StageTimer
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Lap timing by stage name, wall clock and process CPU time.
+"""Lap timing by stage name, wall clock and process CPU time: the one stage timer of every package.
 
 Standard library only: ``benchmarks/pipeline.py`` starts a timer before it imports torch or genkit's
 heavy modules, so the imports are a timed stage too.
