@@ -338,15 +338,17 @@ def finish_clip(
     from provenance.credentials import GenerationParams, GeneratorInfo, sha256_file
     from provenance.media import Video, write_video
     from provenance.sign import credential_clip
+    from provenance.timing import StageTimer
 
     video = Video(frames, settings.fps)
     row = _row(run, backend, request, settings, video, path)
     finished = FinishedClip(row)
-    started = time.perf_counter()
     if provenance is None:
+        timer = StageTimer()
         write_video(video, path, crf=settings.crf)
         row["file_sha256"] = sha256_file(path)
-        stage_seconds = {"encode": time.perf_counter() - started}
+        timer.lap("encode")
+        stage_seconds = timer.wall  # with provenance, credential_clip's stages (the same timer)
     else:
         prefix = generator_id(backend.model_id, backend.revision)
         params = GenerationParams(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from provenance.errors import SigningError
 from provenance.keys import SignerConfig
 from provenance.media import Video, read_video, write_video
 from provenance.repository import PAYLOAD_BYTES, ManifestRepository
+from provenance.timing import StageTimer
 from provenance.verify import MAX_DECODED_FRAMES
 
 if TYPE_CHECKING:
@@ -151,47 +151,45 @@ def credential_clip(
         raise SigningError(out, "is the clip being signed; write the signed clip to another file")
     payload = new_payload(repository, payload_prefix)
     kwargs = {} if watermark_strength is None else {"strength": watermark_strength}
-    seconds: dict[str, float] = {}
-
-    def timed(stage: str, work):
-        started = time.perf_counter()
-        value = work()
-        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
-        return value
-
     unsigned, signed = _working_files(out)
 
     dropped: list[str] = []
 
     class TimedWriter(VideoWriter):
-        """The encoder as embed_stream's sink, its time counted as the encode stage."""
+        """The encoder as embed_stream's sink: its own time is the encode stage, the time up to each
+        write (decoding and embedding the frames) the watermark stage."""
 
         def __enter__(self):
             dropped[:] = self.dropped
             return self
 
         def write(self, frames):
-            timed("encode", lambda: VideoWriter.write(self, frames))
+            timer.lap("watermark")
+            VideoWriter.write(self, frames)
+            timer.lap("encode")
             dropped[:] = self.dropped
 
         def __exit__(self, *exc):
-            timed("encode", lambda: VideoWriter.__exit__(self, *exc))
+            timer.lap("watermark")
+            VideoWriter.__exit__(self, *exc)
+            timer.lap("encode")
 
     def mark_and_encode(codec_crf: int | None, crf: int) -> None:
         """Watermark and encode to ``unsigned``: a Video in memory, a file streamed."""
         if source is None:
-            marked = timed("watermark", lambda: watermark.embed(clip.frames, payload, watermark_key, codec_crf=codec_crf, **kwargs))
-            timed("encode", lambda: write_video(Video(np.ascontiguousarray(marked), clip.fps, dict(clip.meta)), unsigned, crf=crf))
+            marked = watermark.embed(clip.frames, payload, watermark_key, codec_crf=codec_crf, **kwargs)
+            timer.lap("watermark")
+            write_video(Video(np.ascontiguousarray(marked), clip.fps, dict(clip.meta)), unsigned, crf=crf)
+            timer.lap("encode")
             return
         nonlocal num_frames
-        started, encode_before = time.perf_counter(), seconds.get("encode", 0.0)
         report = watermark.embed_stream(
             lambda: iter_video(source, chunk=8, threaded=True), payload, watermark_key,
             lambda: TimedWriter(unsigned, fps, crf=crf, copy_streams_from=source), codec_crf=codec_crf, **kwargs)
         num_frames = report.frames
-        spent = time.perf_counter() - started - (seconds.get("encode", 0.0) - encode_before)
-        seconds["watermark"] = seconds.get("watermark", 0.0) + spent
+        timer.lap("watermark")
 
+    timer = StageTimer()  # each lap charges the time since the previous one to its stage
     try:
         # Where the mark does not survive the encode: embed again pre-compensated for this CRF, then
         # lower the CRF step by step (each time pre-compensated for the new one).
@@ -201,12 +199,9 @@ def credential_clip(
             mark_and_encode(codec_crf, crf)
             if not check_watermark:
                 break
-
-            def check():
-                video = read_video(unsigned, max_frames=None if keep_decoded else CHECK_FRAMES)
-                return video, watermark.detect(video.frames[:CHECK_FRAMES], watermark_key)
-
-            decoded, detection = timed("watermark_check", check)
+            decoded = read_video(unsigned, max_frames=None if keep_decoded else CHECK_FRAMES)
+            detection = watermark.detect(decoded.frames[:CHECK_FRAMES], watermark_key)
+            timer.lap("watermark_check")
             verified = bool(detection.found and detection.payload == payload)
             if verified or (codec_crf is not None and crf <= CRF_FALLBACK_FLOOR):
                 break
@@ -228,26 +223,23 @@ def credential_clip(
             hash_prompt=hash_prompt,
             parent=None if parent is None else parent.name,
         )
-        result = timed("sign", lambda: sign_file(unsigned, signed, manifest, signer, parent=parent,
-                                                 **({} if fmt is None else {"parent_format": fmt})))
-
-        def register() -> None:
-            repository.register(
-                payload,
-                result.manifest_json,
-                manifest_label=result.manifest_label,
-                manifest_store=result.manifest_store,
-                file_sha256=result.file_sha256,
-                file_name=out.name,
-                signer=signer.signer_name,
-                generator=" ".join(x for x in (generator.name, generator.version) if x),
-            )
-            os.replace(signed, out)
-
-        timed("register", register)
+        result = sign_file(unsigned, signed, manifest, signer, parent=parent, **({} if fmt is None else {"parent_format": fmt}))
+        timer.lap("sign")  # the manifest and its signature
+        repository.register(
+            payload,
+            result.manifest_json,
+            manifest_label=result.manifest_label,
+            manifest_store=result.manifest_store,
+            file_sha256=result.file_sha256,
+            file_name=out.name,
+            signer=signer.signer_name,
+            generator=" ".join(x for x in (generator.name, generator.version) if x),
+        )
+        os.replace(signed, out)
+        timer.lap("register")
     finally:
         unsigned.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)
-    return CredentialedClip(out, payload.hex(), result.manifest_label, result.file_sha256, verified, crf, seconds,
+    return CredentialedClip(out, payload.hex(), result.manifest_label, result.file_sha256, verified, crf, timer.wall,
                             parent=None if parent is None else str(parent), dropped_streams=tuple(dropped),
                             decoded=decoded if keep_decoded else None, detection=detection if keep_decoded else None)

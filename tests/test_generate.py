@@ -195,6 +195,7 @@ def test_cli_no_provenance_warns_and_writes_unsigned_clips(cli, tiny_folder, tmp
     assert "warning: --no-provenance" in err and "no watermark" in err
     [row] = summary["rows"]
     assert summary["provenance"] is False and row["payload"] is None and row["manifest_id"] is None
+    assert row["encode_seconds"] > 0 and row["watermark_seconds"] is None and row["sign_seconds"] is None
     assert read_video(tmp_path / "run" / row["path"]).frames.shape == (8, 64, 64, 3)
     assert not (tmp_path / "home").exists()  # no keys made, no repository touched
     code, out, _ = cli("verify", f"run/{row['path']}", "--json")
