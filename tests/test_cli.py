@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +48,43 @@ def test_help_does_not_import_heavy_libraries():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_verify_through_the_umbrella_imports_no_heavy_library(tmp_path, mp4):
+    """``synthvid verify`` (the detector's estimate included) answers without torch, diffusers or open_clip."""
+    code = ("import sys\nfrom genkit.cli import run\n"
+            f"code = run(['verify', {str(mp4)!r}, '--json'])\n"
+            "print('EXIT', code, 'HEAVY', sorted(m for m in ('torch', 'diffusers', 'open_clip') if m in sys.modules), file=sys.stderr)\n")
+    env = {**os.environ, "SYNTHVID_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "EXIT 1 HEAVY []" in done.stderr, done.stderr[-2000:]  # a clip without provenance: exit 1
+    assert json.loads(done.stdout)[0]["verdict"] == "NO_PROVENANCE"
+
+
+def test_every_genkit_command_module_is_mounted_by_the_umbrella():
+    """genkit/commands/ holds one module per top-level command or group (its ``app``); the umbrella
+    mounts each of them and defines no command of its own."""
+    import pkgutil
+
+    import genkit.commands
+    from genkit import cli
+
+    modules = {f"genkit.commands.{info.name}" for info in pkgutil.iter_modules(genkit.commands.__path__)}
+    assert modules - {"genkit.commands.common"} <= set(cli.PACKAGE_CLIS)
+    assert not cli.app.registered_commands
+    assert [group.typer_instance for group in cli.app.registered_groups] == [
+        importlib.import_module(name).app for name in cli.PACKAGE_CLIS
+    ]
+
+
+def test_a_genkit_command_module_runs_without_the_umbrella(capsys):
+    from genkit.commands import world
+    from genkit.world import SHAPES
+    from provenance.cli import run_typer_app
+
+    code = run_typer_app(world.app, ["world", "vocab", "--json"], prog_name="synthvid", user_errors=world.USER_ERRORS)
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["shapes"] == list(SHAPES)
 
 
 def test_render_suite_then_analyze_round_trip(synthvid, tmp_path):
