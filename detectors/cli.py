@@ -220,20 +220,9 @@ def verify_detector(model: Optional[Path] = None):
 
 
 def _standalone_app() -> typer.Typer:
-    """``app`` under a root with ``--debug`` for ``python -m detectors``; the umbrella has its own root."""
-    root = typer.Typer(name="detectors", help="synthvid detectors: real-vs-synthetic detection.", add_completion=False,
-                       no_args_is_help=True, rich_markup_mode="rich")
+    from provenance.cli import standalone_app
 
-    @root.callback()
-    def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
-        """synthvid detectors: real-vs-synthetic detection.
-
-        Example: python -m detectors detect clip.mp4 --json
-        """
-        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-    root.add_typer(app)
-    return root
+    return standalone_app(app, name="detectors", help="synthvid detectors: real-vs-synthetic detection.")
 
 
 def main() -> None:

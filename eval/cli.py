@@ -257,20 +257,9 @@ def _print_report(rows: list[dict], summary: dict, target: Optional[Path]) -> No
 
 
 def _standalone_app() -> typer.Typer:
-    """``app`` under a root with ``--debug`` for ``python -m eval``; the umbrella has its own root."""
-    root = typer.Typer(name="eval", help="synthvid eval: FVD, CLIPSIM and temporal metrics.", add_completion=False,
-                       no_args_is_help=True, rich_markup_mode="rich")
+    from provenance.cli import standalone_app
 
-    @root.callback()
-    def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
-        """synthvid eval: FVD, CLIPSIM and temporal metrics.
-
-        Example: python -m eval eval --fake runs/gen --reference world:shapes-smoke
-        """
-        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-    root.add_typer(app)
-    return root
+    return standalone_app(app, name="eval", help="synthvid eval: FVD, CLIPSIM and temporal metrics.")
 
 
 def main() -> None:

@@ -22,8 +22,9 @@ Rules for those modules, because ``synthvid --help`` imports all of them:
   a ``--json`` flag for machine output, a progress bar on multi-clip work (stderr, so ``--json`` stays
   clean), and exit codes 0 ok / positive verdict, 1 negative verdict, 2 bad input;
 - a package's own ``python -m <package>`` entry point must not import genkit (imports point down): it
-  runs its app with :func:`provenance.cli.run_typer_app`, the one runner that turns ``USER_ERRORS``
-  into one line and exit 2 (the umbrella's :func:`run` uses it too).
+  puts its app under :func:`provenance.cli.standalone_app` (a root with ``--debug``) and runs it with
+  :func:`provenance.cli.run_typer_app`, the one runner that turns ``USER_ERRORS`` into one line and
+  exit 2 (the umbrella's :func:`run` uses it too, and the same :func:`provenance.cli.configure_logging`).
 
 Exit code 3 means a bug in synthvid (an unexpected exception): the traceback is printed so it can be
 reported.
@@ -39,6 +40,7 @@ import sys
 import typer
 
 from genkit.commands.common import USER_ERRORS as GENKIT_USER_ERRORS
+from provenance.cli import configure_logging, run_typer_app
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +84,7 @@ def _umbrella(
 
     Example: synthvid world render --suite shapes-smoke --out runs/smoke
     """
-    logging.basicConfig(  # DEBUG here is also how run_typer_app knows to print tracebacks
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(debug)  # DEBUG is also how run_typer_app knows to print tracebacks
     # What lower packages' commands cannot import (they sit below genkit), handed to them as arguments.
     ctx.obj = {
         "reference_providers": {"world": _world_reference},
@@ -142,8 +140,6 @@ def _detector_for_verify():
 
 def run(argv: list[str] | None = None, *, prog_name: str = "synthvid") -> int:
     """Run the umbrella CLI on ``argv``; return the exit code instead of exiting."""
-    from provenance.cli import run_typer_app
-
     return run_typer_app(app, sys.argv[1:] if argv is None else list(argv), prog_name=prog_name, user_errors=USER_ERRORS)
 
 

@@ -41,8 +41,14 @@ VERDICT_STYLE = {
 }
 
 
+def configure_logging(debug: bool) -> None:
+    """What ``--debug`` (the umbrella's or a package's own) sets: DEBUG logs on stderr, and with them the
+    tracebacks :func:`run_typer_app` prints; without it warnings only."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
 def _debugging() -> bool:
-    """``--debug`` was given (ours or the umbrella's: both set the root logger to DEBUG)."""
+    """``--debug`` was given (ours or the umbrella's: both go through :func:`configure_logging`)."""
     return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
@@ -418,26 +424,21 @@ def _lookup_clip(repository, path: Path, wm_key_path: Path, load_watermark_key):
 # ---------------------------------------------------------------------------------- python -m provenance
 
 
-def _standalone_app() -> typer.Typer:
-    """``app`` under a root with ``--debug``; the umbrella has its own root and ``--debug``."""
-    root = typer.Typer(
-        name="provenance",
-        help="synthvid provenance: C2PA Content Credentials, watermark, manifest repository, verify.",
-        add_completion=False,
-        no_args_is_help=True,
-        rich_markup_mode="rich",
-    )
+def standalone_app(package_app: typer.Typer, *, name: str, help: str) -> typer.Typer:
+    """A package's ``app`` under a root with ``--debug``, for ``python -m <package>`` (the umbrella has its
+    own root, with ``--debug`` and ``--version``); run it with :func:`run_typer_app`."""
+    root = typer.Typer(name=name, help=help, add_completion=False, no_args_is_help=True, rich_markup_mode="rich")
 
     @root.callback()
     def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
-        """synthvid provenance: C2PA Content Credentials, watermark, manifest repository, verify.
+        configure_logging(debug)
 
-        Example: python -m provenance verify clip.mp4 --trust ca.pem
-        """
-        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-    root.add_typer(app)
+    root.add_typer(package_app)
     return root
+
+
+def _standalone_app() -> typer.Typer:
+    return standalone_app(app, name="provenance", help="synthvid provenance: C2PA Content Credentials, watermark, manifest repository, verify.")
 
 
 def run_typer_app(app_: typer.Typer, argv: list[str], *, prog_name: str, user_errors: tuple = USER_ERRORS) -> int:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from genkit.world import COLORS, parse_prompt
 from provenance.media import read_video
@@ -140,6 +141,27 @@ def test_bad_prompt_in_a_suite_names_the_file_and_prompt(synthvid, tmp_path):
 def test_debug_shows_the_traceback(synthvid):
     done = synthvid("--debug", "world", "render", "a dragon", "--out", "run", check_exit=2)
     assert "Traceback" in done.stderr and "PromptError" in done.stderr
+
+
+@pytest.mark.parametrize(("argv", "message", "error_class"), [
+    (["provenance", "verify", "nowhere.mp4"], "error: nowhere.mp4: no such file", "MediaError"),
+    (["eval", "eval", "--fake", "nowhere"], "error: nowhere: no such folder", "InputSetError"),
+    (["detectors", "detect", "train", "--data", "nowhere.csv", "--out", "x"], "error: nowhere.csv: no such file or folder",
+     "DatasetError"),
+])
+def test_python_m_package_is_one_line_and_its_debug_shows_the_traceback(tmp_path, argv, message, error_class):
+    """Every ``python -m <package>`` runs under provenance.cli.standalone_app and run_typer_app: a user error is
+    one line and exit 2; ``--debug`` before the command adds the traceback."""
+    package, *rest = argv
+    for debug in ([], ["--debug"]):
+        done = subprocess.run([sys.executable, "-m", package, *debug, *rest], capture_output=True, text=True, cwd=tmp_path,
+                              timeout=120)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.strip().splitlines()[-1] == message
+        if debug:
+            assert "Traceback" in done.stderr and error_class in done.stderr
+        else:
+            assert done.stderr.strip() == message
 
 
 def test_missing_files_exit_2_with_one_line_each(synthvid, tmp_path, mp4):
