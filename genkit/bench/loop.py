@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -176,14 +175,14 @@ def deliver_item(context: ItemContext, request: ClipRequest, frames, generate_se
 
         for payload in forget_undelivered(path, provenance.repository):
             log.info("%s: removed repository record %s of a clip an interrupted run never committed", path.name, payload)
-    started = time.perf_counter()
+    timer = StageTimer()
     finished = finish_clip(context.run, context.backend, request, frames, context.settings, provenance, path, generate_seconds,
                            keep_decoded=True)
-    finished.row["provenance_seconds"] = round(time.perf_counter() - started, 4)
-    started = time.perf_counter()
+    timer.lap("provenance")
     record = make_record(finished, request, path, context.specs[request.prompt_index],
                          None if provenance is None else provenance.watermark_key)
-    finished.row["decode_seconds"] = round(time.perf_counter() - started, 4)
+    timer.lap("decode")
+    finished.row.update({f"{stage}_seconds": round(seconds, 4) for stage, seconds in timer.wall.items()})
     return record
 
 
@@ -196,9 +195,9 @@ def commit_item(context: ItemContext, request: ClipRequest, frames, generate_sec
             raise frames
         record = deliver_item(context, request, frames, generate_seconds)
         row = record.row
-        started = time.perf_counter()
+        timer = StageTimer()
         row.update(context.scoring.score(record))
-        row["metrics_seconds"] = round(time.perf_counter() - started, 4)
+        row["metrics_seconds"] = round(timer.lap("metrics"), 4)
         error = None
     except Exception as exc:
         log.debug("%s failed", key, exc_info=True)
@@ -213,10 +212,10 @@ def commit_item(context: ItemContext, request: ClipRequest, frames, generate_sec
         }
     workers = context.workers
     row["worker"] = workers.name
-    started = time.perf_counter()
     features = record.fvd_features if record is not None and error is None else None
+    timer = StageTimer()
     context.ledger.record(request.prompt_index, request.sample_index, row, error=error, features=features, worker=workers.name)
-    row["ledger_seconds"] = round(time.perf_counter() - started, 4)  # reported, not stored: the commit is done
+    row["ledger_seconds"] = round(timer.lap("ledger"), 4)  # reported, not stored: the commit is done
     row[STATUS_COLUMN], row[ERROR_COLUMN] = (ITEM_FAILED, error) if error else (ITEM_OK, None)
     return row
 

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from genkit.commands.common import BATCHED_FORWARD_HELP, TINY_MODEL, Dtype, prompt_items
 from provenance.console import make_console, print_json, progress_bar
+from provenance.runfolder import METRICS_FILE, RUN_COMPLETE, RUN_RUNNING
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich", no_args_is_help=True)
 
@@ -154,9 +155,9 @@ def _bench_summary(result, as_json: bool) -> None:
         "made_now": result.made,
         "failed_now": result.failed,
         "finalized": result.finalized,
-        "status": record.get("status") if result.finalized else "running",
+        "status": record.get("status") if result.finalized else RUN_RUNNING,
         "table": str(run.results_path) if result.finalized else None,
-        "metrics_file": str(run.root / "metrics.json") if result.finalized else None,
+        "metrics_file": str(run.root / METRICS_FILE) if result.finalized else None,
         "metrics": result.metrics,
     }
     if not result.workers.is_main and result.workers.distributed:
@@ -169,7 +170,7 @@ def _bench_summary(result, as_json: bool) -> None:
                       f"{result.done_before} were done before", highlight=False)
         if result.finalized:
             _print_bench_metrics(console, result.metrics)
-            console.print(f"Run folder: {run.root}  (status {record.get('status')}; table {run.results_path}; metrics {run.root / 'metrics.json'})",
+            console.print(f"Run folder: {run.root}  (status {record.get('status')}; table {run.results_path}; metrics {run.root / METRICS_FILE})",
                           highlight=False)
             console.print(f"Report: synthvid report {run.root}", highlight=False)
         else:
@@ -281,5 +282,5 @@ def bench_merge(
 
     result = merge_run(run_dir)
     _bench_summary(result, as_json)
-    if result.run.record.get("status") != "complete":
+    if result.run.record.get("status") != RUN_COMPLETE:
         raise typer.Exit(1)

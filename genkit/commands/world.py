@@ -16,6 +16,7 @@ import typer
 from genkit.commands.common import EXIT_BAD_INPUT, TABLE_ROWS_SHOWN, USER_ERRORS, prompt_items, run_summary
 from genkit.errors import GenkitError
 from provenance.console import make_console, one_line, print_json, progress_bar
+from provenance.runfolder import RUN_COMPLETE
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def world_render(
             ):
                 bar.update()
         scores = agreement(run.rows)
-        run.close("complete", clips=len(run.rows), analyzer_agreement=scores)
+        run.close(RUN_COMPLETE, clips=len(run.rows), analyzer_agreement=scores)
     summary = {**run_summary(run), "analyzer_agreement": scores}
     if as_json:
         print_json({**summary, "rows": run.rows})
