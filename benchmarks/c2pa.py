@@ -142,7 +142,8 @@ class Fixture:
 
     def credential(self, video: Video, name: str, **params) -> Path:
         return credential_clip(
-            video, self.folder / name,
+            video,
+            self.folder / name,
             generator=GeneratorInfo("shapes-world", "1.0"),
             signer=self.signer,
             repository=self.repo,
@@ -201,11 +202,17 @@ def tamper_campaign(fixture: Fixture, files: int, flips: int, seed: int):
                 scratch.write_bytes(bytes(altered))
                 region, detail = locate(ranges, int(position))
                 c2pa_only = verdict_of(scratch, fixture, full=False)
-                rows.append({
-                    "file": index, "position": int(position), "region": region, "detail": detail,
-                    "full": verdict_of(scratch, fixture, full=True), "c2pa_only": c2pa_only,
-                    "change": observed_change(scratch, report, frames) if c2pa_only == "TRUSTED" else None,
-                })
+                rows.append(
+                    {
+                        "file": index,
+                        "position": int(position),
+                        "region": region,
+                        "detail": detail,
+                        "full": verdict_of(scratch, fixture, full=True),
+                        "c2pa_only": c2pa_only,
+                        "change": observed_change(scratch, report, frames) if c2pa_only == "TRUSTED" else None,
+                    }
+                )
         print(f"  file {index}: {sum(r['file'] == index for r in rows)} flips", file=sys.stderr)
     return originals, rows
 
@@ -225,12 +232,17 @@ def exhaustive_header_scan(fixture: Fixture, path: Path, seed: int):
         scratch.write_bytes(bytes(altered))
         verdict = verdict_of(scratch, fixture, full=False)
         region, detail = locate(ranges, position)
-        rows.append({
-            "position": position, "region": region, "detail": detail, "c2pa_only": verdict,
-            "change": observed_change(scratch, report, frames) if verdict == "TRUSTED" else None,
-            # The repository's byte check needs no pixels: skip the watermark here (it is slow).
-            "full": verdict_of(scratch, fixture, full=True, watermark=False) if verdict == "TRUSTED" else verdict,
-        })
+        rows.append(
+            {
+                "position": position,
+                "region": region,
+                "detail": detail,
+                "c2pa_only": verdict,
+                "change": observed_change(scratch, report, frames) if verdict == "TRUSTED" else None,
+                # The repository's byte check needs no pixels: skip the watermark here (it is slow).
+                "full": verdict_of(scratch, fixture, full=True, watermark=False) if verdict == "TRUSTED" else verdict,
+            }
+        )
     return rows
 
 
@@ -264,13 +276,15 @@ def time_clip(fixture: Fixture, name: str, video: Video, repeats: int, credentia
     signed = fixture.credential(video, f"{name}/credentialed.mp4", prompt=name)
     credential_first = time.perf_counter() - started
     credential_times = [credential_first] + [
-        median_seconds(lambda k=k: fixture.credential(video, f"{name}/again-{k}.mp4", prompt=name), 1)
-        for k in range(credential_repeats - 1)
+        median_seconds(lambda k=k: fixture.credential(video, f"{name}/again-{k}.mp4", prompt=name), 1) for k in range(credential_repeats - 1)
     ]
     unsigned = write_video(video, folder / "unsigned.mp4")
     manifest = build_manifest(
-        title="clip.mp4", generator=GeneratorInfo("shapes-world"), watermark_payload=b"\x01" * 8,
-        watermark_alg="org.synthvid.benchmark", duration_ms=int(1000 * video.duration),
+        title="clip.mp4",
+        generator=GeneratorInfo("shapes-world"),
+        watermark_payload=b"\x01" * 8,
+        watermark_alg="org.synthvid.benchmark",
+        duration_ms=int(1000 * video.duration),
     )
     counter = iter(range(10**6))
     sign = median_seconds(lambda: sign_file(unsigned, folder / f"signed-{next(counter)}.mp4", manifest, fixture.signer), repeats)
@@ -282,14 +296,34 @@ def time_clip(fixture: Fixture, name: str, video: Video, repeats: int, credentia
     )
     verdict = verify_file(signed, trust_anchors_pem=fixture.anchors, repository=fixture.repo, watermark_key=fixture.watermark_key)
     sha = median_seconds(lambda: sha256_file(signed), repeats)
-    command = [sys.executable, "-m", "provenance", "verify", str(signed), "--trust", str(fixture.keys.ca_cert),
-               "--repo", str(fixture.repo.path), "--wm-key", str(fixture.keys.watermark_key), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "provenance",
+        "verify",
+        str(signed),
+        "--trust",
+        str(fixture.keys.ca_cert),
+        "--repo",
+        str(fixture.repo.path),
+        "--wm-key",
+        str(fixture.keys.watermark_key),
+        "--json",
+    ]
     cli_wall = median_seconds(lambda: subprocess.run(command, capture_output=True, check=False), full_repeats)
     return {
-        "clip": name, "bytes": signed.stat().st_size, "sign": sign, "verify_c2pa": verify_c2pa,
-        "verify_full": verify_full, "cli_wall": cli_wall, "credential_clip": statistics.median(credential_times),
-        "credential_runs": len(credential_times), "sha256": sha, "verdict": verdict.verdict.value,
-        "repeats": repeats, "full_repeats": full_repeats,
+        "clip": name,
+        "bytes": signed.stat().st_size,
+        "sign": sign,
+        "verify_c2pa": verify_c2pa,
+        "verify_full": verify_full,
+        "cli_wall": cli_wall,
+        "credential_clip": statistics.median(credential_times),
+        "credential_runs": len(credential_times),
+        "sha256": sha,
+        "verdict": verdict.verdict.value,
+        "repeats": repeats,
+        "full_repeats": full_repeats,
     }
 
 
@@ -441,7 +475,7 @@ def main() -> None:
     old = args.out.read_text() if args.out.exists() else ""
     begin, end = "<!-- sign-memory: benchmarks/sign_memory.py -->", "<!-- /sign-memory -->"
     if begin in old and end in old:  # benchmarks/sign_memory.py's section stays
-        text = text.rstrip("\n") + "\n\n" + old[old.index(begin): old.index(end) + len(end)] + "\n"
+        text = text.rstrip("\n") + "\n\n" + old[old.index(begin) : old.index(end) + len(end)] + "\n"
     args.out.write_text(text)
     print(text)
     print(f"wrote {args.out}", file=sys.stderr)

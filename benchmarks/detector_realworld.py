@@ -91,12 +91,16 @@ def report(data: dict, result: dict, args) -> list[str]:
     scores = result["scores"]
     real = y == 0
     generators = sorted(set(groups[y == 1]))
-    lines = ["# Real-vs-synthetic detection on real generators' video", "",
-             f"`python benchmarks/detector_realworld.py` on {len(y)} clips of `../shared/realworld/` ({int(y.sum())} AI clips from "
-             f"{len(generators)} generators, {int(real.sum())} real clips from {len(set(groups[real]))} sources); features "
-             f"{float(data['seconds']):.0f} s. Protocol in the script's docstring: common form (16 frames at ≈ 8 fps, 256² centre "
-             "square, one H.264 CRF 23 pass for both classes), forensic features, heads chosen on a validation split of each "
-             "training set grouped by generator/source, leave one generator out × 5 folds of real sources.", ""]
+    lines = [
+        "# Real-vs-synthetic detection on real generators' video",
+        "",
+        f"`python benchmarks/detector_realworld.py` on {len(y)} clips of `../shared/realworld/` ({int(y.sum())} AI clips from "
+        f"{len(generators)} generators, {int(real.sum())} real clips from {len(set(groups[real]))} sources); features "
+        f"{float(data['seconds']):.0f} s. Protocol in the script's docstring: common form (16 frames at ≈ 8 fps, 256² centre "
+        "square, one H.264 CRF 23 pass for both classes), forensic features, heads chosen on a validation split of each "
+        "training set grouped by generator/source, leave one generator out × 5 folds of real sources.",
+        "",
+    ]
     skipped = [s for s in data["skipped"] if s]
     if skipped:
         lines += [f"Skipped ({len(skipped)}): " + "; ".join(skipped), ""]
@@ -106,8 +110,12 @@ def report(data: dict, result: dict, args) -> list[str]:
     for generator in generators:
         mask = (groups == generator) | real
         lab = y[mask]
-        row = [roc_auc(lab, scores["clean"][mask]), tpr_at_fpr(lab, scores["clean"][mask], 0.05),
-               roc_auc(lab, scores["crf28"][mask]), roc_auc(lab, scores["half"][mask])]
+        row = [
+            roc_auc(lab, scores["clean"][mask]),
+            tpr_at_fpr(lab, scores["clean"][mask], 0.05),
+            roc_auc(lab, scores["crf28"][mask]),
+            roc_auc(lab, scores["half"][mask]),
+        ]
         gif_scores = np.where(real, scores["gif"], scores["clean"])[mask]
         row.append(roc_auc(lab, gif_scores))
         per.append(row)
@@ -116,10 +124,14 @@ def report(data: dict, result: dict, args) -> list[str]:
     lines.append("| **mean over generators** | " + f"{int(y.sum())} | " + " | ".join(f"**{v:.3f}**" for v in mean) + " |")
     pooled = roc_auc(y, scores["clean"])
     mp4 = (y == 0) | ((y == 1) & (containers != "gif"))
-    lines += ["", f"Pooled (every AI clip scored by heads that never saw its generator, every real clip by heads that never saw its "
-              f"source): AUC {pooled:.3f}, TPR@5%FPR {tpr_at_fpr(y, scores['clean'], 0.05):.3f}; MP4/WebM-only AI clips "
-              f"({int(((y == 1) & (containers != 'gif')).sum())}): AUC {roc_auc(y[mp4], scores['clean'][mp4]):.3f}; "
-              f"expected calibration error {expected_calibration_error(y, scores['clean']):.3f}.", ""]
+    lines += [
+        "",
+        f"Pooled (every AI clip scored by heads that never saw its generator, every real clip by heads that never saw its "
+        f"source): AUC {pooled:.3f}, TPR@5%FPR {tpr_at_fpr(y, scores['clean'], 0.05):.3f}; MP4/WebM-only AI clips "
+        f"({int(((y == 1) & (containers != 'gif')).sum())}): AUC {roc_auc(y[mp4], scores['clean'][mp4]):.3f}; "
+        f"expected calibration error {expected_calibration_error(y, scores['clean']):.3f}.",
+        "",
+    ]
     counts = {}
     for pick in result["chosen"]:
         counts[pick] = counts.get(pick, 0) + 1
@@ -156,8 +168,10 @@ def main() -> None:
     if not (args.corpus / "manifest.jsonl").is_file():
         sys.exit(f"{args.corpus}: no manifest.jsonl (the real-world corpus lives in ../shared/realworld)")
     data = extract(args.corpus, args.work)
-    print(f"{len(data['label'])} clips with features ({int(data['label'].sum())} AI), {len([s for s in data['skipped'] if s])} skipped, "
-          f"{float(data['seconds']):.0f} s")
+    print(
+        f"{len(data['label'])} clips with features ({int(data['label'].sum())} AI), {len([s for s in data['skipped'] if s])} skipped, "
+        f"{float(data['seconds']):.0f} s"
+    )
     if args.extract_only:
         return
     result = leave_one_generator_out(data)
@@ -169,11 +183,15 @@ def main() -> None:
         rate = speed(args.corpus, load_manifest(args.corpus), args.model_dir)
         y = data["label"].astype(int)
         fpr = float((result["scores"]["clean"][y == 0] >= shipped["threshold"]).mean())
-        lines += ["## The shipped model", "",
-                  f"`{args.model_dir.relative_to(REPO)}`: forensic features of the common form, head {shipped['head']} (chosen on a "
-                  f"grouped validation split), threshold {shipped['threshold']:.4f} = at most 5 % of real clips flagged as scored "
-                  f"by heads that never saw their source (there: {fpr:.1%}). Speed: {rate['clips_per_s']:.1f} clips/s at 256²×16 on "
-                  f"this machine's 2 cores ({rate['clips']} clips, decoding not counted; target ≥ 50).", ""]
+        lines += [
+            "## The shipped model",
+            "",
+            f"`{args.model_dir.relative_to(REPO)}`: forensic features of the common form, head {shipped['head']} (chosen on a "
+            f"grouped validation split), threshold {shipped['threshold']:.4f} = at most 5 % of real clips flagged as scored "
+            f"by heads that never saw their source (there: {fpr:.1%}). Speed: {rate['clips_per_s']:.1f} clips/s at 256²×16 on "
+            f"this machine's 2 cores ({rate['clips']} clips, decoding not counted; target ≥ 50).",
+            "",
+        ]
     text = "\n".join(lines) + "\n"
     out = REPO / "benchmarks" / "results" / "detector_realworld.md"
     out.write_text(text)

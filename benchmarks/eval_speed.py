@@ -196,8 +196,7 @@ def bench_metrics(args) -> list[str]:
         "FVD-tiny features (synthvid-tiny-video, batches of 8)": lambda: [extractor(clips[i : i + 8]) for i in range(0, count, 8)],
         "CLIPSIM (synthvid-tiny-clip, 16 frames + prompt)": lambda: [clip_scores(encoder, c, p) for c, p in zip(clips, prompts)],
         "frame embeddings (synthvid-tiny-clip, 16 frames)": lambda: [encoder.encode_frames(c) for c in clips],
-        "CLIP-Temp + subject + background consistency, given embeddings": lambda: [
-            (clip_temp(e), vbench_consistency(e)) for e in embeddings],
+        "CLIP-Temp + subject + background consistency, given embeddings": lambda: [(clip_temp(e), vbench_consistency(e)) for e in embeddings],
         "optical flow (DIS, forward + backward, 15 pairs)": lambda: [optical_flows(c) for c in clips],
         "warping error, given flows": lambda: [warping_error(c, f) for c, f in zip(clips, flows)],
         "motion magnitude, given flows": lambda: [pair_motion(f) for f in flows],
@@ -228,8 +227,18 @@ def pick_real_clips(count: int) -> list[dict]:
     import json
 
     rows = [json.loads(line) for line in (REALWORLD / "manifest.jsonl").read_text().splitlines() if line.strip()]
-    fits = sorted((r for r in rows if r["class"] == "real" and r["file"].endswith(".mp4") and r["codec"] == "h264"
-                   and 360 <= min(r["width"], r["height"]) <= 512 and 16 <= r["frames"] <= 117), key=lambda r: (r["frames"], r["file"]))
+    fits = sorted(
+        (
+            r
+            for r in rows
+            if r["class"] == "real"
+            and r["file"].endswith(".mp4")
+            and r["codec"] == "h264"
+            and 360 <= min(r["width"], r["height"]) <= 512
+            and 16 <= r["frames"] <= 117
+        ),
+        key=lambda r: (r["frames"], r["file"]),
+    )
     readable = []
     from provenance.errors import MediaError
     from provenance.media import read_video
@@ -263,14 +272,27 @@ def _vbench_models(root: Path, save: bool = False) -> dict:
     from clip.model import CLIP
 
     source = (Path(__file__).resolve().parents[1] / "tests" / "test_vbench_reference.py").read_text()
-    hubconf = next(ast.literal_eval(node.value) for node in ast.parse(source).body
-                   if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "HUBCONF")
+    hubconf = next(
+        ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "HUBCONF"
+    )
     namespace: dict = {}
     exec(compile(hubconf, "hubconf.py", "exec"), namespace)
     torch.manual_seed(0)
     dino = namespace["ViT"](dim=768, depth=12, heads=12).eval()
-    clip_model = CLIP(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
-                      context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8, transformer_layers=12).eval()
+    clip_model = CLIP(
+        embed_dim=512,
+        image_resolution=224,
+        vision_layers=12,
+        vision_width=768,
+        vision_patch_size=32,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=512,
+        transformer_heads=8,
+        transformer_layers=12,
+    ).eval()
     if save:
         torch.save(dino.state_dict(), root / "dino_vitbase16.pth")
         torch.save(clip_model.state_dict(), root / "clip_vitb32.pt")
@@ -288,8 +310,7 @@ def _in_child(function, *args):
     def target(queue):
         wall, cpu = time.perf_counter(), time.process_time()
         value = function(*args)
-        queue.put((value, time.process_time() - cpu, time.perf_counter() - wall,
-                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        queue.put((value, time.process_time() - cpu, time.perf_counter() - wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
@@ -358,15 +379,15 @@ def bench_vbench(args) -> list[str]:
         torch.manual_seed(2)
         raft = RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False))
         torch.save(raft.state_dict(), root / "raft-things.pth")
-        detector = DynamicDegree(EasyDict(model=str(root / "raft-things.pth"), small=False, mixed_precision=False,
-                                          alternate_corr=False), "cpu")
+        detector = DynamicDegree(EasyDict(model=str(root / "raft-things.pth"), small=False, mixed_precision=False, alternate_corr=False), "cpu")
         return float(np.mean([detector.infer(path) for path in files]))
 
     lines = [
         f"## VBench dimensions beside vbench 0.1.5, real camera clips ({args.threads} torch threads)",
         "",
         "Clips (shared real-world corpus, chosen by `pick_real_clips`: ≈480p, 16–117 frames, .mp4): "
-        + ", ".join(f"`{c['file']}` ({c['width']}×{c['height']}, {c['frames']} frames, {c['fps']:g} fps)" for c in clips) + ".",
+        + ", ".join(f"`{c['file']}` ({c['width']}×{c['height']}, {c['frames']} frames, {c['fps']:g} fps)" for c in clips)
+        + ".",
         "",
         "Same random weights on both sides: DINO ViT-B/16 (VBench: DINO's own model code; ours: timm "
         "`vit_base_patch16_224.dino`, `--protocol vbench`), OpenAI CLIP ViT-B/32 (VBench: openai-clip's model; ours: "
@@ -383,8 +404,10 @@ def bench_vbench(args) -> list[str]:
         files = dynamic_paths if dimension == "dynamic_degree" else paths
         mine = _in_child(ours, dimension, files)
         peer = _in_child(theirs, dimension, files)
-        lines.append(f"| {dimension} | {len(files)} | {mine[1]:.1f} | {peer[1]:.1f} | {peer[1] / mine[1]:.1f}× | {mine[2]:.1f} | "
-                     f"{peer[2]:.1f} | {mine[3]:,.0f} MiB | {peer[3]:,.0f} MiB | {mine[0]:.6f} | {peer[0]:.6f} |")
+        lines.append(
+            f"| {dimension} | {len(files)} | {mine[1]:.1f} | {peer[1]:.1f} | {peer[1] / mine[1]:.1f}× | {mine[2]:.1f} | "
+            f"{peer[2]:.1f} | {mine[3]:,.0f} MiB | {peer[3]:,.0f} MiB | {mine[0]:.6f} | {peer[0]:.6f} |"
+        )
         print(lines[-1], flush=True)
     lines.append("")
     return lines
@@ -421,9 +444,19 @@ def main() -> None:
     machine = hardware()
     commit = git_commit()
     load = os.getloadavg()
-    command = priority_prefix() + "python benchmarks/eval_speed.py " + " ".join(
-        [f"--sections {','.join(sections)}", f"--repeats {args.repeats}", f"--threads {args.threads}", f"--seed {args.seed}",
-         f"--i3d-clips {args.i3d_clips}", f"--metric-clips {args.metric_clips}"]
+    command = (
+        priority_prefix()
+        + "python benchmarks/eval_speed.py "
+        + " ".join(
+            [
+                f"--sections {','.join(sections)}",
+                f"--repeats {args.repeats}",
+                f"--threads {args.threads}",
+                f"--seed {args.seed}",
+                f"--i3d-clips {args.i3d_clips}",
+                f"--metric-clips {args.metric_clips}",
+            ]
+        )
     )
     report = "\n".join(
         [

@@ -33,8 +33,18 @@ from genkit.world import render_suite, sample_prompts
 
 RESULTS = Path(__file__).parent / "results" / "metric_sanity.md"
 LEVELS = 5
-METRICS = ("fvd_tiny", "fvd_tiny_inf", "feature_trace", "clipsim", "clip_temp", "subject_consistency", "background_consistency", "flicker",
-           "warping_error", "motion_magnitude")
+METRICS = (
+    "fvd_tiny",
+    "fvd_tiny_inf",
+    "feature_trace",
+    "clipsim",
+    "clip_temp",
+    "subject_consistency",
+    "background_consistency",
+    "flicker",
+    "warping_error",
+    "motion_magnitude",
+)
 
 
 def _blur(frames: np.ndarray, sigma: float) -> np.ndarray:
@@ -110,8 +120,11 @@ def evaluate_set(clips, prompts, reference_features, models) -> tuple[dict, list
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the N < 256 warning: every condition has the same N
         result = fvd.compute()
-    values = {"fvd_tiny": float(result["fvd"]), "fvd_tiny_inf": float(result["fvd_inf"]),
-              "feature_trace": float(np.trace(fvd.stats(real=False).sigma))}  # how varied the fake features are
+    values = {
+        "fvd_tiny": float(result["fvd"]),
+        "fvd_tiny_inf": float(result["fvd_inf"]),
+        "feature_trace": float(np.trace(fvd.stats(real=False).sigma)),
+    }  # how varied the fake features are
     if encoder is None:
         return {**values, **{name: float("nan") for name in CLIP_METRICS}}, []
     per_clip = [float(clip_scores(encoder, clip, [prompt])[0]) for clip, prompt in zip(clips, prompts)]
@@ -137,8 +150,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--video-model", type=Path, default=None,
-                        help="a synthvid-tiny-video folder (default: the shipped one), e.g. a training run's model/")
+    parser.add_argument(
+        "--video-model", type=Path, default=None, help="a synthvid-tiny-video folder (default: the shipped one), e.g. a training run's model/"
+    )
     parser.add_argument("--fvd-only", action="store_true", help="FVD-tiny alone (skips the CLIP metrics): a quick check of an encoder")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -191,7 +205,8 @@ def main() -> None:
     generalises = [
         f"FVD-tiny ρ for {k} (trained on: {'yes' if k in TRAINED else 'no'}): {rho[k]['fvd_tiny']:+.2f}; "
         f"FVD-tiny {table[k][0]['fvd_tiny']:.3g} → {table[k][-1]['fvd_tiny']:.3g}"
-        for k in DISTORTIONS if k not in ("noise", "blur", "shuffle")
+        for k in DISTORTIONS
+        if k not in ("noise", "blur", "shuffle")
     ]
     why = []
     for kind in ("noise", "blur", "shuffle"):
@@ -204,76 +219,91 @@ def main() -> None:
             values = ", ".join(f"{row['fvd_tiny']:.3g}" for row in table[kind])
             reason = f"the features move but not in step with the strength (FVD-tiny by level: {values})"
         elif rho[kind]["feature_trace"] < 0:
-            reason = ("the encoder is nearly invariant to it, and what remains is its features' spread shrinking "
-                      f"(Tr Σ {spread:+.1%}), which lowers a finite-N Fréchet distance (its upward bias is made of the trace terms)")
+            reason = (
+                "the encoder is nearly invariant to it, and what remains is its features' spread shrinking "
+                f"(Tr Σ {spread:+.1%}), which lowers a finite-N Fréchet distance (its upward bias is made of the trace terms)"
+            )
         else:
             reason = "the encoder is nearly invariant to it: its features barely move, so FVD-tiny stays at the set-to-set sampling floor"
-        why.append(f"{kind}: FVD-tiny {first['fvd_tiny']:.2f} → {last['fvd_tiny']:.2f} ({change:+.1%}) from strength 0 to 4, "
-                   f"FVD∞ ρ {rho[kind]['fvd_tiny_inf']:+.2f}; {reason}.")
+        why.append(
+            f"{kind}: FVD-tiny {first['fvd_tiny']:.2f} → {last['fvd_tiny']:.2f} ({change:+.1%}) from strength 0 to 4, "
+            f"FVD∞ ρ {rho[kind]['fvd_tiny_inf']:+.2f}; {reason}."
+        )
     model_dir = args.video_model or DEFAULT_DIR
     training = json.loads((model_dir / CONFIG_FILE).read_text()).get("training", {})
     accuracy = training.get("evaluation", {})
     if why and accuracy:
-        heads = ", ".join(f"{k.split('_', 1)[1]} {'acc' if k.startswith('acc') else 'r'} {v:.2f}"
-                          for k, v in accuracy.items() if k.startswith(("acc_order", "r_")))
-        why.append(f"The encoder had {training.get('steps')} training steps ({training.get('minutes_trained')} min); "
-                   f"held-out: {heads} (see its MODEL_CARD.md).")
+        heads = ", ".join(
+            f"{k.split('_', 1)[1]} {'acc' if k.startswith('acc') else 'r'} {v:.2f}" for k, v in accuracy.items() if k.startswith(("acc_order", "r_"))
+        )
+        why.append(
+            f"The encoder had {training.get('steps')} training steps ({training.get('minutes_trained')} min); "
+            f"held-out: {heads} (see its MODEL_CARD.md)."
+        )
     metrics = METRICS[:3] if encoder is None else METRICS
     header = "| distortion | " + " | ".join(metrics) + " |"
     rule = "| --- | " + " | ".join("---:" for _ in metrics) + " |"
-    rho_rows = [f"| {k}{'' if k in TRAINED else ' (unseen)'} | " + " | ".join(f"{rho[k][m]:+.2f}" for m in metrics) + " |"
-                for k in DISTORTIONS]
+    rho_rows = [f"| {k}{'' if k in TRAINED else ' (unseen)'} | " + " | ".join(f"{rho[k][m]:+.2f}" for m in metrics) + " |" for k in DISTORTIONS]
     value_rows = []
     for kind in DISTORTIONS:
         for level, values in enumerate(table[kind]):
             value_rows.append(f"| {kind} {level} | " + " | ".join(f"{values[m]:.4g}" for m in metrics) + " |")
     machine, commit = hardware(), git_commit()
-    command = (f"nice -n 10 python benchmarks/metric_sanity.py --clips {args.clips} --frames {args.frames} --size {args.size} "
-               f"--seed {args.seed} --threads {args.threads}"
-               + (f" --video-model {args.video_model}" if args.video_model else "") + (" --fvd-only" if args.fvd_only else ""))
-    report = "\n".join([
-        "# Metric sanity: Spearman ρ between distortion strength and each metric",
-        "",
-        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d}, "
-        f"{machine.get('cpu', platform.processor())}, Python {platform.python_version()}, commit "
-        f"{commit['commit'][:7] + (' (dirty)' if commit['dirty'] else '') if commit else 'unknown'}; "
-        f"{time.perf_counter() - started:.0f} s.",
-        "",
-        f"Sets: {args.clips} reference and {args.clips} test clips of the shapes world ({args.frames} frames, {args.size}×{args.size}, "
-        "random size/texture/noise/pan), different seeds. Models: "
-        f"{'the shipped synthvid-tiny-video' if args.video_model is None else f'synthvid-tiny-video from {args.video_model}'} (FVD-tiny)"
-        f"{'' if encoder is None else ' and synthvid-tiny-clip (CLIPSIM, CLIP-Temp, both consistencies)'}. "
-        "Strength 0 is the clean test set; levels 1–4: "
-        "noise σ 5/10/20/40, blur σ 0.5/1/2/3 px, shuffle 25/50/75/100 % of frames, freeze the last 25/50/75/94 %, "
-        "colour mix 10/20/40/80 % towards the channel-rotated image, H.264 CRF 24/32/40/48, JPEG quality 60/35/20/8.",
-        "",
-        "What FVD-tiny's encoder was trained on (`eval/train_video.py`): additive noise of a random kind (Gaussian per channel, "
-        "Gaussian grey, uniform; σ 2–50), a random low-pass (Gaussian, box, down-up sampling; σ 0.3–3.5 px), frame "
-        "permutations (10–100 % of the frames, or adjacent swaps) and freezes from a random frame on — the families of "
-        f"noise, blur, shuffle and freeze, in random kinds and strengths whose ranges contain these settings (the shuffle is "
-        f"the same procedure), so those four rows show that training worked. It never saw: {', '.join(unseen)} (marked *unseen*).",
-        "",
-        "## Targets",
-        "",
-        *(f"- {line}" for line in checks),
-        "",
-        "## FVD-tiny on the other distortions (does it generalise?)",
-        "",
-        *(f"- {line}" for line in generalises),
-        "",
-        *(["## Why FVD-tiny misses", "", *(f"- {line}" for line in why), ""] if why else []),
-        "## Spearman ρ (strength 0..4 vs metric)",
-        "",
-        ("" if encoder is None else "Flicker is 1 − VBench's temporal-flickering score (higher = more flicker); ")
-        + "feature_trace is Tr Σ of the distorted set's FVD-tiny features.",
-        "",
-        header, rule, *rho_rows,
-        "",
-        "## Values",
-        "",
-        header.replace("distortion", "distortion, level"), rule, *value_rows,
-        "",
-    ])
+    command = (
+        f"nice -n 10 python benchmarks/metric_sanity.py --clips {args.clips} --frames {args.frames} --size {args.size} "
+        f"--seed {args.seed} --threads {args.threads}"
+        + (f" --video-model {args.video_model}" if args.video_model else "")
+        + (" --fvd-only" if args.fvd_only else "")
+    )
+    report = "\n".join(
+        [
+            "# Metric sanity: Spearman ρ between distortion strength and each metric",
+            "",
+            f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d}, "
+            f"{machine.get('cpu', platform.processor())}, Python {platform.python_version()}, commit "
+            f"{commit['commit'][:7] + (' (dirty)' if commit['dirty'] else '') if commit else 'unknown'}; "
+            f"{time.perf_counter() - started:.0f} s.",
+            "",
+            f"Sets: {args.clips} reference and {args.clips} test clips of the shapes world ({args.frames} frames, {args.size}×{args.size}, "
+            "random size/texture/noise/pan), different seeds. Models: "
+            f"{'the shipped synthvid-tiny-video' if args.video_model is None else f'synthvid-tiny-video from {args.video_model}'} (FVD-tiny)"
+            f"{'' if encoder is None else ' and synthvid-tiny-clip (CLIPSIM, CLIP-Temp, both consistencies)'}. "
+            "Strength 0 is the clean test set; levels 1–4: "
+            "noise σ 5/10/20/40, blur σ 0.5/1/2/3 px, shuffle 25/50/75/100 % of frames, freeze the last 25/50/75/94 %, "
+            "colour mix 10/20/40/80 % towards the channel-rotated image, H.264 CRF 24/32/40/48, JPEG quality 60/35/20/8.",
+            "",
+            "What FVD-tiny's encoder was trained on (`eval/train_video.py`): additive noise of a random kind (Gaussian per channel, "
+            "Gaussian grey, uniform; σ 2–50), a random low-pass (Gaussian, box, down-up sampling; σ 0.3–3.5 px), frame "
+            "permutations (10–100 % of the frames, or adjacent swaps) and freezes from a random frame on — the families of "
+            f"noise, blur, shuffle and freeze, in random kinds and strengths whose ranges contain these settings (the shuffle is "
+            f"the same procedure), so those four rows show that training worked. It never saw: {', '.join(unseen)} (marked *unseen*).",
+            "",
+            "## Targets",
+            "",
+            *(f"- {line}" for line in checks),
+            "",
+            "## FVD-tiny on the other distortions (does it generalise?)",
+            "",
+            *(f"- {line}" for line in generalises),
+            "",
+            *(["## Why FVD-tiny misses", "", *(f"- {line}" for line in why), ""] if why else []),
+            "## Spearman ρ (strength 0..4 vs metric)",
+            "",
+            ("" if encoder is None else "Flicker is 1 − VBench's temporal-flickering score (higher = more flicker); ")
+            + "feature_trace is Tr Σ of the distorted set's FVD-tiny features.",
+            "",
+            header,
+            rule,
+            *rho_rows,
+            "",
+            "## Values",
+            "",
+            header.replace("distortion", "distortion, level"),
+            rule,
+            *value_rows,
+            "",
+        ]
+    )
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)

@@ -75,10 +75,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="synthvid-pipeline-"))
     provenance = open_provenance(home / "keys", home / "manifests.sqlite")
     timer.lap("keys and manifest repository")
-    settings = resolve_settings(backend, frames=None, height=None, width=None, fps=None, steps=None, guidance=None,
-                                batch_size=None, base_seed=0)
-    options = BenchOptions(suite=args.suite, suite_file=str(suite_path), metrics=parse_metrics(args.metrics),
-                           fvd_extractor=args.fvd_extractor)
+    settings = resolve_settings(backend, frames=None, height=None, width=None, fps=None, steps=None, guidance=None, batch_size=None, base_seed=0)
+    options = BenchOptions(suite=args.suite, suite_file=str(suite_path), metrics=parse_metrics(args.metrics), fvd_extractor=args.fvd_extractor)
     # CPU time of inference (all threads of this process), beside wall time: on a shared machine the wall
     # clock charges every stage for the neighbours' load, CPU time only for its own work.
     generate, inference_cpu = backend.generate, [0.0]
@@ -92,16 +90,28 @@ def main() -> None:
 
     backend.generate = timed_generate
     ledger_seconds = []
-    result = run_bench(args.out, backend, items, settings, provenance, options, overwrite=True,
-                       on_item=lambda row: ledger_seconds.append(row.get("ledger_seconds", 0.0)))
+    result = run_bench(
+        args.out,
+        backend,
+        items,
+        settings,
+        provenance,
+        options,
+        overwrite=True,
+        on_item=lambda row: ledger_seconds.append(row.get("ledger_seconds", 0.0)),
+    )
     provenance.close()
     wall, cpu = timer.total_wall(), timer.total_cpu()  # the bench run itself is split below by result.seconds
     threads = torch.get_num_threads()
 
     from provenance.runfolder import ok_rows, read_results  # after the clock stops (pandas: the run imported it already)
 
-    names = {"setup": "run folder + metric models (CLIP, FVD-tiny, detector)", "reference": "reference set (renders + features)",
-             "items": "items", "finalize": "finalize (merge, parquet, FVD, metrics.json)"}
+    names = {
+        "setup": "run folder + metric models (CLIP, FVD-tiny, detector)",
+        "reference": "reference set (renders + features)",
+        "items": "items",
+        "finalize": "finalize (merge, parquet, FVD, metrics.json)",
+    }
     startup_laps = list(timer.wall)  # imports, model load, keys
     stages = {stage: (timer.wall[stage], timer.cpu[stage]) for stage in startup_laps}
     for stage, label in names.items():
@@ -152,8 +162,10 @@ def main() -> None:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for stage, seconds, cpu_seconds, each in rows:
-        lines.append(f"| {stage} | {seconds:.2f} | {seconds / wall:.1%} | {'' if cpu_seconds is None else f'{cpu_seconds:.2f}'} "
-                     f"| {'' if each is None else f'{each:.3f}'} |")
+        lines.append(
+            f"| {stage} | {seconds:.2f} | {seconds / wall:.1%} | {'' if cpu_seconds is None else f'{cpu_seconds:.2f}'} "
+            f"| {'' if each is None else f'{each:.3f}'} |"
+        )
     lines += [
         "",
         "CPU seconds are this process's (all threads; torch runs inference on two, so its CPU can exceed its wall "

@@ -69,8 +69,24 @@ def throughput(work: Path, repetitions: int) -> dict:
         for mode in ("per-clip", "batched"):
             out = work / f"throughput-{mode}-{repetition}"
             extra = ["--batched-forward"] if mode == "batched" else []
-            command = [PYTHON, "-m", "genkit", "generate", "--suite", "shapes-smoke", "--model", "synthvid-tiny", "--out", str(out),
-                       "--no-provenance", "--batch-size", "8", "--overwrite", "--json", *extra]
+            command = [
+                PYTHON,
+                "-m",
+                "genkit",
+                "generate",
+                "--suite",
+                "shapes-smoke",
+                "--model",
+                "synthvid-tiny",
+                "--out",
+                str(out),
+                "--no-provenance",
+                "--batch-size",
+                "8",
+                "--overwrite",
+                "--json",
+                *extra,
+            ]
             done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
             if done.returncode != 0:
                 sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
@@ -143,14 +159,19 @@ def report(comparisons: dict, walls: dict, speed: dict, args) -> list[str]:
         "| run | what differs | identical content | identical files | verdict (default tolerances) | wall s |",
         "|---|---|---|---|---|---|",
     ]
-    what = {"again": "the same command again (new random payloads)", "2-ranks": "2 torchrun ranks, 1 thread each",
-            "2-shards": "2 shards (batch 4, 2 threads) + merge",
-            "no-provenance-stack-sse": "no provenance, whole stack at SSE4 vs no provenance native"}
+    what = {
+        "again": "the same command again (new random payloads)",
+        "2-ranks": "2 torchrun ranks, 1 thread each",
+        "2-shards": "2 shards (batch 4, 2 threads) + merge",
+        "no-provenance-stack-sse": "no provenance, whole stack at SSE4 vs no provenance native",
+    }
     what |= {name: description for name, (_, description) in KERNEL_SCENARIOS.items()}
     for name, comparison in comparisons.items():
         n = comparison.items_compared
-        lines.append(f"| {name} | {what[name]} | {comparison.identical_content} of {n} | {comparison.identical_files} of {n} | "
-                     f"{comparison.summary} | {walls.get(name, 0):.0f} |")
+        lines.append(
+            f"| {name} | {what[name]} | {comparison.identical_content} of {n} | {comparison.identical_files} of {n} | "
+            f"{comparison.summary} | {walls.get(name, 0):.0f} |"
+        )
     lines += ["", "## Largest difference per metric (|Δ| against the reference)", ""]
     names = list(comparisons)
     metrics = sorted({m.name for c in comparisons.values() for m in c.metrics if m.max_abs_diff is not None})
@@ -177,16 +198,25 @@ def report(comparisons: dict, walls: dict, speed: dict, args) -> list[str]:
         cells = ["" if v is None else f"{v:.2g}" for v in values]
         lines.append(f"| {metric} | " + " | ".join(cells) + f" | {measured:.2g} | {allowed} | {headroom} |")
     not_judged = sorted({n for c in comparisons.values() for n in c.not_judged})
-    lines += ["", f"Not judged where payloads differ (they depend on the random payload itself): {', '.join(not_judged) or 'none'}.",
-              "Text and true/false columns (verdict, analyzer matches, watermark found) are compared exactly: a '0' above.", ""]
+    lines += [
+        "",
+        f"Not judged where payloads differ (they depend on the random payload itself): {', '.join(not_judged) or 'none'}.",
+        "Text and true/false columns (verdict, analyzer matches, watermark found) are compared exactly: a '0' above.",
+        "",
+    ]
     lines += failures and [f"**FAIL: {failure}**" for failure in failures] or ["Every default tolerance is at or above the measured maximum."]
     per_clip, batched = speed["per-clip"], speed["batched"]
-    lines += ["", "## Throughput of generation (model inference per clip, 20 clips, median of "
-              f"{len(speed['all']['per-clip'])} alternating runs)", "",
-              "| mode | s per clip | runs |", "|---|---|---|",
-              f"| one model call per clip (default) | {per_clip:.3f} | {', '.join(f'{v:.3f}' for v in speed['all']['per-clip'])} |",
-              f"| one call per batch of 8 (--batched-forward) | {batched:.3f} | {', '.join(f'{v:.3f}' for v in speed['all']['batched'])} |",
-              "", f"Per-clip calls cost {100 * (per_clip / batched - 1):+.1f} % against one call per batch of 8."]
+    lines += [
+        "",
+        f"## Throughput of generation (model inference per clip, 20 clips, median of {len(speed['all']['per-clip'])} alternating runs)",
+        "",
+        "| mode | s per clip | runs |",
+        "|---|---|---|",
+        f"| one model call per clip (default) | {per_clip:.3f} | {', '.join(f'{v:.3f}' for v in speed['all']['per-clip'])} |",
+        f"| one call per batch of 8 (--batched-forward) | {batched:.3f} | {', '.join(f'{v:.3f}' for v in speed['all']['batched'])} |",
+        "",
+        f"Per-clip calls cost {100 * (per_clip / batched - 1):+.1f} % against one call per batch of 8.",
+    ]
     return lines
 
 

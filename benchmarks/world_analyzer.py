@@ -68,10 +68,7 @@ def accuracy_table(rows: list[dict]) -> pd.DataFrame:
 def markdown(table: pd.DataFrame) -> str:
     header = "| " + " | ".join(table.columns) + " |"
     rule = "| " + " | ".join("---" if c in ("config", "condition") else "---:" for c in table.columns) + " |"
-    body = [
-        "| " + " | ".join(f"{v:.1f} %" if isinstance(v, float) else str(v) for v in row) + " |"
-        for row in table.itertuples(index=False)
-    ]
+    body = ["| " + " | ".join(f"{v:.1f} %" if isinstance(v, float) else str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
 
@@ -90,10 +87,7 @@ def main() -> None:
     table = accuracy_table(rows)
     misses = [row for row in rows if not all(row[key] for key in ATTRIBUTES)]
 
-    speed_lines = [
-        f"- {name}: {fps:,.0f} frames/s" + (" (target >= 500)" if name == SPEED_CONFIG else "")
-        for name, fps in speeds.items()
-    ]
+    speed_lines = [f"- {name}: {fps:,.0f} frames/s" + (" (target >= 500)" if name == SPEED_CONFIG else "") for name, fps in speeds.items()]
     miss_lines = [f"- {m['config']}, {m['condition']}: '{m['prompt']}' read as {m['found']}" for m in misses[:20]]
     machine = hardware()
     commit = git_commit()

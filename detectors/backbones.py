@@ -62,8 +62,13 @@ class ArrayHead:
     def from_arrays(cls, arrays: dict[str, np.ndarray], kind: str, prefix: str = "head") -> ArrayHead:
         try:
             layers = sum(1 for k in arrays if k.startswith(f"{prefix}.w"))
-            return cls(kind, arrays[f"{prefix}.mean"], arrays[f"{prefix}.scale"],
-                       [arrays[f"{prefix}.w{i}"] for i in range(layers)], [arrays[f"{prefix}.b{i}"] for i in range(layers)])
+            return cls(
+                kind,
+                arrays[f"{prefix}.mean"],
+                arrays[f"{prefix}.scale"],
+                [arrays[f"{prefix}.w{i}"] for i in range(layers)],
+                [arrays[f"{prefix}.b{i}"] for i in range(layers)],
+            )
         except KeyError as exc:
             raise ModelFileError(None, f"the weights lack array {exc.args[0]}") from None
 
@@ -73,8 +78,11 @@ class ArrayHead:
 
 
 HEAD_CANDIDATES = (
-    ("logistic", {"C": 0.05}), ("logistic", {"C": 0.5}), ("logistic", {"C": 5.0}),
-    ("mlp", {"alpha": 1e-3}), ("mlp", {"alpha": 1e-1}),
+    ("logistic", {"C": 0.05}),
+    ("logistic", {"C": 0.5}),
+    ("logistic", {"C": 5.0}),
+    ("mlp", {"alpha": 1e-3}),
+    ("mlp", {"alpha": 1e-1}),
 )
 
 
@@ -97,8 +105,9 @@ def fit_head(x_train, y_train, x_val, y_val, *, seed: int = 0, candidates=HEAD_C
             model = LogisticRegression(C=params["C"], class_weight="balanced", max_iter=2000).fit(xs, y_train)
             head = ArrayHead(kind, scaler.mean_, scale, [model.coef_.T], [model.intercept_])
         else:
-            model = MLPClassifier(hidden_layer_sizes=(64,), alpha=params["alpha"], max_iter=600, early_stopping=False,
-                                  random_state=seed).fit(xs, y_train)
+            model = MLPClassifier(hidden_layer_sizes=(64,), alpha=params["alpha"], max_iter=600, early_stopping=False, random_state=seed).fit(
+                xs, y_train
+            )
             head = ArrayHead(kind, scaler.mean_, scale, list(model.coefs_), list(model.intercepts_))
         if len(x_val):
             p = np.clip(head.proba(x_val), 1e-7, 1 - 1e-7)
@@ -197,9 +206,14 @@ def _build_cnn(channels: tuple[int, int, int]):
             super().__init__()
             self.stem = nn.Conv3d(3, c1, kernel_size=(3, 4, 4), stride=(1, 2, 2), padding=(1, 1, 1))
             self.body = nn.Sequential(
-                nn.GroupNorm(4, c1), nn.ReLU(inplace=True),
-                nn.Conv3d(c1, c2, 3, stride=(2, 2, 2), padding=1), nn.GroupNorm(4, c2), nn.ReLU(inplace=True),
-                nn.Conv3d(c2, c3, 3, stride=(2, 2, 2), padding=1), nn.GroupNorm(4, c3), nn.ReLU(inplace=True),
+                nn.GroupNorm(4, c1),
+                nn.ReLU(inplace=True),
+                nn.Conv3d(c1, c2, 3, stride=(2, 2, 2), padding=1),
+                nn.GroupNorm(4, c2),
+                nn.ReLU(inplace=True),
+                nn.Conv3d(c2, c3, 3, stride=(2, 2, 2), padding=1),
+                nn.GroupNorm(4, c3),
+                nn.ReLU(inplace=True),
             )
             self.fc = nn.Linear(2 * c3, 1)
 
@@ -292,8 +306,13 @@ class CnnBackbone:
 
     @classmethod
     def from_saved(cls, arrays: dict, config: dict) -> CnnBackbone:
-        return cls(channels=config.get("channels", (16, 32, 64)), epochs=config.get("epochs", 12),
-                   batch_size=config.get("batch_size", 32), lr=config.get("lr", 2e-3), state=arrays)
+        return cls(
+            channels=config.get("channels", (16, 32, 64)),
+            epochs=config.get("epochs", 12),
+            batch_size=config.get("batch_size", 32),
+            lr=config.get("lr", 2e-3),
+            state=arrays,
+        )
 
     @property
     def num_parameters(self) -> int:
@@ -330,8 +349,9 @@ class ProbeBackbone(_FeatureHeadBackbone):
         emb = encoder.encode_frames(crops.reshape(n * t, *crops.shape[2:])).numpy().reshape(n, t, -1).astype(np.float64)
         d1 = np.diff(emb, axis=1)
         d2 = np.diff(emb, n=2, axis=1)
-        second_order = np.stack([np.linalg.norm(d1, axis=2).mean(axis=1), np.linalg.norm(d2, axis=2).mean(axis=1),
-                                 np.linalg.norm(d2, axis=2).std(axis=1)], axis=1)
+        second_order = np.stack(
+            [np.linalg.norm(d1, axis=2).mean(axis=1), np.linalg.norm(d2, axis=2).mean(axis=1), np.linalg.norm(d2, axis=2).std(axis=1)], axis=1
+        )
         return np.concatenate([emb.mean(axis=1), d1.std(axis=1), second_order], axis=1)
 
     def config(self) -> dict:
@@ -339,8 +359,9 @@ class ProbeBackbone(_FeatureHeadBackbone):
 
     @classmethod
     def from_saved(cls, arrays: dict, config: dict) -> ProbeBackbone:
-        return cls(config.get("encoder", "synthvid-tiny-clip"), config.get("pretrained"),
-                   ArrayHead.from_arrays(arrays, config.get("head", "logistic")))
+        return cls(
+            config.get("encoder", "synthvid-tiny-clip"), config.get("pretrained"), ArrayHead.from_arrays(arrays, config.get("head", "logistic"))
+        )
 
 
 BACKBONES = {"forensic": ForensicBackbone, "cnn3d": CnnBackbone, "probe": ProbeBackbone}

@@ -64,7 +64,12 @@ def _model_name(model: Optional[Path]) -> str:
 @detect_app.command("score", hidden=True)
 def detect_score(
     files: List[Path] = typer.Argument(..., help="Clips to score (anything FFmpeg reads)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A detector folder, or a shipped model: synthvid-detector-realworld (the default where it ships: real generators vs camera footage) or synthvid-detector (shapes world vs synthvid-tiny)."),
+    model: Optional[Path] = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="A detector folder, or a shipped model: synthvid-detector-realworld (the default where it ships: real generators vs camera footage) or synthvid-detector (shapes world vs synthvid-tiny).",
+    ),
     max_frames: int = typer.Option(64, "--max-frames", min=1, help="Read at most this many frames of each clip."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per clip, in a list."),
 ) -> None:
@@ -86,11 +91,17 @@ def detect_score(
                 message = one_line(exc) if str(path) in str(exc) else f"{path}: {one_line(exc)}"
                 results.append({"path": str(path), "error": message})
             else:
-                results.append({
-                    "path": str(path), "p_synthetic": round(score, 6), "flagged": bool(score >= detector.threshold),
-                    "threshold": detector.threshold, "model": _model_name(model), "backbone": detector.backbone.name,
-                    "label": "statistical estimate",
-                })
+                results.append(
+                    {
+                        "path": str(path),
+                        "p_synthetic": round(score, 6),
+                        "flagged": bool(score >= detector.threshold),
+                        "threshold": detector.threshold,
+                        "model": _model_name(model),
+                        "backbone": detector.backbone.name,
+                        "label": "statistical estimate",
+                    }
+                )
             bar.update()
     failed = [r for r in results if "error" in r]
     if as_json:
@@ -120,20 +131,29 @@ def _print_table(rows: list[dict], threshold: float) -> None:
 
 @detect_app.command("train")
 def detect_train(
-    data: Path = typer.Option(..., "--data", "-d", help="Manifest (.csv/.jsonl: path,label,generator,split) or a folder with real/ and fake/<generator>/."),
-    backbone: str = typer.Option("forensic", "--backbone", "-b", help="forensic (features + classifier), cnn3d (small 3-D CNN) or probe (frozen eval encoder)."),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="Manifest (.csv/.jsonl: path,label,generator,split) or a folder with real/ and fake/<generator>/."
+    ),
+    backbone: str = typer.Option(
+        "forensic", "--backbone", "-b", help="forensic (features + classifier), cnn3d (small 3-D CNN) or probe (frozen eval encoder)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Detector folder to write (detector.json + model.safetensors)."),
     target_fpr: float = typer.Option(0.01, "--target-fpr", min=0.0, max=0.5, help="Threshold: flag at most this share of validation reals."),
     epochs: int = typer.Option(12, "--epochs", min=1, max=1000, help="cnn3d: training epochs (the best on validation is kept)."),
     encoder: str = typer.Option("synthvid-tiny-clip", "--encoder", help="probe: an eval image encoder (synthvid-tiny-clip or an open_clip name)."),
     pretrained: Optional[Path] = typer.Option(None, "--pretrained", help="probe: local checkpoint of the open_clip encoder."),
-    augment: bool = typer.Option(False, "--augment", help="Add an H.264 copy (CRF 23–32) of every train/val clip (robustness to re-encoding; the default model's recipe)."),
+    augment: bool = typer.Option(
+        False, "--augment", help="Add an H.264 copy (CRF 23–32) of every train/val clip (robustness to re-encoding; the default model's recipe)."
+    ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of every random choice."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch."),
     recipe: str = typer.Option(
-        "splits", "--recipe", help="splits: the options above on the dataset's train/val splits. realworld: the shipped "
+        "splits",
+        "--recipe",
+        help="splits: the options above on the dataset's train/val splits. realworld: the shipped "
         "real-world model's recipe on a corpus manifest (class, generator_or_source, file per JSON line): common form, pooled "
-        "forensic features, heads chosen on grouped validation, threshold at 5 % of real clips scored by leave one generator out."),
+        "forensic features, heads chosen on grouped validation, threshold at 5 % of real clips scored by leave one generator out.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
 ) -> None:
     """Train a detector: backbone on the train split, head/checkpoint and threshold on val.
@@ -165,18 +185,24 @@ def detect_train(
     detector = Detector(backbone, **options.get(backbone, {}))
     logging.getLogger("detectors").setLevel(logging.INFO if not as_json else logging.WARNING)
     with progress_bar(len(dataset.split("train")) + len(dataset.split("val")), "reading clips") as bar:
-        report = detector.fit(dataset, target_fpr=target_fpr, seed=seed, augment=augment, progress=lambda what: bar.update() if what == "load" else None)
+        report = detector.fit(
+            dataset, target_fpr=target_fpr, seed=seed, augment=augment, progress=lambda what: bar.update() if what == "load" else None
+        )
     detector.save(out)
     result = {"model": str(out), **report.to_dict(), "skipped": [{"path": p, "reason": r} for p, r in report.skipped]}
     if as_json:
         print_json(result)
         return
-    print(f"trained {backbone} on {sum(report.counts['train'].values())} clips ({_counts(report.counts['train'])}); "
-          f"validation {sum(report.counts['val'].values())} clips")
+    print(
+        f"trained {backbone} on {sum(report.counts['train'].values())} clips ({_counts(report.counts['train'])}); "
+        f"validation {sum(report.counts['val'].values())} clips"
+    )
     print(f"chosen on validation: {report.selection.get('chosen')}")
     val = report.val
-    print(f"threshold {report.threshold:.4f} (≤ {report.target_fpr:.1%} of validation reals flagged): val AUC {val['auc']:.4f}, "
-          f"TPR@1%FPR {val['tpr_at_1pct_fpr']:.3f}, real TNR {val['real_tnr']:.3f}")
+    print(
+        f"threshold {report.threshold:.4f} (≤ {report.target_fpr:.1%} of validation reals flagged): val AUC {val['auc']:.4f}, "
+        f"TPR@1%FPR {val['tpr_at_1pct_fpr']:.3f}, real TNR {val['real_tnr']:.3f}"
+    )
     for item in result["skipped"]:
         print(f"skipped {item['path']}: {item['reason']}")
     print(f"saved {out} (detector.json + model.safetensors); use it: synthvid detect FILE --model {out}")

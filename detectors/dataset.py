@@ -171,8 +171,9 @@ def load_dataset(source: str | Path) -> Dataset:
     return Dataset(items, str(source))
 
 
-def load_clips(dataset: Dataset, *, min_frames: int, min_side: int = 1, max_frames: int | None = None,
-               progress: Callable[[], None] | None = None) -> LoadedClips:
+def load_clips(
+    dataset: Dataset, *, min_frames: int, min_side: int = 1, max_frames: int | None = None, progress: Callable[[], None] | None = None
+) -> LoadedClips:
     """Decode every clip of ``dataset`` (at most ``max_frames`` frames each); skip, with a reason, any
     that cannot be read, is shorter than ``min_frames`` or has a side under ``min_side`` pixels."""
     from provenance.errors import ProvenanceError
@@ -207,5 +208,4 @@ def augment_h264(loaded: LoadedClips, seed: int, crf_range: tuple[int, int] = (2
 
     rng = np.random.default_rng(seed)
     extra = [h264(f, 8.0, int(rng.integers(crf_range[0], crf_range[1] + 1))) for f in loaded.frames]
-    return LoadedClips(loaded.frames + extra, np.concatenate([loaded.labels, loaded.labels]), loaded.items + loaded.items,
-                       list(loaded.skipped))
+    return LoadedClips(loaded.frames + extra, np.concatenate([loaded.labels, loaded.labels]), loaded.items + loaded.items, list(loaded.skipped))

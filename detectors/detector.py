@@ -72,9 +72,20 @@ def check_frames(frames, min_frames: int, path: str | None = None) -> np.ndarray
 class Detector:
     """``score(frames) -> float`` P(synthetic); ``predict(frames) -> bool`` at the calibrated threshold."""
 
-    def __init__(self, backbone: str = "forensic", *, crop_size: int = 64, clip_frames: int = 16, min_frames: int = 8,
-                 max_crops: int = 5, max_windows: int = 2, threshold: float = 0.5, preprocess: str | None = None,
-                 pool: str = "scores", **backbone_options):
+    def __init__(
+        self,
+        backbone: str = "forensic",
+        *,
+        crop_size: int = 64,
+        clip_frames: int = 16,
+        min_frames: int = 8,
+        max_crops: int = 5,
+        max_windows: int = 2,
+        threshold: float = 0.5,
+        preprocess: str | None = None,
+        pool: str = "scores",
+        **backbone_options,
+    ):
         from detectors.backbones import make_backbone
 
         if preprocess not in PREPROCESS:
@@ -182,13 +193,13 @@ class Detector:
             train, val = _carve_validation(train, seed)
         if augment:
             train, val = augment_h264(train, seed), augment_h264(val, seed + 1)
-        report = self.fit_clips(train, val, target_fpr=target_fpr, seed=seed, progress=progress, source=dataset.source,
-                                skipped=skipped)
+        report = self.fit_clips(train, val, target_fpr=target_fpr, seed=seed, progress=progress, source=dataset.source, skipped=skipped)
         report.seconds = round(time.perf_counter() - started, 2)
         return report
 
-    def fit_clips(self, train, val, *, target_fpr: float = 0.01, seed: int = 0, progress=None, source: str = "clips",
-                  skipped: list | None = None) -> FitReport:
+    def fit_clips(
+        self, train, val, *, target_fpr: float = 0.01, seed: int = 0, progress=None, source: str = "clips", skipped: list | None = None
+    ) -> FitReport:
         """Train on decoded clips (:class:`~detectors.dataset.LoadedClips` for train and val)."""
         from detectors.metrics import summary, threshold_for_fpr
 
@@ -198,22 +209,29 @@ class Detector:
             missing = {0, 1} - set(part.labels.tolist())
             if missing:
                 what = " and ".join("real" if m == 0 else "fake" for m in sorted(missing))
-                raise DatasetError(source, f"the {name} split has no usable {what} clips "
-                                   f"({len(skipped)} skipped{': ' + skipped[0][1] if skipped else ''})")
+                raise DatasetError(
+                    source, f"the {name} split has no usable {what} clips ({len(skipped)} skipped{': ' + skipped[0][1] if skipped else ''})"
+                )
         x_train, y_train, _ = self._training_crops(train.frames, train.labels)
         x_val, y_val, _ = self._training_crops(val.frames, val.labels)
         log.info("fitting %s on %d train crops, %d val crops", self.backbone.name, len(x_train), len(y_val))
-        selection = self.backbone.fit(x_train, y_train, x_val, y_val, seed=seed,
-                                      progress=(lambda: progress("epoch")) if progress else None)
+        selection = self.backbone.fit(x_train, y_train, x_val, y_val, seed=seed, progress=(lambda: progress("epoch")) if progress else None)
         self.fitted = True
         val_scores = self.score_many(val.frames)
         self.threshold = threshold_for_fpr(val_scores[val.labels == 0], target_fpr)
         self.target_fpr = target_fpr
         counts = {"train": _count(train), "val": _count(val)}
-        report = FitReport(self.backbone.name, counts, skipped, selection, self.threshold, target_fpr,
-                           summary(val.labels, val_scores, self.threshold), round(time.perf_counter() - started, 2))
-        self.training = {k: v for k, v in report.to_dict().items() if k != "skipped"} | {"skipped": len(skipped),
-                                                                                             "dataset": source}
+        report = FitReport(
+            self.backbone.name,
+            counts,
+            skipped,
+            selection,
+            self.threshold,
+            target_fpr,
+            summary(val.labels, val_scores, self.threshold),
+            round(time.perf_counter() - started, 2),
+        )
+        self.training = {k: v for k, v in report.to_dict().items() if k != "skipped"} | {"skipped": len(skipped), "dataset": source}
         return report
 
     # ------------------------------------------------------------------------------- files
@@ -223,9 +241,15 @@ class Detector:
             "format": FORMAT,
             "backbone": self.backbone.name,
             "backbone_config": self.backbone.config(),
-            "crop": {"crop_size": self.crop_size, "clip_frames": self.clip_frames, "min_frames": self.min_frames,
-                     "max_crops": self.max_crops, "max_windows": self.max_windows, "preprocess": self.preprocess,
-                     "pool": self.pool},
+            "crop": {
+                "crop_size": self.crop_size,
+                "clip_frames": self.clip_frames,
+                "min_frames": self.min_frames,
+                "max_crops": self.max_crops,
+                "max_windows": self.max_windows,
+                "preprocess": self.preprocess,
+                "pool": self.pool,
+            },
             "threshold": self.threshold,
             "target_fpr": self.target_fpr,
             "parameters": self.backbone.num_parameters,
@@ -340,8 +364,11 @@ def load_shipped(name: str) -> Detector:
     if name not in SHIPPED:
         folder = MODELS_DIR / name
         if not (folder / CONFIG_FILE).is_file():
-            raise ModelFileError(folder, f"the shipped detector {name} is missing; it ships with synthvid (reinstall it) "
-                                 f"or rebuild it with `{DEFAULT_REPRODUCE}`, or pass --model DIR")
+            raise ModelFileError(
+                folder,
+                f"the shipped detector {name} is missing; it ships with synthvid (reinstall it) "
+                f"or rebuild it with `{DEFAULT_REPRODUCE}`, or pass --model DIR",
+            )
         SHIPPED[name] = Detector.load(folder)
     return SHIPPED[name]
 

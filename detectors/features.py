@@ -39,12 +39,10 @@ def _names() -> list[str]:
         names.append(f"npr_log_mean_abs_d{axis}")
         for m in PHASE_MODULI:
             names += [f"npr_d{axis}_mod{m}_phase{p}" for p in range(m)]
-    names += ["noise_log_std_luma", "noise_kurtosis_luma", "noise_log_std_chroma", "noise_temporal_corr",
-              "noise_log_ratio_luma_to_detail"]
+    names += ["noise_log_std_luma", "noise_kurtosis_luma", "noise_log_std_chroma", "noise_temporal_corr", "noise_log_ratio_luma_to_detail"]
     names += [f"spectrum_band{i}_log_share" for i in range(len(SPECTRUM_BANDS) - 1)]
     names += ["spectrum_peak_quarter", "spectrum_peak_half", "spectrum_log_hf_temporal_std"]
-    names += ["d3_log_mean_abs_d1", "d3_log_mean_abs_d2", "d3_log_ratio_d2_d1", "d3_cv_d1", "d3_cv_d2",
-              "d3_log_std_d2", "d3_log_max_d1_over_mean"]
+    names += ["d3_log_mean_abs_d1", "d3_log_mean_abs_d2", "d3_log_ratio_d2_d1", "d3_cv_d1", "d3_cv_d2", "d3_log_std_d2", "d3_log_max_d1_over_mean"]
     names += ["flow_log_mean_mag", "flow_log_std_mag", "flow_log_smoothness", "flow_log_warp_error_ratio", "flow_log_warp_error"]
     return names
 
@@ -103,8 +101,7 @@ def noise_features(clips: np.ndarray, y: np.ndarray) -> np.ndarray:
     cross = (r[:, 1:] * r[:, :-1]).reshape(n, t - 1, -1).mean(axis=2).mean(axis=1)
     corr = cross / (np.sqrt(energy[:, 1:].mean(axis=1) * energy[:, :-1].mean(axis=1)) + EPS)
     detail = np.abs(np.diff(y, axis=3)).mean(axis=(1, 2, 3))
-    return np.stack([_log(np.sqrt(var)), np.log1p(kurt), _log(rc.reshape(n, -1).std(axis=1)), corr,
-                     _log(np.sqrt(var)) - _log(detail)], axis=1)
+    return np.stack([_log(np.sqrt(var)), np.log1p(kurt), _log(rc.reshape(n, -1).std(axis=1)), corr, _log(np.sqrt(var)) - _log(detail)], axis=1)
 
 
 def _radius(h: int, w: int) -> np.ndarray:
@@ -134,8 +131,7 @@ def spectrum_features(y: np.ndarray) -> np.ndarray:
         return _log(mean_power[:, on].mean(axis=1)) - _log(mean_power[:, near].mean(axis=1))
 
     hf = shares[..., len(SPECTRUM_BANDS) // 2 :].sum(axis=-1)  # [N, T]
-    return np.concatenate([_log(shares.mean(axis=1)), peak(0.25)[:, None], peak(0.5)[:, None],
-                           _log(hf.std(axis=1))[:, None]], axis=1)
+    return np.concatenate([_log(shares.mean(axis=1)), peak(0.25)[:, None], peak(0.5)[:, None], _log(hf.std(axis=1))[:, None]], axis=1)
 
 
 def temporal_features(y: np.ndarray) -> np.ndarray:
@@ -143,12 +139,18 @@ def temporal_features(y: np.ndarray) -> np.ndarray:
     d2_full = np.diff(y, n=2, axis=1)
     d2 = np.abs(d2_full).mean(axis=(2, 3))  # [N, T-2]
     m1, m2 = d1.mean(axis=1), d2.mean(axis=1)
-    return np.stack([
-        _log(m1), _log(m2), _log(m2) - _log(m1),
-        d1.std(axis=1) / (m1 + EPS), d2.std(axis=1) / (m2 + EPS),
-        _log(d2_full.reshape(y.shape[0], -1).std(axis=1)),
-        _log(d1.max(axis=1)) - _log(m1),
-    ], axis=1)
+    return np.stack(
+        [
+            _log(m1),
+            _log(m2),
+            _log(m2) - _log(m1),
+            d1.std(axis=1) / (m1 + EPS),
+            d2.std(axis=1) / (m2 + EPS),
+            _log(d2_full.reshape(y.shape[0], -1).std(axis=1)),
+            _log(d1.max(axis=1)) - _log(m1),
+        ],
+        axis=1,
+    )
 
 
 _LOCAL = threading.local()  # one DIS instance per thread: OpenCV's flow objects are not thread-safe
@@ -184,8 +186,13 @@ def flow_features(y: np.ndarray, pairs: int = FLOW_PAIRS) -> np.ndarray:
             plain_err.append(np.abs(b.astype(np.float32) - a).mean())
         mags = np.stack(mags)
         we, pe = float(np.mean(warp_err)), float(np.mean(plain_err))
-        out[i] = [np.log(mags.mean() + EPS), np.log(mags.std() + EPS), np.log(np.mean(smooth) + EPS),
-                  np.log(we + EPS) - np.log(pe + EPS), np.log(we + EPS)]
+        out[i] = [
+            np.log(mags.mean() + EPS),
+            np.log(mags.std() + EPS),
+            np.log(np.mean(smooth) + EPS),
+            np.log(we + EPS) - np.log(pe + EPS),
+            np.log(we + EPS),
+        ]
     return out
 
 
@@ -195,7 +202,14 @@ def clip_features(clips: np.ndarray) -> np.ndarray:
     if clips.ndim == 4:
         clips = clips[None]
     y = _luma(clips)
-    feats = np.concatenate([
-        npr_features(y), noise_features(clips, y), spectrum_features(y), temporal_features(y), flow_features(y),
-    ], axis=1).astype(np.float32)
+    feats = np.concatenate(
+        [
+            npr_features(y),
+            noise_features(clips, y),
+            spectrum_features(y),
+            temporal_features(y),
+            flow_features(y),
+        ],
+        axis=1,
+    ).astype(np.float32)
     return np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0)

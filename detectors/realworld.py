@@ -26,8 +26,16 @@ def realworld_detector(*, preprocess: bool = True):
     ``preprocess`` for clips already in the common form (feature extraction, :func:`clip_features`)."""
     from detectors.detector import Detector
 
-    return Detector("forensic", crop_size=CROP, clip_frames=16, min_frames=3, max_crops=5, max_windows=1,
-                    preprocess="common-form" if preprocess else None, pool="features")
+    return Detector(
+        "forensic",
+        crop_size=CROP,
+        clip_frames=16,
+        min_frames=3,
+        max_crops=5,
+        max_windows=1,
+        preprocess="common-form" if preprocess else None,
+        pool="features",
+    )
 
 
 def load_corpus_manifest(path: str | Path) -> list[dict]:
@@ -57,8 +65,12 @@ def clip_features(path: Path, fps_hint: float, detector, variants: tuple[str, ..
 
     video = read_video(path, max_frames=frames_to_read(fps_hint or COMMON_FPS))
     sampled = sample_frames(video.frames, video.fps)
-    sources = {"clean": lambda: (sampled, False), "gif": lambda: (sampled, True),
-               "crf28": lambda: (attacks.h264(sampled, COMMON_FPS, 28), False), "half": lambda: (attacks.resize(sampled, 0.5, False), False)}
+    sources = {
+        "clean": lambda: (sampled, False),
+        "gif": lambda: (sampled, True),
+        "crf28": lambda: (attacks.h264(sampled, COMMON_FPS, 28), False),
+        "half": lambda: (attacks.resize(sampled, 0.5, False), False),
+    }
     out = {}
     for variant in variants:
         frames, palette = sources[variant]()
@@ -156,10 +168,16 @@ def fit_realworld(data: dict, result: dict, seed: int = 0, dataset: str = "../sh
     detector.fitted = True
     detector.threshold = threshold_for_fpr(result["scores"]["clean"][y == 0], TARGET_FPR)
     detector.target_fpr = TARGET_FPR
-    detector.training = {"dataset": dataset, "clips": int(len(y)), "ai_clips": int(y.sum()),
-                         "generators": sorted(set(groups[y == 1])), "real_sources": int(len(set(groups[y == 0]))),
-                         "head": chosen, "threshold_from": "leave-one-generator-out scores of real clips, 5 % FPR",
-                         "reproduce": "synthvid detect train --recipe realworld --data ../shared/realworld/manifest.jsonl"}
+    detector.training = {
+        "dataset": dataset,
+        "clips": int(len(y)),
+        "ai_clips": int(y.sum()),
+        "generators": sorted(set(groups[y == 1])),
+        "real_sources": int(len(set(groups[y == 0]))),
+        "head": chosen,
+        "threshold_from": "leave-one-generator-out scores of real clips, 5 % FPR",
+        "reproduce": "synthvid detect train --recipe realworld --data ../shared/realworld/manifest.jsonl",
+    }
     return detector, chosen
 
 
@@ -193,9 +211,19 @@ def train_realworld(manifest: str | Path, out: str | Path, *, seed: int = 0, pro
     detector, chosen = fit_realworld(data, result, seed=seed, dataset=str(manifest))
     detector.save(out)
     scores = result["scores"]["clean"]
-    per_generator = {g: roc_auc(np.r_[np.ones((groups == g).sum()), np.zeros((labels == 0).sum())],
-                                np.r_[scores[groups == g], scores[labels == 0]]) for g in sorted(set(groups[labels == 1]))}
-    return {"model": str(out), "clips": len(kept), "ai_clips": int(labels.sum()), "skipped": skipped, "head": chosen,
-            "threshold": detector.threshold, "logo_auc_by_generator": per_generator,
-            "logo_auc_mean": float(np.nanmean(list(per_generator.values()))), "pooled_auc": roc_auc(labels, scores),
-            "ece": expected_calibration_error(labels, scores)}
+    per_generator = {
+        g: roc_auc(np.r_[np.ones((groups == g).sum()), np.zeros((labels == 0).sum())], np.r_[scores[groups == g], scores[labels == 0]])
+        for g in sorted(set(groups[labels == 1]))
+    }
+    return {
+        "model": str(out),
+        "clips": len(kept),
+        "ai_clips": int(labels.sum()),
+        "skipped": skipped,
+        "head": chosen,
+        "threshold": detector.threshold,
+        "logo_auc_by_generator": per_generator,
+        "logo_auc_mean": float(np.nanmean(list(per_generator.values()))),
+        "pooled_auc": roc_auc(labels, scores),
+        "ece": expected_calibration_error(labels, scores),
+    }

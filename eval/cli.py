@@ -50,38 +50,62 @@ def eval_command(
     fake: Path = typer.Option(..., "--fake", help="Folder of generated clips, or a run folder (clips/ + results.parquet)."),
     real: Optional[Path] = typer.Option(None, "--real", help="Folder (or run folder) of reference clips for FVD."),
     reference: Optional[str] = typer.Option(
-        None, "--reference", help="FVD reference without clips: world:SUITE (rendered on the fly; a suite file or bundled name) "
-        "or a statistics file (.npz) saved by --save-reference with the same extractor, weights and protocol."),
+        None,
+        "--reference",
+        help="FVD reference without clips: world:SUITE (rendered on the fly; a suite file or bundled name) "
+        "or a statistics file (.npz) saved by --save-reference with the same extractor, weights and protocol.",
+    ),
     save_reference: Optional[Path] = typer.Option(
-        None, "--save-reference", help="Save the reference set's FVD statistics (mean, covariance, N, extractor, weights "
-        "hash, protocol) to this .npz, for later runs' --reference."),
+        None,
+        "--save-reference",
+        help="Save the reference set's FVD statistics (mean, covariance, N, extractor, weights "
+        "hash, protocol) to this .npz, for later runs' --reference.",
+    ),
     prompts: Optional[Path] = typer.Option(
-        None, "--prompts", help="Prompts for CLIPSIM: .txt (one a line, clips in name order), .csv/.jsonl/.json (clip, prompt)."),
-    metrics: Optional[str] = typer.Option(
-        None, "--metrics", help="Comma-separated: fvd,clipsim,temporal (default: all that the inputs allow)."),
+        None, "--prompts", help="Prompts for CLIPSIM: .txt (one a line, clips in name order), .csv/.jsonl/.json (clip, prompt)."
+    ),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated: fvd,clipsim,temporal (default: all that the inputs allow)."),
     fvd_extractor: str = typer.Option(
-        "synthvid-tiny-video", "--fvd-extractor", help="synthvid-tiny-video (FVD-tiny), i3d:PATH (i3d_torchscript.pt or "
-        "i3d_pretrained_400.pt: published FVD), or videomae:PATH (VideoMAE-v2 .pth as cd-fvd loads it, or a transformers folder)."),
+        "synthvid-tiny-video",
+        "--fvd-extractor",
+        help="synthvid-tiny-video (FVD-tiny), i3d:PATH (i3d_torchscript.pt or "
+        "i3d_pretrained_400.pt: published FVD), or videomae:PATH (VideoMAE-v2 .pth as cd-fvd loads it, or a transformers folder).",
+    ),
     protocol: Optional[str] = typer.Option(
-        None, "--protocol", help="Reference protocols, comma-separated. FVD: synthvid (default: first 16 frames, ÷N−1), cd-fvd "
+        None,
+        "--protocol",
+        help="Reference protocols, comma-separated. FVD: synthvid (default: first 16 frames, ÷N−1), cd-fvd "
         "(cd-fvd 0.1.1: every frame, ÷N), or StyleGAN-V's fvd2048_16f, fvd2048_128f, fvd2048_128f_subsample8f (I3D only). "
         "Temporal: vbench (VBench 0.1.5's resize/crop, DINO position interpolation, dynamic-degree subsampling and "
-        "rounding; default synthvid). E.g. --protocol cd-fvd,vbench."),
+        "rounding; default synthvid). E.g. --protocol cd-fvd,vbench.",
+    ),
     clip_model: str = typer.Option(
-        "synthvid-tiny-clip", "--clip-model", help="synthvid-tiny-clip, an open_clip name (ViT-B-32, ViT-L-14-quickgelu, ...), "
-        "a .json model config, or local-dir:FOLDER."),
+        "synthvid-tiny-clip",
+        "--clip-model",
+        help="synthvid-tiny-clip, an open_clip name (ViT-B-32, ViT-L-14-quickgelu, ...), a .json model config, or local-dir:FOLDER.",
+    ),
     clip_pretrained: Optional[Path] = typer.Option(None, "--clip-pretrained", help="Local checkpoint for an open_clip name."),
     quick_gelu: bool = typer.Option(False, "--quick-gelu", help="Force QuickGELU (OpenAI weights with a plain model name)."),
     subject_encoder: Optional[str] = typer.Option(
-        None, "--subject-encoder", help="Encoder of subject consistency: clip (default) or timm:NAME:CHECKPOINT (VBench: DINO ViT-B/16)."),
-    reference_frames: Optional[int] = typer.Option(None, "--reference-frames", min=2, max=1024, help="Frames of world clips (default: the fake clips')."),
+        None, "--subject-encoder", help="Encoder of subject consistency: clip (default) or timm:NAME:CHECKPOINT (VBench: DINO ViT-B/16)."
+    ),
+    reference_frames: Optional[int] = typer.Option(
+        None, "--reference-frames", min=2, max=1024, help="Frames of world clips (default: the fake clips')."
+    ),
     reference_size: Optional[str] = typer.Option(None, "--reference-size", help="WIDTHxHEIGHT of world clips (default: the fake clips')."),
     reference_seed: int = typer.Option(0, "--reference-seed", min=0, help="Seed of the first world clip; clip i gets seed + i."),
-    reference_crf: int = typer.Option(18, "--reference-crf", min=-1, max=51, help="H.264 round trip of world clips (as world render writes them); -1: none."),
+    reference_crf: int = typer.Option(
+        18, "--reference-crf", min=-1, max=51, help="H.264 round trip of world clips (as world render writes them); -1: none."
+    ),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=2, help="Read at most this many frames of each clip."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Clips per FVD feature batch."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write set-level metrics and per-clip rows as JSON here "
-                                       "(default for a run folder: its eval.json; the bench's metrics.json is left alone)."),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Write set-level metrics and per-clip rows as JSON here "
+        "(default for a run folder: its eval.json; the bench's metrics.json is left alone).",
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch."),
     as_json: bool = typer.Option(False, "--json", help="Print set-level metrics and per-clip rows as JSON."),
 ) -> None:
@@ -113,16 +137,18 @@ def eval_command(
         # The shapes world lives in genkit, above eval: the umbrella CLI hands its renderer in (ctx.obj).
         world_reference = ((ctx.find_root().obj or {}).get("reference_providers") or {}).get("world")
         if world_reference is None:
-            raise typer.BadParameter("world:SUITE references are rendered by synthvid's genkit: run `synthvid eval` "
-                                     "(python -m eval takes --real DIR or a statistics file)", param_hint="--reference")
+            raise typer.BadParameter(
+                "world:SUITE references are rendered by synthvid's genkit: run `synthvid eval` "
+                "(python -m eval takes --real DIR or a statistics file)",
+                param_hint="--reference",
+            )
     fakes = find_clips(fake)
     reals = find_clips(real) if real is not None else None
     if prompts is not None:
         fakes.prompts = read_prompts(prompts, fakes)
     has_reference = reals is not None or reference is not None
     if chosen is None:
-        chosen = tuple(m for m in ("fvd", "clipsim", "temporal")
-                       if (m != "fvd" or has_reference) and (m != "clipsim" or fakes.prompts))
+        chosen = tuple(m for m in ("fvd", "clipsim", "temporal") if (m != "fvd" or has_reference) and (m != "clipsim" or fakes.prompts))
     if temporal_protocol is not None and "temporal" not in chosen:
         raise EvalError(None, f"--protocol: {temporal_protocol} is a protocol of the temporal metrics, which --metrics leaves out")
     if "fvd" in chosen and not has_reference:
@@ -135,10 +161,18 @@ def eval_command(
         import torch
 
         torch.set_num_threads(threads)
-    settings = EvalSettings(metrics=chosen, fvd_extractor=fvd_extractor, fvd_protocol=protocol, clip_model=clip_model,
-                            clip_pretrained=str(clip_pretrained) if clip_pretrained else None, quick_gelu=quick_gelu,
-                            subject_encoder=subject_encoder, temporal_protocol=temporal_protocol, max_frames=max_frames,
-                            batch_size=batch_size)
+    settings = EvalSettings(
+        metrics=chosen,
+        fvd_extractor=fvd_extractor,
+        fvd_protocol=protocol,
+        clip_model=clip_model,
+        clip_pretrained=str(clip_pretrained) if clip_pretrained else None,
+        quick_gelu=quick_gelu,
+        subject_encoder=subject_encoder,
+        temporal_protocol=temporal_protocol,
+        max_frames=max_frames,
+        batch_size=batch_size,
+    )
     # Whether clips are shapes-world clips (the embedded encoders' only domain) is known to genkit's analyzer,
     # above eval: the umbrella hands its check in (ctx.obj); python -m eval says the domain is unknown.
     domain_checker = (ctx.find_root().obj or {}).get("domain_checker")
@@ -165,13 +199,20 @@ def eval_command(
             first = rows[0]
             width, height = map(int, (reference_size or first["size"]).lower().split("x"))
             frames = reference_frames or first["frames"]
-            clips = world_reference(suite, frames=frames, size=(height, width), fps=8.0, seed=reference_seed,
-                                    crf=None if reference_crf < 0 else reference_crf)
+            clips = world_reference(
+                suite, frames=frames, size=(height, width), fps=8.0, seed=reference_seed, crf=None if reference_crf < 0 else reference_crf
+            )
             evaluation.add_real(clips, in_domain=True)  # shapes-world renders
         if save_reference is not None:
             evaluation.fvd.reference_stats().save(save_reference)
-    summary = {"fake": str(fake), "reference": reference_name, "clips": len(rows), "failed": evaluation.failed,
-               "metrics": list(chosen), **evaluation.summary()}
+    summary = {
+        "fake": str(fake),
+        "reference": reference_name,
+        "clips": len(rows),
+        "failed": evaluation.failed,
+        "metrics": list(chosen),
+        **evaluation.summary(),
+    }
     # A run folder's metrics.json belongs to the bench that made it: eval is the one producer of eval.json
     # beside it (provenance.runfolder).
     target = out or (fakes.run_folder / EVAL_FILE if fakes.run_folder else None)
@@ -201,8 +242,7 @@ def _parse_protocols(value: Optional[str]) -> tuple[Optional[str], Optional[str]
             temporal = name
         else:
             known = ", ".join([*PROTOCOLS, *(p for p in TEMPORAL_PROTOCOLS if p not in PROTOCOLS)])
-            raise EvalError(None, f"--protocol: unknown or repeated protocol {name!r}: at most one FVD and one temporal protocol "
-                                  f"from {known}")
+            raise EvalError(None, f"--protocol: unknown or repeated protocol {name!r}: at most one FVD and one temporal protocol from {known}")
     if fvd is None and temporal is None:
         raise EvalError(None, "--protocol: give a protocol name")
     return fvd, temporal

@@ -48,8 +48,9 @@ class CLIPSIM(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, model: str | ClipEncoder = TINY_CLIP, pretrained: str | Path | None = None, *,
-                 quick_gelu: bool = False, percent: bool = False, **kwargs):
+    def __init__(
+        self, model: str | ClipEncoder = TINY_CLIP, pretrained: str | Path | None = None, *, quick_gelu: bool = False, percent: bool = False, **kwargs
+    ):
         super().__init__(**kwargs)
         self.encoder = model if isinstance(model, ClipEncoder) else load_clip(model, pretrained, quick_gelu=quick_gelu)
         self.percent = percent

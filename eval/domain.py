@@ -27,19 +27,27 @@ DomainCheck = Callable[[np.ndarray], bool]
 
 TINY_CLIP = "synthvid-tiny-clip"
 TINY_VIDEO = "synthvid-tiny-video"
-OPENAI_CLIP = ("--clip-model ViT-B-32-quickgelu --clip-pretrained ViT-B-32.pt (OpenAI's CLIP ViT-B/32 TorchScript "
-               "file, as VBench keeps it in clip_model/ViT-B-32.pt)")
+OPENAI_CLIP = (
+    "--clip-model ViT-B-32-quickgelu --clip-pretrained ViT-B-32.pt (OpenAI's CLIP ViT-B/32 TorchScript "
+    "file, as VBench keeps it in clip_model/ViT-B-32.pt)"
+)
 DINO = "--subject-encoder timm:vit_base_patch16_224.dino:dino_vitbase16_pretrain.pth (DINO ViT-B/16, VBench's subject encoder)"
-I3D = ("--fvd-extractor i3d:i3d_pretrained_400.pt --protocol cd-fvd (VideoGPT's I3D weights, the published FVD; "
-       "or --fvd-extractor videomae:FILE.pth --protocol cd-fvd)")
+I3D = (
+    "--fvd-extractor i3d:i3d_pretrained_400.pt --protocol cd-fvd (VideoGPT's I3D weights, the published FVD; "
+    "or --fvd-extractor videomae:FILE.pth --protocol cd-fvd)"
+)
 # metric -> what to use instead of its embedded encoder
-ALTERNATIVES = {"fvd": I3D, "clipsim": OPENAI_CLIP, "clip_temp": OPENAI_CLIP, "background_consistency": OPENAI_CLIP,
-                "subject_consistency": f"{DINO}, or {OPENAI_CLIP}"}
+ALTERNATIVES = {
+    "fvd": I3D,
+    "clipsim": OPENAI_CLIP,
+    "clip_temp": OPENAI_CLIP,
+    "background_consistency": OPENAI_CLIP,
+    "subject_consistency": f"{DINO}, or {OPENAI_CLIP}",
+}
 UNKNOWN = "domain unknown: embedded encoders are trained on the shapes world only"
 
 
-def embedded_metrics(metrics, *, clip_model: str | None, fvd_extractor: str | None,
-                     subject_encoder: str | None = None) -> dict[str, str]:
+def embedded_metrics(metrics, *, clip_model: str | None, fvd_extractor: str | None, subject_encoder: str | None = None) -> dict[str, str]:
     """``{metric: embedded encoder}`` for the metrics of ``metrics`` (groups fvd, clipsim, temporal)
     that this configuration computes with an encoder trained on the shapes world only."""
     out: dict[str, str] = {}
@@ -63,15 +71,16 @@ def domain_note(metric: str, encoder: str, scored: int, outside: int, known: boo
     if not known:
         return f"{UNKNOWN} ({encoder}); on other footage this score is not meaningful: use {instead}"
     if outside:
-        return (f"out-of-domain: {outside} of {scored} clips are not shapes-world clips, and {encoder} is trained on the "
-                f"shapes world only: this score is not meaningful there; use {instead}")
+        return (
+            f"out-of-domain: {outside} of {scored} clips are not shapes-world clips, and {encoder} is trained on the "
+            f"shapes world only: this score is not meaningful there; use {instead}"
+        )
     return f"in-domain: all {scored} clips are shapes-world clips ({encoder} is trained on them)"
 
 
 def domain_notes(embedded: dict[str, str], scored: dict[str, int], outside: dict[str, int], known: bool) -> dict[str, str]:
     """Notes of every metric of ``embedded`` (:func:`embedded_metrics`)."""
-    return {metric: domain_note(metric, encoder, scored.get(metric, 0), outside.get(metric, 0), known)
-            for metric, encoder in embedded.items()}
+    return {metric: domain_note(metric, encoder, scored.get(metric, 0), outside.get(metric, 0), known) for metric, encoder in embedded.items()}
 
 
 def is_out_of_domain(note: str | None) -> bool:

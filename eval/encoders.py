@@ -187,8 +187,9 @@ def _import_open_clip():
     return open_clip
 
 
-def load_clip(model: str = TINY_CLIP, pretrained: str | Path | None = None, *, quick_gelu: bool = False,
-              device: str | torch.device = "cpu") -> ClipEncoder:
+def load_clip(
+    model: str = TINY_CLIP, pretrained: str | Path | None = None, *, quick_gelu: bool = False, device: str | torch.device = "cpu"
+) -> ClipEncoder:
     """A :class:`ClipEncoder` (see the module docstring for what ``model`` may be).
 
     ``pretrained`` must be a local checkpoint file (``.safetensors``, ``.bin``, ``.pt``) or ``None``
@@ -216,15 +217,19 @@ def load_clip(model: str = TINY_CLIP, pretrained: str | Path | None = None, *, q
         open_clip.add_model_config(config)
         spec = config.stem
     if spec.startswith("hf-hub:"):
-        raise EvalError(None, f"{spec}: synthvid loads CLIP weights only from local files; download the checkpoint and pass "
-                              "--clip-model MODEL_NAME --clip-pretrained FILE (or a local-dir: folder)")
+        raise EvalError(
+            None,
+            f"{spec}: synthvid loads CLIP weights only from local files; download the checkpoint and pass "
+            "--clip-model MODEL_NAME --clip-pretrained FILE (or a local-dir: folder)",
+        )
     if not spec.startswith("local-dir:") and spec not in open_clip.list_models():
         raise EvalError(None, f"unknown open_clip model {spec!r}; see open_clip.list_models(), or give a .json model config or local-dir:FOLDER")
     if pretrained is not None:
         pretrained = Path(pretrained)
         if not pretrained.is_file():
-            raise ModelFileError(pretrained, f"no such checkpoint for {spec} (synthvid never downloads weights; "
-                                             "OpenAI weights need a -quickgelu model name)")
+            raise ModelFileError(
+                pretrained, f"no such checkpoint for {spec} (synthvid never downloads weights; OpenAI weights need a -quickgelu model name)"
+            )
     elif not spec.startswith("local-dir:"):
         log.warning("%s with random weights (no --clip-pretrained): its scores mean nothing", spec)
     from eval.checkpoints import is_torchscript
@@ -234,8 +239,9 @@ def load_clip(model: str = TINY_CLIP, pretrained: str | Path | None = None, *, q
     try:
         if quiet:
             logging.getLogger().addFilter(quiet)
-        clip_model = open_clip.create_model(spec, pretrained=str(pretrained) if pretrained and not archive else None,
-                                            device=device, force_quick_gelu=quick_gelu)
+        clip_model = open_clip.create_model(
+            spec, pretrained=str(pretrained) if pretrained and not archive else None, device=device, force_quick_gelu=quick_gelu
+        )
         tokenizer = open_clip.get_tokenizer(spec)
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         where = pretrained or spec.removeprefix("local-dir:")
@@ -303,8 +309,11 @@ class TimmImageEncoder(ImageEncoder):
         self.name = f"timm:{model_name}"
         cfg = self.model.pretrained_cfg or {}
         size = cfg.get("input_size", (3, 224, 224))[-2:]
-        self.size = tuple(timm_kwargs["img_size"]) if isinstance(timm_kwargs.get("img_size"), (tuple, list)) else (
-            (timm_kwargs["img_size"],) * 2 if "img_size" in timm_kwargs else tuple(size))
+        self.size = (
+            tuple(timm_kwargs["img_size"])
+            if isinstance(timm_kwargs.get("img_size"), (tuple, list))
+            else ((timm_kwargs["img_size"],) * 2 if "img_size" in timm_kwargs else tuple(size))
+        )
         self.interpolation = "bicubic" if cfg.get("interpolation", "bicubic") == "bicubic" else "bilinear"
         self._set_normalisation(cfg.get("mean", (0.485, 0.456, 0.406)), cfg.get("std", (0.229, 0.224, 0.225)))
         self.vbench_transform = "dino"
@@ -343,10 +352,19 @@ class TimmImageEncoder(ImageEncoder):
 def _check_dino_like(model: nn.Module, name: str) -> None:
     from timm.models.vision_transformer import VisionTransformer
 
-    if not (isinstance(model, VisionTransformer) and model.cls_token is not None and not model.no_embed_class
-            and not getattr(model, "num_reg_tokens", 0) and model.pos_embed is not None and model.global_pool == "token"):
-        raise EvalError(None, f"{name}: the vbench protocol runs subject consistency's encoder as DINO's ViT (class token, "
-                              "absolute position embedding), e.g. timm:vit_base_patch16_224.dino:dino_vitbase16_pretrain.pth")
+    if not (
+        isinstance(model, VisionTransformer)
+        and model.cls_token is not None
+        and not model.no_embed_class
+        and not getattr(model, "num_reg_tokens", 0)
+        and model.pos_embed is not None
+        and model.global_pool == "token"
+    ):
+        raise EvalError(
+            None,
+            f"{name}: the vbench protocol runs subject consistency's encoder as DINO's ViT (class token, "
+            "absolute position embedding), e.g. timm:vit_base_patch16_224.dino:dino_vitbase16_pretrain.pth",
+        )
 
 
 def dino_position_embedding(pos_embed: torch.Tensor, height: int, width: int, patch: int) -> torch.Tensor:

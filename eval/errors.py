@@ -37,8 +37,11 @@ def check_state_dict(path, network: str, state: dict, expected: dict, *, optiona
     missing = [k for k in expected if k not in state and not k.endswith(tuple(optional))]
     unexpected = [k for k in state if k not in expected and not k.startswith(tuple(ignored))]
     if missing or unexpected:
-        raise ModelFileError(path, f"keys differ from {network}: missing {missing[:3]}{'…' if len(missing) > 3 else ''}, "
-                                   f"unexpected {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}")
+        raise ModelFileError(
+            path,
+            f"keys differ from {network}: missing {missing[:3]}{'…' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}",
+        )
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if wrong:
         raise ModelFileError(path, f"tensor {wrong[0]} has shape {list(state[wrong[0]].shape)}, {network} expects {list(expected[wrong[0]].shape)}")

@@ -148,9 +148,12 @@ class FolderEvaluation:
         from eval.domain import DomainTracker, embedded_metrics
 
         self.settings = settings
-        self.domain = DomainTracker(embedded_metrics(settings.metrics, clip_model=settings.clip_model,
-                                                     fvd_extractor=settings.fvd_extractor,
-                                                     subject_encoder=settings.subject_encoder), in_domain)
+        self.domain = DomainTracker(
+            embedded_metrics(
+                settings.metrics, clip_model=settings.clip_model, fvd_extractor=settings.fvd_extractor, subject_encoder=settings.subject_encoder
+            ),
+            in_domain,
+        )
         self.fvd = self.clipsim = self.temporal = None
         self.encoder = self.subject_encoder = None
         self.failed: list[dict] = []
@@ -186,13 +189,15 @@ class FolderEvaluation:
             self.encoder.set_protocol(self.temporal_protocol)
             self.subject_encoder.set_protocol(self.temporal_protocol)
             self.temporal = {
-                "clip_temp": CLIPTemp(self.encoder), "subject_consistency": SubjectConsistency(self.subject_encoder),
-                "background_consistency": BackgroundConsistency(self.encoder), "temporal_flickering": TemporalFlickering(),
-                "warping_error": WarpingError(), "motion_magnitude": MotionMagnitude(protocol=self.temporal_protocol),
+                "clip_temp": CLIPTemp(self.encoder),
+                "subject_consistency": SubjectConsistency(self.subject_encoder),
+                "background_consistency": BackgroundConsistency(self.encoder),
+                "temporal_flickering": TemporalFlickering(),
+                "warping_error": WarpingError(),
+                "motion_magnitude": MotionMagnitude(protocol=self.temporal_protocol),
             }
 
-    def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None,
-                 in_domain: bool | None = None) -> int:
+    def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None, in_domain: bool | None = None) -> int:
         """Feed reference clips (frames) to FVD; returns how many were used. ``in_domain``: what the clips
         are when the caller knows (world renders: True); else each clip is checked (:mod:`eval.domain`)."""
         count = 0
@@ -250,8 +255,17 @@ class FolderEvaluation:
         for _, row in pending:
             yield row
 
-    def score_clip(self, path: Path, frames: np.ndarray, prompt: str | None, root: Path, *, fps: float = 8.0,
-                   in_domain: bool | None = None, accumulate: bool = True) -> dict:
+    def score_clip(
+        self,
+        path: Path,
+        frames: np.ndarray,
+        prompt: str | None,
+        root: Path,
+        *,
+        fps: float = 8.0,
+        in_domain: bool | None = None,
+        accumulate: bool = True,
+    ) -> dict:
         """One clip's row. ``in_domain``: whether it is a shapes-world clip, when the caller knows; else the
         evaluation's check decides (``in_domain`` in the row when known). ``accumulate=False``: the row
         only, the set-level metric states untouched (a caller that aggregates rows itself, as the bench
@@ -276,8 +290,14 @@ class FolderEvaluation:
         if self.temporal is not None:
             from eval.temporal import temporal_clip_scores
 
-            scores = temporal_clip_scores(frames, clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps,
-                                          clip_embeddings=embeddings, protocol=self.temporal_protocol)
+            scores = temporal_clip_scores(
+                frames,
+                clip_encoder=self.encoder,
+                subject_encoder=self.subject_encoder,
+                fps=fps,
+                clip_embeddings=embeddings,
+                protocol=self.temporal_protocol,
+            )
             if accumulate:
                 for name, metric in self.temporal.items():
                     weight = scores["consistency_pairs"] if name in ("subject_consistency", "background_consistency") else 1.0
@@ -298,8 +318,14 @@ class FolderEvaluation:
         if self.fvd is not None:
             n_real, n_fake = int(self.fvd.real_count), int(self.fvd.fake_count)
             protocol = self.fvd.protocol
-            entry = {"label": self.fvd.label, "extractor": self.fvd.extractor.name, "protocol": protocol.name,
-                     "protocol_description": protocol.description, "n_real": n_real, "n_fake": n_fake}
+            entry = {
+                "label": self.fvd.label,
+                "extractor": self.fvd.extractor.name,
+                "protocol": protocol.name,
+                "protocol_description": protocol.description,
+                "n_real": n_real,
+                "n_fake": n_fake,
+            }
             skipped = {side: int(getattr(self.fvd, f"{side}_skipped")) for side in ("real", "fake")}
             if any(skipped.values()):
                 entry["skipped_short"] = skipped  # clips shorter than the protocol's span, discarded as it says
@@ -319,8 +345,13 @@ class FolderEvaluation:
         if self.clipsim is not None:
             count = int(self.clipsim.clip_count)
             value = float(self.clipsim.compute()) if count else None
-            out["clipsim"] = {"value": value, "percent": None if value is None else 100 * value,
-                              "model": self.encoder.name, "clips": count, "scale": "raw cosine (percent = ×100)"}
+            out["clipsim"] = {
+                "value": value,
+                "percent": None if value is None else 100 * value,
+                "model": self.encoder.name,
+                "clips": count,
+                "scale": "raw cosine (percent = ×100)",
+            }
         if self.temporal is not None:
             entry = {}
             for name, metric in self.temporal.items():
@@ -343,11 +374,14 @@ def temporal_protocol_entry(protocol: str, encoder, subject_encoder) -> dict:
     if protocol == "vbench":
         notes = ["dynamic_degree uses OpenCV DIS flow, not VBench's RAFT: its decisions can differ from VBench's"]
         if subject_encoder is encoder or not str(subject_encoder.name).startswith("timm:"):
-            notes.append("subject_consistency is VBench's only with DINO ViT-B/16: --subject-encoder "
-                         "timm:vit_base_patch16_224.dino:dino_vitbase16_pretrain.pth")
+            notes.append(
+                "subject_consistency is VBench's only with DINO ViT-B/16: --subject-encoder "
+                "timm:vit_base_patch16_224.dino:dino_vitbase16_pretrain.pth"
+            )
         if "ViT-B-32" not in str(encoder.name):
-            notes.append("background_consistency is VBench's only with OpenAI CLIP ViT-B/32: --clip-model ViT-B-32-quickgelu "
-                         "--clip-pretrained ViT-B-32.pt")
+            notes.append(
+                "background_consistency is VBench's only with OpenAI CLIP ViT-B/32: --clip-model ViT-B-32-quickgelu --clip-pretrained ViT-B-32.pt"
+            )
         entry["notes"] = notes
     return entry
 

@@ -112,19 +112,34 @@ class FVDProtocol:
 def _stylegan_v(name: str, frames: int, subsample: int = 1) -> FVDProtocol:
     what = f"every {subsample}th of the first {frames * subsample} frames" if subsample > 1 else f"the first {frames} frames"
     return FVDProtocol(
-        name, f"StyleGAN-V {name}: I3D on {what} (shorter clips discarded), rescale/resize by the detector's own call, "
-              "covariance ÷N, the first 2048 clips of each set",
-        frames=frames, subsample=subsample, discard_short=True, ddof=0, max_real=2048, max_fake=2048, extractors=("i3d",))
+        name,
+        f"StyleGAN-V {name}: I3D on {what} (shorter clips discarded), rescale/resize by the detector's own call, "
+        "covariance ÷N, the first 2048 clips of each set",
+        frames=frames,
+        subsample=subsample,
+        discard_short=True,
+        ddof=0,
+        max_real=2048,
+        max_fake=2048,
+        extractors=("i3d",),
+    )
 
 
 PROTOCOLS: dict[str, FVDProtocol] = {
     "synthvid": FVDProtocol(
-        "synthvid", "synthvid's default: I3D on the first 16 frames (StyleGAN-V's preprocessing), VideoMAE on the model's "
-                    "frame count with mean/std normalisation, covariance ÷N−1 (torchmetrics), every clip; not a published protocol"),
+        "synthvid",
+        "synthvid's default: I3D on the first 16 frames (StyleGAN-V's preprocessing), VideoMAE on the model's "
+        "frame count with mean/std normalisation, covariance ÷N−1 (torchmetrics), every clip; not a published protocol",
+    ),
     "cd-fvd": FVDProtocol(
-        "cd-fvd", "cd-fvd 0.1.1 defaults: every frame, bilinear 224×224 without antialias or crop, I3D in [−1, 1], "
-                  "VideoMAE-v2 in [0, 1] with fc_norm(mean of tokens), covariance ÷N, the first 2048 fake clips",
-        frames=None, ddof=0, max_fake=2048, extractors=("i3d", "videomae")),
+        "cd-fvd",
+        "cd-fvd 0.1.1 defaults: every frame, bilinear 224×224 without antialias or crop, I3D in [−1, 1], "
+        "VideoMAE-v2 in [0, 1] with fc_norm(mean of tokens), covariance ÷N, the first 2048 fake clips",
+        frames=None,
+        ddof=0,
+        max_fake=2048,
+        extractors=("i3d", "videomae"),
+    ),
     "fvd2048_16f": _stylegan_v("fvd2048_16f", 16),
     "fvd2048_128f": _stylegan_v("fvd2048_128f", 128),
     "fvd2048_128f_subsample8f": _stylegan_v("fvd2048_128f_subsample8f", 16, 8),
@@ -173,8 +188,11 @@ class VideoFeatureExtractor(nn.Module, abc.ABC):
     def _set_protocol(self, protocol: str | FVDProtocol | None, kind: str | None = None) -> None:
         protocol = get_protocol(protocol)
         if (kind or self.name) not in protocol.extractors:
-            raise EvalError(None, f"protocol {protocol.name} is defined for {' and '.join(protocol.extractors)} features, "
-                                  f"not {kind or self.name} (choose from: {', '.join(p.name for p in PROTOCOLS.values() if (kind or self.name) in p.extractors)})")
+            raise EvalError(
+                None,
+                f"protocol {protocol.name} is defined for {' and '.join(protocol.extractors)} features, "
+                f"not {kind or self.name} (choose from: {', '.join(p.name for p in PROTOCOLS.values() if (kind or self.name) in p.extractors)})",
+            )
         self.protocol = protocol
 
     @property
@@ -239,8 +257,9 @@ class I3DFeatures(VideoFeatureExtractor):
     name = "i3d"
     base_label = I3D_LABEL
 
-    def __init__(self, path: str | Path, *, bn_eps: float | None = None, batch_size: int = 4, fuse: bool = True,
-                 protocol: str | FVDProtocol | None = None):
+    def __init__(
+        self, path: str | Path, *, bn_eps: float | None = None, batch_size: int = 4, fuse: bool = True, protocol: str | FVDProtocol | None = None
+    ):
         super().__init__()
         from eval.i3d import InceptionI3d, TorchScriptI3d, fuse_for_inference, load_i3d
 
@@ -319,8 +338,11 @@ class VideoMAEFeatures(VideoFeatureExtractor):
         else:
             self.kind = "transformers"
             if get_protocol(protocol).name != "synthvid":
-                raise ModelFileError(path, f"protocol {get_protocol(protocol).name} needs a VideoMAE-v2 checkpoint file as cd-fvd "
-                                           "loads it (vit_g_hybrid_pt_1200e_ssv2_ft.pth); a transformers folder is scored under synthvid only")
+                raise ModelFileError(
+                    path,
+                    f"protocol {get_protocol(protocol).name} needs a VideoMAE-v2 checkpoint file as cd-fvd "
+                    "loads it (vit_g_hybrid_pt_1200e_ssv2_ft.pth); a transformers folder is scored under synthvid only",
+                )
             if not (path / "config.json").is_file():
                 raise ModelFileError(path, "neither a VideoMAE-v2 checkpoint file nor a transformers VideoMAE folder (no config.json)")
             from transformers import VideoMAEModel
@@ -378,8 +400,11 @@ def make_extractor(spec: str | VideoFeatureExtractor | None = None, *, protocol:
         return I3DFeatures(location, protocol=protocol)
     if kind == "videomae" and location:
         return VideoMAEFeatures(location, protocol=protocol)
-    raise EvalError(None, f"unknown FVD extractor {spec!r}: use synthvid-tiny-video, i3d:PATH (i3d_torchscript.pt or "
-                          "i3d_pretrained_400.pt) or videomae:PATH (a VideoMAE-v2 .pth or a transformers folder)")
+    raise EvalError(
+        None,
+        f"unknown FVD extractor {spec!r}: use synthvid-tiny-video, i3d:PATH (i3d_torchscript.pt or "
+        "i3d_pretrained_400.pt) or videomae:PATH (a VideoMAE-v2 .pth or a transformers folder)",
+    )
 
 
 @dataclass(frozen=True)
@@ -399,8 +424,15 @@ class ReferenceStats:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        meta = {"format": STATS_FORMAT, "n": self.n, "ddof": self.ddof, "extractor": self.extractor,
-                "weights_sha256": self.weights_sha256, "protocol": self.protocol, "label": self.label}
+        meta = {
+            "format": STATS_FORMAT,
+            "n": self.n,
+            "ddof": self.ddof,
+            "extractor": self.extractor,
+            "weights_sha256": self.weights_sha256,
+            "protocol": self.protocol,
+            "label": self.label,
+        }
         partial = path.with_name(path.name + ".partial.npz")
         try:
             np.savez(partial, mu=self.mu, sigma=self.sigma, meta=np.array(json.dumps(meta)))
@@ -421,21 +453,33 @@ class ReferenceStats:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise EvalError(path, f"not an FVD statistics file ({' '.join(str(exc).split())[:160]})") from exc
         if not isinstance(meta, dict) or meta.get("format") != STATS_FORMAT:
-            raise EvalError(path, f"not an FVD statistics file (format {meta.get('format') if isinstance(meta, dict) else None!r}, "
-                                  f"expected {STATS_FORMAT})")
+            raise EvalError(
+                path, f"not an FVD statistics file (format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {STATS_FORMAT})"
+            )
         d = mu.shape[0] if mu.ndim == 1 else -1
         if d < 1 or sigma.shape != (d, d) or int(meta["n"]) < 2 or not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
             raise EvalError(path, f"damaged FVD statistics: mean {list(mu.shape)}, covariance {list(sigma.shape)}, N {meta['n']}")
-        return cls(mu, sigma, int(meta["n"]), int(meta["ddof"]), str(meta["extractor"]), str(meta["weights_sha256"]),
-                   str(meta["protocol"]), str(meta["label"]))
+        return cls(
+            mu,
+            sigma,
+            int(meta["n"]),
+            int(meta["ddof"]),
+            str(meta["extractor"]),
+            str(meta["weights_sha256"]),
+            str(meta["protocol"]),
+            str(meta["label"]),
+        )
 
     def check(self, extractor: VideoFeatureExtractor, source: str | Path | None = None) -> None:
         """Raise :class:`EvalError` unless ``extractor`` (its kind, weights and protocol) made these statistics."""
         asked = (extractor.name, extractor.weights_sha256, extractor.protocol.name)
         if asked != (self.extractor, self.weights_sha256, self.protocol) or self.mu.shape[0] != extractor.num_features:
-            raise EvalError(source, f"made with {self.extractor} (weights sha256 {self.weights_sha256[:12]}) under protocol "
-                                    f"{self.protocol}; this run asks for {asked[0]} (weights sha256 {asked[1][:12]}) under "
-                                    f"protocol {asked[2]}: recompute the statistics or use the same --fvd-extractor and --protocol")
+            raise EvalError(
+                source,
+                f"made with {self.extractor} (weights sha256 {self.weights_sha256[:12]}) under protocol "
+                f"{self.protocol}; this run asks for {asked[0]} (weights sha256 {asked[1][:12]}) under "
+                f"protocol {asked[2]}: recompute the statistics or use the same --fvd-extractor and --protocol",
+            )
 
 
 class FrechetVideoDistance(Metric):
@@ -449,8 +493,16 @@ class FrechetVideoDistance(Metric):
     higher_is_better = False
     full_state_update = False
 
-    def __init__(self, extractor: str | VideoFeatureExtractor | None = None, *, protocol: str | FVDProtocol | None = None,
-                 ddof: int | None = None, keep_features: bool = False, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        extractor: str | VideoFeatureExtractor | None = None,
+        *,
+        protocol: str | FVDProtocol | None = None,
+        ddof: int | None = None,
+        keep_features: bool = False,
+        seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.extractor = make_extractor(extractor, protocol=protocol)
         self.protocol = self.extractor.protocol
@@ -505,8 +557,10 @@ class FrechetVideoDistance(Metric):
     def stats(self, real: bool) -> GaussianStats:
         side = "real" if real else "fake"
         return GaussianStats.from_sums(
-            getattr(self, f"{side}_sum").cpu().numpy(), getattr(self, f"{side}_outer").cpu().numpy(),
-            int(getattr(self, f"{side}_count")), ddof=self.ddof,
+            getattr(self, f"{side}_sum").cpu().numpy(),
+            getattr(self, f"{side}_outer").cpu().numpy(),
+            int(getattr(self, f"{side}_count")),
+            ddof=self.ddof,
         )
 
     def reference_stats(self) -> ReferenceStats:

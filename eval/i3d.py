@@ -93,8 +93,9 @@ class MaxPool3dSame(nn.Module):
 class Unit3D(nn.Module):
     """Conv3d with SAME padding, then BatchNorm and ReLU (the logits layer has a bias and neither)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel=(1, 1, 1), stride=(1, 1, 1), *,
-                 bn_eps: float = VIDEOGPT_BN_EPS, logits: bool = False):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel=(1, 1, 1), stride=(1, 1, 1), *, bn_eps: float = VIDEOGPT_BN_EPS, logits: bool = False
+    ):
         super().__init__()
         self.kernel: List[int] = list(kernel)
         self.stride: List[int] = list(stride)
@@ -268,4 +269,3 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
             unit.conv3d = fuse_conv_bn_eval(unit.conv3d.eval(), unit.bn.eval())
             unit.bn = nn.Identity()
     return model.to(memory_format=torch.channels_last_3d)
-

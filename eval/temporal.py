@@ -42,11 +42,11 @@ VBENCH_TARGET_FPS = 8.0
 
 TEMPORAL_PROTOCOLS = {
     "synthvid": "synthvid's default: encoders' open_clip eval transform (antialiased resize, centre crop); dynamic degree "
-                "on every frame pair (OpenCV DIS flow), threshold 6·min(H,W)/256 px ×max(1, 8/fps), max(1, round(4·T/16)) "
-                "pairs; not a published protocol",
+    "on every frame pair (OpenCV DIS flow), threshold 6·min(H,W)/256 px ×max(1, 8/fps), max(1, round(4·T/16)) "
+    "pairs; not a published protocol",
     "vbench": "VBench 0.1.5: shorter side to 224 without antialias (CLIP: bicubic + centre crop; DINO: bilinear, no crop, "
-              "DINO's position interpolation); dynamic degree on frames subsampled to ~8 fps (every max(1, round(fps/8))-th), "
-              "threshold 6·min(H,W)/256 px, round(4·frames/16) pairs; flow is OpenCV DIS, not VBench's RAFT",
+    "DINO's position interpolation); dynamic degree on frames subsampled to ~8 fps (every max(1, round(fps/8))-th), "
+    "threshold 6·min(H,W)/256 px, round(4·frames/16) pairs; flow is OpenCV DIS, not VBench's RAFT",
 }
 DEFAULT_TEMPORAL_PROTOCOL = "synthvid"
 
@@ -181,8 +181,7 @@ def pair_motion(flows: ClipFlows, protocol: str = DEFAULT_TEMPORAL_PROTOCOL) -> 
         cut = int(forward.shape[1] * forward.shape[2] * TOP_FRACTION)
         if cut == 0:
             return np.full(len(forward), np.nan)
-        return np.array([np.mean(np.abs(np.sort(-np.sqrt(np.square(f[..., 0]) + np.square(f[..., 1])).ravel()))[:cut]).item()
-                         for f in forward])
+        return np.array([np.mean(np.abs(np.sort(-np.sqrt(np.square(f[..., 0]) + np.square(f[..., 1])).ravel()))[:cut]).item() for f in forward])
     magnitude = np.sqrt(np.square(forward).sum(-1)).reshape(len(forward), -1)
     keep = max(1, int(magnitude.shape[1] * TOP_FRACTION))
     return np.sort(magnitude, axis=1)[:, -keep:].mean(axis=1)
@@ -210,8 +209,7 @@ def is_dynamic(per_pair: np.ndarray, height: int, width: int, fps: float, protoc
     return int((per_pair > threshold).sum()) >= needed
 
 
-def dynamic_pairs(frames: np.ndarray, fps: float, protocol: str = DEFAULT_TEMPORAL_PROTOCOL,
-                  flows: ClipFlows | None = None) -> np.ndarray:
+def dynamic_pairs(frames: np.ndarray, fps: float, protocol: str = DEFAULT_TEMPORAL_PROTOCOL, flows: ClipFlows | None = None) -> np.ndarray:
     """The per-pair motion statistic the dynamic rule reads: every pair (``synthvid``; ``flows`` of all
     frames reused when given) or pairs of the frames VBench keeps, padded as RAFT pads them (``vbench``)."""
     if protocol == "vbench":
@@ -388,13 +386,18 @@ class MotionMagnitude(ClipMeanMetric):
 
 # ------------------------------------------------------------------------ all of them, one clip
 
-TEMPORAL_METRICS = ("clip_temp", "subject_consistency", "background_consistency", "temporal_flickering",
-                    "warping_error", "motion_magnitude")
+TEMPORAL_METRICS = ("clip_temp", "subject_consistency", "background_consistency", "temporal_flickering", "warping_error", "motion_magnitude")
 
 
-def temporal_clip_scores(frames: np.ndarray, *, clip_encoder: ImageEncoder, subject_encoder: ImageEncoder | None = None,
-                         fps: float = 8.0, clip_embeddings: torch.Tensor | None = None,
-                         protocol: str | None = None) -> dict:
+def temporal_clip_scores(
+    frames: np.ndarray,
+    *,
+    clip_encoder: ImageEncoder,
+    subject_encoder: ImageEncoder | None = None,
+    fps: float = 8.0,
+    clip_embeddings: torch.Tensor | None = None,
+    protocol: str | None = None,
+) -> dict:
     """Every temporal score of one uint8 ``[T, H, W, 3]`` clip, embeddings and flows computed once.
 
     ``clip_embeddings`` (``clip_encoder.encode_frames(frames)``) may be passed when the caller has them

@@ -40,15 +40,29 @@ def model_cfg(vocab_size: int, pad_id: int, eos_id: int) -> dict:
         "embed_dim": 96,
         "vision_cfg": {"image_size": 48, "layers": 3, "width": 96, "patch_size": 8, "head_width": 32},
         "text_cfg": {
-            "context_length": CONTEXT_LENGTH, "vocab_size": vocab_size, "width": 96, "heads": 3, "layers": 3,
+            "context_length": CONTEXT_LENGTH,
+            "vocab_size": vocab_size,
+            "width": 96,
+            "heads": 3,
+            "layers": 3,
             # any non-empty name: with the local-dir: schema open_clip reads the tokenizer from the folder
-            "hf_tokenizer_name": "synthvid-tiny-clip", "pool_type": "eos", "eos_id": eos_id, "pad_id": pad_id,
+            "hf_tokenizer_name": "synthvid-tiny-clip",
+            "pool_type": "eos",
+            "eos_id": eos_id,
+            "pad_id": pad_id,
         },
     }
 
 
-PREPROCESS_CFG = {"size": 48, "mode": "RGB", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                  "interpolation": "bilinear", "resize_mode": "shortest", "fill_color": 0}
+PREPROCESS_CFG = {
+    "size": 48,
+    "mode": "RGB",
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+    "interpolation": "bilinear",
+    "resize_mode": "shortest",
+    "fill_color": 0,
+}
 
 
 @dataclass
@@ -129,8 +143,7 @@ class ClipTrainer(ModelTrainer):
         from safetensors.torch import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
-        config = {"model_cfg": self.model_cfg, "preprocess_cfg": PREPROCESS_CFG,
-                  "training": {**summary, "config": asdict(self.config)}}
+        config = {"model_cfg": self.model_cfg, "preprocess_cfg": PREPROCESS_CFG, "training": {**summary, "config": asdict(self.config)}}
         (folder / "open_clip_config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_file({k: v.detach().contiguous() for k, v in self.model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
         self.hf_tokenizer.save_pretrained(str(folder))
@@ -140,8 +153,17 @@ class ClipTrainer(ModelTrainer):
         tokenizer_config.write_text(json.dumps(settings, indent=2) + "\n")
 
 
-def train_clip(out: Path, world: WorldSource, *, minutes: float, max_steps: int | None = None, resume: bool = False,
-               threads: int = 1, seed: int = 0, config: ClipTrainConfig | None = None) -> dict:
+def train_clip(
+    out: Path,
+    world: WorldSource,
+    *,
+    minutes: float,
+    max_steps: int | None = None,
+    resume: bool = False,
+    threads: int = 1,
+    seed: int = 0,
+    config: ClipTrainConfig | None = None,
+) -> dict:
     """Train (or continue) synthvid-tiny-clip on ``world``'s frames and prompts into ``out``; the model lands in ``out/model``."""
     from eval.encoders import _import_open_clip
     from eval.training import Budget, run_training

@@ -154,8 +154,7 @@ class VideoEncoderTrainer(ModelTrainer):
         self.render, self.sample_prompts = world.render, world.sample_prompts
         heads = {name: len(values) for name, values in self.vocab.items()}
         heads.update(textured=2, pan=len(self.directions) + 1, order=len(ORDER_CLASSES), **{name: 1 for name in LEVEL_HEADS})
-        self.model = TinyVideoEncoder(TinyVideoConfig(frames=config.frames, size=config.model_size,
-                                                      stem_layers=config.stem_layers, heads=heads))
+        self.model = TinyVideoEncoder(TinyVideoConfig(frames=config.frames, size=config.model_size, stem_layers=config.stem_layers, heads=heads))
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         held_out = np.random.default_rng(config.eval_seed)
         self.eval_batch = self.batch(held_out, config.eval_clips)
@@ -164,10 +163,14 @@ class VideoEncoderTrainer(ModelTrainer):
         row: dict[str, float] = {name: values.index(getattr(prompt, name)) for name, values in self.vocab.items()}
         world_sigma = self.world_noise_sigma if prompt.noise else 0.0
         total_sigma = float(np.hypot(world_sigma, faults.noise_sigma))
-        row.update(textured=int(prompt.textured), order=faults.order,
-                   pan=0 if prompt.pan is None else 1 + self.directions.index(prompt.pan),
-                   noise_level=min(1.0, np.log1p(total_sigma) / np.log1p(NOISE_LEVEL_MAX)),
-                   blur_level=min(1.0, faults.blur_sigma / BLUR_LEVEL_MAX), displaced=faults.displaced)
+        row.update(
+            textured=int(prompt.textured),
+            order=faults.order,
+            pan=0 if prompt.pan is None else 1 + self.directions.index(prompt.pan),
+            noise_level=min(1.0, np.log1p(total_sigma) / np.log1p(NOISE_LEVEL_MAX)),
+            blur_level=min(1.0, faults.blur_sigma / BLUR_LEVEL_MAX),
+            displaced=faults.displaced,
+        )
         return row
 
     def batch(self, rng: np.random.Generator, count: int):
@@ -183,8 +186,7 @@ class VideoEncoderTrainer(ModelTrainer):
             shuffled = faults.order == 1
             masks.append({"order": moves, "displaced": moves, "motion": not shuffled, "pan": not shuffled})
         inputs = self.model.preprocess(torch.from_numpy(np.stack(clips)))
-        labels = {name: torch.tensor([r[name] for r in rows], dtype=torch.float32 if name in LEVEL_HEADS else torch.long)
-                  for name in rows[0]}
+        labels = {name: torch.tensor([r[name] for r in rows], dtype=torch.float32 if name in LEVEL_HEADS else torch.long) for name in rows[0]}
         mask = {name: torch.tensor([m.get(name, True) for m in masks]) for name in labels}
         return inputs, labels, mask
 
@@ -225,8 +227,17 @@ class VideoEncoderTrainer(ModelTrainer):
         self.model.save(folder, extra={"training": {**summary, "config": asdict(self.config)}})
 
 
-def train_video_encoder(out: Path, world: WorldSource, *, minutes: float, max_steps: int | None = None, resume: bool = False,
-                        threads: int = 1, seed: int = 0, config: VideoTrainConfig | None = None) -> dict:
+def train_video_encoder(
+    out: Path,
+    world: WorldSource,
+    *,
+    minutes: float,
+    max_steps: int | None = None,
+    resume: bool = False,
+    threads: int = 1,
+    seed: int = 0,
+    config: VideoTrainConfig | None = None,
+) -> dict:
     """Train (or continue) synthvid-tiny-video on ``world``'s clips into ``out``; the model lands in ``out/model``."""
     from eval.training import Budget, run_training
 

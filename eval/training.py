@@ -135,8 +135,9 @@ class TrainingLoop:
     ``start_step`` and ``start_seconds`` count what the initial weights of a new run were trained
     already (their data stream is then ``default_rng([seed, start_step])``)."""
 
-    def __init__(self, out: str | Path, budget: Budget, *, resume: bool = False, export_to: str = "model",
-                 start_step: int = 0, start_seconds: float = 0.0):
+    def __init__(
+        self, out: str | Path, budget: Budget, *, resume: bool = False, export_to: str = "model", start_step: int = 0, start_seconds: float = 0.0
+    ):
         self.out, self.budget, self.export_to = Path(out), budget, export_to
         self.checkpoint = self.out / CHECKPOINT
         if resume and not self.checkpoint.is_file():
@@ -179,8 +180,11 @@ class TrainingLoop:
                 for key, value in metrics.items():
                     running.setdefault(key, []).append(float(value))
                 if self.step % budget.log_every == 0:
-                    row = {"step": self.step, "minutes": round(self._total_seconds() / 60, 2),
-                           **{key: _figure(np.mean(values)) for key, values in running.items()}}
+                    row = {
+                        "step": self.step,
+                        "minutes": round(self._total_seconds() / 60, 2),
+                        **{key: _figure(np.mean(values)) for key, values in running.items()},
+                    }
                     _append_csv(self.out / "loss.csv", row)
                     log.info("step %d %s", self.step, " ".join(f"{k}={v}" for k, v in row.items() if k != "step"))
                     bar.set_postfix(step=self.step, loss=row.get("loss"))
@@ -202,12 +206,17 @@ class TrainingLoop:
         clash = set(own) & set(LOOP_KEYS)
         if clash:
             raise ValueError(f"a trainer's state may not use the training loop's keys {sorted(clash)}")
-        state = {**own, "step": self.step, "seconds": total, "numpy_rng": self.rng.bit_generator.state,
-                 "torch_rng": torch.get_rng_state()}
+        state = {**own, "step": self.step, "seconds": total, "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
         with atomic_path(self.checkpoint) as tmp:
             torch.save(state, tmp)
-        summary = {"steps": self.step, "seconds": round(total, 1), "minutes_trained": round(total / 60, 2),
-                   "threads": self.budget.threads, "seed": self.budget.seed, "evaluation": self.evaluation}
+        summary = {
+            "steps": self.step,
+            "seconds": round(total, 1),
+            "minutes_trained": round(total / 60, 2),
+            "threads": self.budget.threads,
+            "seed": self.budget.seed,
+            "evaluation": self.evaluation,
+        }
         trainer.export(self.out / self.export_to, summary)
         log.info("checkpoint at step %d (%.1f min trained) → %s", self.step, total / 60, self.out / self.export_to)
         return summary
@@ -226,8 +235,7 @@ class TrainingLoop:
         log.info("eval at step %d: %s", self.step, self.evaluation)
 
 
-def run_training(trainer: Trainable, out: Path, budget: Budget, config: dict, *, resume: bool = False,
-                 export_to: str = "model") -> dict:
+def run_training(trainer: Trainable, out: Path, budget: Budget, config: dict, *, resume: bool = False, export_to: str = "model") -> dict:
     """Train ``trainer`` in ``out`` (a new run, or the one there with ``resume``); return the summary."""
     return TrainingLoop(out, budget, resume=resume, export_to=export_to).run(trainer, config)
 

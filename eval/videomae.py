@@ -123,17 +123,28 @@ class VideoMAEv2(nn.Module):
     """VideoMAE-v2's ViT with mean pooling; :meth:`forward_features` maps ``[B, 3, T, 224, 224]`` to
     ``fc_norm(mean of tokens)`` ``[B, dim]`` (the reference's features; no classifier head)."""
 
-    def __init__(self, *, dim: int, depth: int, heads: int, hidden: int, patch: int = 14, tubelet: int = 2,
-                 qkv_bias: bool = True, layer_scale: bool = False, cosine: bool = False,
-                 image_size: int = VIDEOMAE_V2_IMAGE_SIZE, frames: int = VIDEOMAE_V2_FRAMES):
+    def __init__(
+        self,
+        *,
+        dim: int,
+        depth: int,
+        heads: int,
+        hidden: int,
+        patch: int = 14,
+        tubelet: int = 2,
+        qkv_bias: bool = True,
+        layer_scale: bool = False,
+        cosine: bool = False,
+        image_size: int = VIDEOMAE_V2_IMAGE_SIZE,
+        frames: int = VIDEOMAE_V2_FRAMES,
+    ):
         super().__init__()
         self.dim, self.patch, self.tubelet = dim, patch, tubelet
         self.image_size, self.frames = image_size, frames
         self.grid = (frames // tubelet, image_size // patch, image_size // patch)
         self.patch_embed = PatchEmbed(dim, patch, tubelet)
         self.register_buffer("pos_embed", sinusoid_table(math.prod(self.grid), dim), persistent=False)
-        self.blocks = nn.ModuleList(Block(dim, heads, hidden, qkv_bias=qkv_bias, layer_scale=layer_scale, cosine=cosine)
-                                    for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, heads, hidden, qkv_bias=qkv_bias, layer_scale=layer_scale, cosine=cosine) for _ in range(depth))
         self.fc_norm = nn.LayerNorm(dim, eps=VIDEOMAE_V2_LAYERNORM_EPS)
 
     def position_table(self, frames: int) -> torch.Tensor:
@@ -180,17 +191,28 @@ def load_videomae_v2(path: str | Path, *, num_heads: int | None = None) -> Video
     if embed is None or embed.ndim != 5:
         raise ModelFileError(path, "not a VideoMAE-v2 ViT state dict (no patch_embed.proj.weight)")
     if "fc_norm.weight" not in state:
-        raise ModelFileError(path, "has no fc_norm: a VideoMAE-v2 model without mean pooling (e.g. a pre-training "
-                                   "checkpoint) does not give cd-fvd's features; use a fine-tuned checkpoint")
+        raise ModelFileError(
+            path,
+            "has no fc_norm: a VideoMAE-v2 model without mean pooling (e.g. a pre-training "
+            "checkpoint) does not give cd-fvd's features; use a fine-tuned checkpoint",
+        )
     dim, tubelet, patch = int(embed.shape[0]), int(embed.shape[2]), int(embed.shape[3])
     depth = len({key.split(".")[1] for key in state if key.startswith("blocks.")})
     hidden = state.get("blocks.0.mlp.fc1.weight")
     heads = num_heads or HEADS_BY_WIDTH.get(dim, max(1, dim // 64))
     if depth == 0 or hidden is None or dim % heads:
         raise ModelFileError(path, f"not a VideoMAE-v2 ViT state dict ({depth} blocks, width {dim}, {heads} heads)")
-    model = VideoMAEv2(dim=dim, depth=depth, heads=heads, hidden=int(hidden.shape[0]), patch=patch, tubelet=tubelet,
-                       qkv_bias="blocks.0.attn.q_bias" in state, layer_scale="blocks.0.gamma_1" in state,
-                       cosine="blocks.0.attn.scale" in state)
+    model = VideoMAEv2(
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        hidden=int(hidden.shape[0]),
+        patch=patch,
+        tubelet=tubelet,
+        qkv_bias="blocks.0.attn.q_bias" in state,
+        layer_scale="blocks.0.gamma_1" in state,
+        cosine="blocks.0.attn.scale" in state,
+    )
     expected = model.state_dict()
     check_state_dict(path, "VideoMAE-v2", state, expected, ignored=("head.",))  # the classifier is not a feature
     model.load_state_dict({k: state[k] for k in expected})

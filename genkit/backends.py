@@ -84,7 +84,9 @@ class RegisteredModel:
 
 # Frame counts follow each model's temporal compression (Wan 4k+1, CogVideoX and LTX 8k+1).
 MODELS: dict[str, RegisteredModel] = {
-    "wan2.1-1.3b": RegisteredModel("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "WanPipeline", Defaults(81, 480, 832, 16, 50, 5.0), "~8 GB VRAM with --cpu-offload"),
+    "wan2.1-1.3b": RegisteredModel(
+        "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "WanPipeline", Defaults(81, 480, 832, 16, 50, 5.0), "~8 GB VRAM with --cpu-offload"
+    ),
     "wan2.1-14b": RegisteredModel("Wan-AI/Wan2.1-T2V-14B-Diffusers", "WanPipeline", Defaults(81, 720, 1280, 16, 50, 5.0)),
     "cogvideox-2b": RegisteredModel("zai-org/CogVideoX-2b", "CogVideoXPipeline", Defaults(49, 480, 720, 8, 50, 6.0), "use --dtype fp16"),
     "cogvideox-5b": RegisteredModel("zai-org/CogVideoX-5b", "CogVideoXPipeline", Defaults(49, 480, 720, 8, 50, 6.0), "use --dtype bf16"),
@@ -281,7 +283,9 @@ def load_backend(
     source = model if isinstance(model, ModelSource) else resolve_model(model)
     resolved = resolve_device(device)
     if cpu_offload and not resolved.startswith("cuda"):
-        raise ModelError(source.name, "--cpu-offload keeps the model in CPU memory and moves each part to the GPU when it runs; it needs --device cuda")
+        raise ModelError(
+            source.name, "--cpu-offload keeps the model in CPU memory and moves each part to the GPU when it runs; it needs --device cuda"
+        )
     return source.backend.load(source, device=resolved, dtype=dtype, cpu_offload=cpu_offload, revision=revision)
 
 
@@ -433,8 +437,7 @@ def world_prompt(prompt: str, model_name: str) -> str:
     except PromptError as exc:
         raise PromptError(
             prompt,
-            f"{model_name} knows only the shapes-world grammar ({exc.reason}); for other prompts pass --model "
-            "with a diffusers pipeline",
+            f"{model_name} knows only the shapes-world grammar ({exc.reason}); for other prompts pass --model with a diffusers pipeline",
         ) from None
 
 
@@ -481,8 +484,7 @@ class DiffusersBackend:
 
     batch_size = 1
 
-    def __init__(self, pipe, *, name: str, model_id: str, revision: str | None, defaults: Defaults, device: str,
-                 weights_sha256: str | None = None):
+    def __init__(self, pipe, *, name: str, model_id: str, revision: str | None, defaults: Defaults, device: str, weights_sha256: str | None = None):
         self.pipe = pipe
         self.name = name
         self.model_id = model_id
@@ -523,8 +525,7 @@ class DiffusersBackend:
             pipe.to(device)
         log.info("loaded %s (%s, %s) on %s", model_id, type(pipe).__name__, _dtype_name(torch_dtype), device)
         defaults = source.defaults or _signature_defaults(pipe)
-        return cls(pipe, name=name, model_id=model_id, revision=commit, defaults=defaults, device=device,
-                   weights_sha256=weights_digest(folder))
+        return cls(pipe, name=name, model_id=model_id, revision=commit, defaults=defaults, device=device, weights_sha256=weights_digest(folder))
 
     @staticmethod
     def model_prompt(prompt: str) -> str:
@@ -572,6 +573,19 @@ def _signature_defaults(pipe) -> Defaults:
 
 
 __all__ = [
-    "Backend", "Defaults", "DiffusersBackend", "MODELS", "ModelSource", "RegisteredModel", "TinyBackend", "WorldBackend", "clips_to_uint8",
-    "load_backend", "missing_weights_message", "resize_clips", "resolve_device", "resolve_dtype", "resolve_model",
+    "Backend",
+    "Defaults",
+    "DiffusersBackend",
+    "MODELS",
+    "ModelSource",
+    "RegisteredModel",
+    "TinyBackend",
+    "WorldBackend",
+    "clips_to_uint8",
+    "load_backend",
+    "missing_weights_message",
+    "resize_clips",
+    "resolve_device",
+    "resolve_dtype",
+    "resolve_model",
 ]

@@ -37,13 +37,41 @@ KEY = ITEM_KEY
 LOCAL_CONFIG = ("suite: ", "provenance.key_dir: ", "provenance.repository: ")
 # Columns that say what an item is or how long it took, not what came out: never judged.
 BOOKKEEPING = {
-    "prompt_id", "prompt", "model_prompt", "dimension", "prompt_index", "sample_index", "seed", "model", "model_id",
-    "model_revision", "weights_sha256", "software", "device", "cpu_capability", PATH_COLUMN, "frames", "height", "width",
-    "fps", "steps", "guidance", "generator_id", "extra", "worker", ERROR_COLUMN, STATUS_COLUMN, "content_sha256",
-    "expected_background", "expected_color", "expected_shape", "expected_motion",
+    "prompt_id",
+    "prompt",
+    "model_prompt",
+    "dimension",
+    "prompt_index",
+    "sample_index",
+    "seed",
+    "model",
+    "model_id",
+    "model_revision",
+    "weights_sha256",
+    "software",
+    "device",
+    "cpu_capability",
+    PATH_COLUMN,
+    "frames",
+    "height",
+    "width",
+    "fps",
+    "steps",
+    "guidance",
+    "generator_id",
+    "extra",
+    "worker",
+    ERROR_COLUMN,
+    STATUS_COLUMN,
+    "content_sha256",
+    "expected_background",
+    "expected_color",
+    "expected_shape",
+    "expected_motion",
     # The encoder's output: x264 picks kernels by CPU, so files differ across machines while their scores
     # agree; identical files are counted (``identical_files``), not judged.
-    "file_bytes", "file_sha256",
+    "file_bytes",
+    "file_sha256",
 }
 # Columns that depend on the random watermark payload: judged only where both runs have the same payload.
 PAYLOAD_DEPENDENT = ("payload", "manifest_id", "crf", "watermark_p_value")
@@ -239,8 +267,9 @@ def _set_level_values(metrics: dict) -> dict[str, float]:
     return values
 
 
-def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str, Tolerance] | None = None,
-                 default: Tolerance | None = None) -> Comparison:
+def compare_runs(
+    root_a: str | Path, root_b: str | Path, *, tolerances: dict[str, Tolerance] | None = None, default: Tolerance | None = None
+) -> Comparison:
     """Compare two run folders (see the module docstring). ``tolerances`` by metric name override
     :data:`DEFAULT_TOLERANCES`; ``default`` applies to metrics named in neither (exact otherwise)."""
     tolerances = {**DEFAULT_TOLERANCES, **(tolerances or {})}
@@ -266,11 +295,17 @@ def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str
     result.only_in_a = [_key_name(k) for k in sorted(set(a.rows) - set(b.rows))]
     result.only_in_b = [_key_name(k) for k in sorted(set(b.rows) - set(a.rows))]
     if result.only_in_a or result.only_in_b:
-        result.drifts.append(Drift("items", "items", f"{len(result.only_in_a)} only in A, {len(result.only_in_b)} only in B",
-                                   items=result.only_in_a + result.only_in_b))
+        result.drifts.append(
+            Drift(
+                "items", "items", f"{len(result.only_in_a)} only in A, {len(result.only_in_b)} only in B", items=result.only_in_a + result.only_in_b
+            )
+        )
     result.items_compared = len(common)
-    status_changes = [f"{_key_name(k)} {a.rows[k].get(STATUS_COLUMN)} → {b.rows[k].get(STATUS_COLUMN)}"
-                      for k in common if a.rows[k].get(STATUS_COLUMN) != b.rows[k].get(STATUS_COLUMN)]
+    status_changes = [
+        f"{_key_name(k)} {a.rows[k].get(STATUS_COLUMN)} → {b.rows[k].get(STATUS_COLUMN)}"
+        for k in common
+        if a.rows[k].get(STATUS_COLUMN) != b.rows[k].get(STATUS_COLUMN)
+    ]
     if status_changes:
         result.drifts.append(Drift("status", "status", f"{len(status_changes)} items changed status", items=status_changes))
 
@@ -323,17 +358,24 @@ def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str
             continue
         if not numeric:
             true_false.add(column)
-        entry = MetricComparison(column, "item", compared, asdict(tolerance), worst_diff if numeric else None, len(beyond),
-                                 _key_name(worst_key) if worst_key else None)
+        entry = MetricComparison(
+            column, "item", compared, asdict(tolerance), worst_diff if numeric else None, len(beyond), _key_name(worst_key) if worst_key else None
+        )
         result.metrics.append(entry)
         over = len(beyond) > (0 if numeric else tolerance.flips)
         if over:
             detail = f"{len(beyond)} of {compared} items beyond {_describe(tolerance, numeric)}"
             if one_sided:
                 detail += f" ({one_sided} with a value in one run only)"
-            result.drifts.append(Drift("metric", column, detail,
-                                       max_abs_diff=max((d for d, _ in beyond if d is not None), default=None),
-                                       items=[_key_name(k) for _, k in beyond]))
+            result.drifts.append(
+                Drift(
+                    "metric",
+                    column,
+                    detail,
+                    max_abs_diff=max((d for d, _ in beyond if d is not None), default=None),
+                    items=[_key_name(k) for _, k in beyond],
+                )
+            )
     payloads_differ = result.same_payload < result.items_compared
     set_a, set_b = _set_level_values(a.files.metrics), _set_level_values(b.files.metrics)
     for name in sorted(set(set_a) & set(set_b)):
@@ -350,8 +392,9 @@ def compare_runs(root_a: str | Path, root_b: str | Path, *, tolerances: dict[str
         ok = tolerance.allows(set_a[name], set_b[name])
         result.metrics.append(MetricComparison(name, "set", 1, asdict(tolerance), diff, int(not ok), None))
         if not ok:
-            result.drifts.append(Drift("set-metric", name, f"{set_a[name]:.6g} → {set_b[name]:.6g}, beyond {_describe(tolerance, True)}",
-                                       max_abs_diff=diff))
+            result.drifts.append(
+                Drift("set-metric", name, f"{set_a[name]:.6g} → {set_b[name]:.6g}, beyond {_describe(tolerance, True)}", max_abs_diff=diff)
+            )
     for name in sorted(set(set_a) ^ set(set_b)):
         result.drifts.append(Drift("set-metric", name, f"only in {'A' if name in set_a else 'B'}"))
     result.not_judged = sorted(skipped)

@@ -30,14 +30,16 @@ def split_prompts(plan: DataPlan) -> dict[str, list[str]]:
 
 def world_generator(frames: int = CLIP_FRAMES, size: int = CLIP_SIZE) -> Generator:
     """The shapes world as a 'generator' of authentic clips: one render per (prompt, seed)."""
+
     def make(prompts: list[str], seeds: list[int]) -> list[np.ndarray]:
         return [render(p, frames=frames, size=size, fps=CLIP_FPS, seed=s % (1 << 32)).frames for p, s in zip(prompts, seeds)]
 
     return make
 
 
-def backend_generator(backend, *, frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, steps: int | None = None,
-                      guidance: float | None = None) -> Generator:
+def backend_generator(
+    backend, *, frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, steps: int | None = None, guidance: float | None = None
+) -> Generator:
     """Any genkit text-to-video backend (synthvid-tiny, a diffusers pipeline) as a generator; clips
     longer than ``frames`` are cut, other sizes are refused."""
     import torch
@@ -45,8 +47,13 @@ def backend_generator(backend, *, frames: int = CLIP_FRAMES, size: int = CLIP_SI
     def make(prompts: list[str], seeds: list[int]) -> list[np.ndarray]:
         generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
         clips = backend.generate(
-            [backend.model_prompt(p) for p in prompts], generators, frames=frames, height=size, width=size,
-            steps=steps or backend.defaults.steps, guidance=backend.defaults.guidance if guidance is None else guidance,
+            [backend.model_prompt(p) for p in prompts],
+            generators,
+            frames=frames,
+            height=size,
+            width=size,
+            steps=steps or backend.defaults.steps,
+            guidance=backend.defaults.guidance if guidance is None else guidance,
         )
         return [np.ascontiguousarray(c[:frames]) for c in clips]
 
@@ -57,9 +64,12 @@ def synthvid_tiny_generator(frames: int = CLIP_FRAMES, size: int = CLIP_SIZE, mo
     return backend_generator(load_backend(model, device="cpu"), frames=frames, size=size)
 
 
-def build_default_data(root: str | Path = DEFAULT_DATA_DIR, plan: DataPlan | None = None,
-                       others: dict[str, Callable[[], Generator]] | None = None,
-                       on_clip: Callable[[str], None] | None = None) -> Path:
+def build_default_data(
+    root: str | Path = DEFAULT_DATA_DIR,
+    plan: DataPlan | None = None,
+    others: dict[str, Callable[[], Generator]] | None = None,
+    on_clip: Callable[[str], None] | None = None,
+) -> Path:
     """Camera crops, shapes-world renders, synthvid-tiny clips of the same prompts and seeds, and
     ``others`` (name → factory of a generator, built only when a clip is missing); returns the manifest."""
     plan = plan or DataPlan()

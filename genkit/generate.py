@@ -137,8 +137,7 @@ class Provenance:
             self.repository.close()
 
 
-def open_provenance(key_dir: str | Path | None = None, repository: str | Path | None = None, *,
-                    open_repository: bool = True) -> Provenance:
+def open_provenance(key_dir: str | Path | None = None, repository: str | Path | None = None, *, open_repository: bool = True) -> Provenance:
     """Load the signer and watermark key from ``key_dir`` (default: the user's key directory), making
     them first when the directory holds no keys at all; open (or create) the manifest repository —
     unless ``open_repository`` is False (a worker of a multi-node run, which writes its own part)."""
@@ -153,8 +152,7 @@ def open_provenance(key_dir: str | Path | None = None, repository: str | Path | 
     signer = load_signer(paths.directory)
     watermark_key = load_watermark_key(paths.watermark_key)
     path = Path(repository).expanduser() if repository else default_repository_path()
-    return Provenance(signer, watermark_key, ManifestRepository(path) if open_repository else None, paths.directory, created,
-                      repository_path=path)
+    return Provenance(signer, watermark_key, ManifestRepository(path) if open_repository else None, paths.directory, created, repository_path=path)
 
 
 def check_watermark_fits(height: int | None, width: int | None, watermark_key: bytes) -> None:
@@ -231,7 +229,9 @@ def run_generation(
         "device": getattr(backend, "device", None),
         "settings": asdict(settings),
         "samples_per_prompt": samples_per_prompt,
-        "provenance": None if provenance is None else {
+        "provenance": None
+        if provenance is None
+        else {
             "key_dir": str(provenance.key_dir),
             "trust_anchor": str(provenance.trust_anchor),
             "repository": str(provenance.repository.path),
@@ -360,8 +360,12 @@ def finish_clip(
             prompt=request.item.prompt,
             negative_prompt=settings.negative_prompt,
             extra={
-                "frames": video.num_frames, "height": video.height, "width": video.width, "fps": video.fps,
-                "base_seed": settings.base_seed, "prompt_index": request.prompt_index,
+                "frames": video.num_frames,
+                "height": video.height,
+                "width": video.width,
+                "fps": video.fps,
+                "base_seed": settings.base_seed,
+                "prompt_index": request.prompt_index,
                 "sample_index": request.sample_index,
             },
         )

@@ -109,14 +109,28 @@ class Ledger:
         except sqlite3.DatabaseError as exc:
             raise LedgerError(self.path, f"cannot write the ledger ({exc})") from None
 
-    def record(self, prompt_index: int, sample_index: int, row: dict, *, error: str | None = None,
-               features: bytes | None = None, worker: str | None = None) -> None:
+    def record(
+        self, prompt_index: int, sample_index: int, row: dict, *, error: str | None = None, features: bytes | None = None, worker: str | None = None
+    ) -> None:
         """Commit one item (``error`` given: failed); a later record of the same item replaces it."""
-        self._transaction([(
-            "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item_key(prompt_index, sample_index), prompt_index, sample_index, FAILED if error else OK, error,
-             json.dumps(row, default=_json_default), features, worker, _now()),
-        )])
+        self._transaction(
+            [
+                (
+                    "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item_key(prompt_index, sample_index),
+                        prompt_index,
+                        sample_index,
+                        FAILED if error else OK,
+                        error,
+                        json.dumps(row, default=_json_default),
+                        features,
+                        worker,
+                        _now(),
+                    ),
+                )
+            ]
+        )
 
     def add_references(self, entries: list[tuple[int, str, bytes | None, float | None]]) -> None:
         """Commit reference clips ``(index, source, features, p_synthetic)`` in one transaction."""
@@ -140,8 +154,11 @@ class Ledger:
                 statement
                 for alias in aliases
                 for statement in (
-                    (f"INSERT OR REPLACE INTO items SELECT * FROM {alias}.items AS o WHERE NOT EXISTS "
-                     "(SELECT 1 FROM items AS i WHERE i.key = o.key AND i.status = ? AND o.status != ?)", (OK, OK)),
+                    (
+                        f"INSERT OR REPLACE INTO items SELECT * FROM {alias}.items AS o WHERE NOT EXISTS "
+                        "(SELECT 1 FROM items AS i WHERE i.key = o.key AND i.status = ? AND o.status != ?)",
+                        (OK, OK),
+                    ),
                     (f"INSERT OR REPLACE INTO reference SELECT * FROM {alias}.reference", ()),
                     (f"INSERT OR IGNORE INTO meta SELECT * FROM {alias}.meta", ()),
                 )
@@ -168,26 +185,29 @@ class Ledger:
     def rows(self) -> list[dict]:
         """Every item's row in plan order, with ``status`` and ``error``."""
         out = []
-        for status, error, row in self.conn.execute(
-            "SELECT status, error, row FROM items ORDER BY prompt_index, sample_index"
-        ):
+        for status, error, row in self.conn.execute("SELECT status, error, row FROM items ORDER BY prompt_index, sample_index"):
             out.append({**json.loads(row), "status": status, "error": error})
         return out
 
     def item_features(self) -> list[tuple[int, int, bytes]]:
         """``(prompt_index, sample_index, features)`` of every finished item that has features, in plan order."""
-        return list(self.conn.execute(
-            "SELECT prompt_index, sample_index, features FROM items WHERE status = ? AND features IS NOT NULL "
-            "ORDER BY prompt_index, sample_index", (OK,)
-        ))
+        return list(
+            self.conn.execute(
+                "SELECT prompt_index, sample_index, features FROM items WHERE status = ? AND features IS NOT NULL "
+                "ORDER BY prompt_index, sample_index",
+                (OK,),
+            )
+        )
 
     def reference_features(self) -> list[tuple[int, bytes]]:
         return list(self.conn.execute("SELECT idx, features FROM reference WHERE features IS NOT NULL ORDER BY idx"))
 
     def reference_rows(self) -> list[dict]:
         """The reference clips without their features: index, source, detector score."""
-        return [{"idx": idx, "source": source, "p_synthetic": score}
-                for idx, source, score in self.conn.execute("SELECT idx, source, p_synthetic FROM reference ORDER BY idx")]
+        return [
+            {"idx": idx, "source": source, "p_synthetic": score}
+            for idx, source, score in self.conn.execute("SELECT idx, source, p_synthetic FROM reference ORDER BY idx")
+        ]
 
     def reference_indices(self) -> set[int]:
         return {idx for (idx,) in self.conn.execute("SELECT idx FROM reference")}

@@ -58,8 +58,23 @@ from provenance.runfolder import (
 log = logging.getLogger(__name__)
 
 # What shapes a run's clips and scores (plus pandas/pyarrow/typer, which shape its files and CLI).
-VERSIONED_DISTRIBUTIONS = ("synthvid", "numpy", "av", "pandas", "pyarrow", "typer", "torch", "diffusers", "transformers",
-                           "open_clip_torch", "torchmetrics", "opencv-python-headless", "scikit-learn", "scipy", "c2pa-python")
+VERSIONED_DISTRIBUTIONS = (
+    "synthvid",
+    "numpy",
+    "av",
+    "pandas",
+    "pyarrow",
+    "typer",
+    "torch",
+    "diffusers",
+    "transformers",
+    "open_clip_torch",
+    "torchmetrics",
+    "opencv-python-headless",
+    "scikit-learn",
+    "scipy",
+    "c2pa-python",
+)
 ATTRIBUTES = ("background", "color", "shape", "motion")
 
 
@@ -133,7 +148,8 @@ class RunFolder:
         difference = first_difference(self.record.get("config"), _plain(config))
         if difference:
             raise RunFolderError(
-                self.root, f"holds a run made with another config ({difference}); rerun with the same options, "
+                self.root,
+                f"holds a run made with another config ({difference}); rerun with the same options, "
                 "choose another --out, or pass --overwrite to replace it",
             )
         self.record.setdefault("resumed", []).append({"at": _now(), "command": sys.argv, "git": git_commit()})
@@ -347,7 +363,10 @@ def git_commit() -> dict | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

@@ -61,9 +61,7 @@ def _existing(path: Path) -> Path | None:
 
 @keys_app.command("init")
 def keys_init(
-    directory: Optional[Path] = typer.Option(
-        None, "--dir", help="Key directory (default: $SYNTHVID_HOME/keys or ~/.config/synthvid/keys)."
-    ),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="Key directory (default: $SYNTHVID_HOME/keys or ~/.config/synthvid/keys)."),
     organization: str = typer.Option("synthvid", "--org", help="Organization named in the CA and signer certificates."),
     signer_name: str = typer.Option("synthvid signer", "--signer-name", help="Common name of the signer certificate."),
     force: bool = typer.Option(False, "--force", help="Replace existing keys (old clips stop verifying against the new CA)."),
@@ -80,8 +78,12 @@ def keys_init(
 
     paths = init_keys(directory, organization=organization, signer_name=signer_name, force=force)
     rows = {
-        "directory": paths.directory, "trust_anchor": paths.ca_cert, "ca_key": paths.ca_key,
-        "signer_chain": paths.signer_chain, "signer_key": paths.signer_key, "watermark_key": paths.watermark_key,
+        "directory": paths.directory,
+        "trust_anchor": paths.ca_cert,
+        "ca_key": paths.ca_key,
+        "signer_chain": paths.signer_chain,
+        "signer_key": paths.signer_key,
+        "watermark_key": paths.watermark_key,
     }
     if as_json:
         print_json({k: str(v) for k, v in rows.items()})
@@ -118,8 +120,9 @@ def sign(
     tsa_url: Optional[str] = typer.Option(None, "--tsa", help="RFC 3161 timestamp authority URL (no network without it)."),
     repo: Optional[Path] = typer.Option(None, "--repo", help="Manifest repository (default: $SYNTHVID_HOME/manifests.sqlite)."),
     wm_key: Optional[Path] = typer.Option(None, "--wm-key", help="Watermark key file (default: the key directory's)."),
-    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality of the signed clip (lowered in steps of 6 "
-                            "where the watermark does not survive it)."),
+    crf: int = typer.Option(
+        18, "--crf", min=0, max=51, help="H.264 quality of the signed clip (lowered in steps of 6 where the watermark does not survive it)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Watermark, encode (H.264), sign (C2PA) and register an existing clip.
@@ -145,7 +148,8 @@ def sign(
     params = GenerationParams(model_id=model_id, model_revision=model_revision, seed=seed, steps=steps, guidance=guidance, prompt=prompt)
     with ManifestRepository(repo) as repository:
         result = credential_clip(
-            source, out,
+            source,
+            out,
             generator=GeneratorInfo(generator, generator_version),
             signer=signer,
             repository=repository,
@@ -157,9 +161,15 @@ def sign(
         )
         repo_path = repository.path
     summary = {
-        "path": str(result.path), "payload": result.payload, "manifest_label": result.manifest_label,
-        "file_sha256": result.file_sha256, "watermark_verified": result.watermark_verified, "crf": result.crf,
-        "repository": str(repo_path), "parent": result.parent, "dropped_streams": list(result.dropped_streams),
+        "path": str(result.path),
+        "payload": result.payload,
+        "manifest_label": result.manifest_label,
+        "file_sha256": result.file_sha256,
+        "watermark_verified": result.watermark_verified,
+        "crf": result.crf,
+        "repository": str(repo_path),
+        "parent": result.parent,
+        "dropped_streams": list(result.dropped_streams),
     }
     if as_json:
         print_json(summary)
@@ -174,8 +184,10 @@ def sign(
     if result.crf != crf:
         out_console.print(f"encoded at crf {result.crf} instead of {crf}: the watermark did not survive crf {crf}")
     if not result.watermark_verified:
-        out_console.print("[bold yellow]warning:[/] the watermark could not be read back after encoding, even at crf "
-                          f"{result.crf}; the clip is signed, but only its manifest identifies it")
+        out_console.print(
+            "[bold yellow]warning:[/] the watermark could not be read back after encoding, even at crf "
+            f"{result.crf}; the clip is signed, but only its manifest identifies it"
+        )
 
 
 # ------------------------------------------------------------------------------------------- verify
@@ -191,8 +203,12 @@ def _verdict_table(verdict):
     ai = {True: "yes", False: "no", None: "unknown"}[verdict.ai_generated]
     table.add_row("AI-generated", ai + (f" ({'; '.join(verdict.ai_basis)})" if verdict.ai_basis else ""))
     if verdict.fragment_results:
-        table.add_row("Media segments", "\n".join(f"{Path(f['file']).name}: {f['state']}" + (f" ({', '.join(f['codes'])})" if f["codes"] else "")
-                                                  for f in verdict.fragment_results))
+        table.add_row(
+            "Media segments",
+            "\n".join(
+                f"{Path(f['file']).name}: {f['state']}" + (f" ({', '.join(f['codes'])})" if f["codes"] else "") for f in verdict.fragment_results
+            ),
+        )
     table.add_row("Signer", verdict.signer or "—")
     table.add_row("Time", f"{verdict.time} ({verdict.time_source})" if verdict.time else "—")
     table.add_row("Generator", verdict.generator or "—")
@@ -211,16 +227,21 @@ def _verdict_table(verdict):
     if verdict.recovered is not None:
         rec = verdict.recovered
         name = "Registered manifest" if verdict.verdict.value == "CONFLICT" or verdict.manifest_label else "Recovered manifest"
-        table.add_row(name, f"{rec.manifest_label}, registered {rec.registered_at} as {rec.file_name}; signature {rec.signature}; "
-                            f"signer {rec.signer or '—'}; generator {rec.generator or '—'}")
+        table.add_row(
+            name,
+            f"{rec.manifest_label}, registered {rec.registered_at} as {rec.file_name}; signature {rec.signature}; "
+            f"signer {rec.signer or '—'}; generator {rec.generator or '—'}",
+        )
     for item in verdict.other_soft_bindings:
         table.add_row("Soft binding", f"{item['alg']}: {item['status']}")
     for ing in verdict.ingredients:
         state = ing.validation_state or "no manifest"
         codes = f", codes {', '.join(ing.codes)}" if ing.codes else ""
         ai = {True: "yes", False: "no", None: "unknown"}[ing.ai_generated]
-        table.add_row("Ingredient" if ing.depth == 1 else "  " * (ing.depth - 1) + "Ingredient",
-                      f"{ing.title or '—'} ({ing.relationship or '—'}): signer {ing.signer or '—'}, {state}{codes}, AI-generated {ai}")
+        table.add_row(
+            "Ingredient" if ing.depth == 1 else "  " * (ing.depth - 1) + "Ingredient",
+            f"{ing.title or '—'} ({ing.relationship or '—'}): signer {ing.signer or '—'}, {state}{codes}, AI-generated {ai}",
+        )
     if verdict.detector is not None:
         det = verdict.detector
         table.add_row(f"Detector ({det.label})", f"P(synthetic) = {det.p_synthetic:.3f} ({det.name})")
@@ -236,17 +257,23 @@ def _verdict_table(verdict):
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    files: List[Path] = typer.Argument(..., help="Clips (or other assets) to verify; a fragmented MP4 as its init segment "
-                                       "followed by its media segments: init.mp4 seg*.m4s."),
+    files: List[Path] = typer.Argument(
+        ..., help="Clips (or other assets) to verify; a fragmented MP4 as its init segment followed by its media segments: init.mp4 seg*.m4s."
+    ),
     trust: Optional[List[Path]] = typer.Option(
-        None, "--trust", help="Trust anchor PEM: a CA certificate or a bundle such as the C2PA trust list (repeatable). "
-        "Default: the key directory's ca.pem if it exists."
+        None,
+        "--trust",
+        help="Trust anchor PEM: a CA certificate or a bundle such as the C2PA trust list (repeatable). "
+        "Default: the key directory's ca.pem if it exists.",
     ),
     repo: Optional[Path] = typer.Option(None, "--repo", help="Manifest repository. Default: the user's, if it exists."),
     wm_key: Optional[Path] = typer.Option(None, "--wm-key", help="Watermark key file. Default: the key directory's, if it exists."),
     detector: bool = typer.Option(
-        True, "--detector/--no-detector", help="Add the real-vs-synthetic detector's P(synthetic) as a third signal "
-        "(a statistical estimate, never proof; it never changes the verdict). Only where detectors is installed (synthvid verify)."),
+        True,
+        "--detector/--no-detector",
+        help="Add the real-vs-synthetic detector's P(synthetic) as a third signal "
+        "(a statistical estimate, never proof; it never changes the verdict). Only where detectors is installed (synthvid verify).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file, in a list."),
 ) -> None:
     """Verify clips: one verdict each from the C2PA manifest, the watermark and the repository.
@@ -282,7 +309,9 @@ def verify(
     try:
         for path, segments in _asset_groups(files):
             try:
-                verdict = verify_file(path, fragments=segments, trust_anchors_pem=anchors, repository=repository, watermark_key=watermark_key, detector=estimate)
+                verdict = verify_file(
+                    path, fragments=segments, trust_anchors_pem=anchors, repository=repository, watermark_key=watermark_key, detector=estimate
+                )
             except USER_ERRORS as exc:
                 if _debugging():
                     traceback.print_exc()
@@ -302,8 +331,11 @@ def verify(
     if as_json:
         print_json(results)
     elif any("verdict" in r for r in results):
-        used = [f"trust anchors: {', '.join(map(str, trust)) if trust else ('key directory ca.pem' if anchors else 'none')}",
-                f"repository: {repo_path or 'none'}", f"watermark key: {key_path or 'none'}"]
+        used = [
+            f"trust anchors: {', '.join(map(str, trust)) if trust else ('key directory ca.pem' if anchors else 'none')}",
+            f"repository: {repo_path or 'none'}",
+            f"watermark key: {key_path or 'none'}",
+        ]
         err.print("[dim]checked with " + "; ".join(used) + "[/]", highlight=False)
         if anchors is None and any(r.get("verdict") == "UNTRUSTED_SIGNER" for r in results):
             err.print("note: no trust anchor given (--trust) and no key directory ca.pem: nothing can be TRUSTED")
@@ -397,11 +429,11 @@ def repo_merge(
         for part in parts:
             remove_repository(part)
     if as_json:
-        print_json({"repository": str(main), "parts": [str(p) for p in parts], "added": added, "records": total,
-                    "removed": remove})
+        print_json({"repository": str(main), "parts": [str(p) for p in parts], "added": added, "records": total, "removed": remove})
         return
-    make_console().print(f"merged {len(parts)} part(s) into {main}: {added} record(s) added, {total} in all"
-                         + ("; parts removed" if remove else ""), highlight=False)
+    make_console().print(
+        f"merged {len(parts)} part(s) into {main}: {added} record(s) added, {total} in all" + ("; parts removed" if remove else ""), highlight=False
+    )
 
 
 def _lookup_clip(repository, path: Path, wm_key_path: Path, load_watermark_key):

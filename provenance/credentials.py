@@ -42,8 +42,7 @@ TRAINED_ALGORITHMIC_MEDIA = IPTC_SOURCE_TYPE + "trainedAlgorithmicMedia"
 # or composited with such elements. Any action's digitalSourceType counts (c2pa.created, c2pa.edited,
 # c2pa.placed...), not only c2pa.created's.
 AI_SOURCE_TYPES = frozenset(
-    IPTC_SOURCE_TYPE + name
-    for name in ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia", "compositeSynthetic")
+    IPTC_SOURCE_TYPE + name for name in ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia", "compositeSynthetic")
 )
 WATERMARK_ACTION = "c2pa.watermarked"
 SOFT_BINDING_LABEL = "c2pa.soft-binding"
@@ -203,10 +202,18 @@ def build_manifest(
         ]
     else:
         actions = [
-            {"action": "c2pa.opened", "when": when, "softwareAgent": synthvid,
-             "parameters": {"ingredientIds": [PARENT_INGREDIENT_ID], "description": f"opened {parent}"}},
-            {"action": "c2pa.transcoded", "when": when, "softwareAgent": synthvid,
-             "parameters": {"description": "video re-encoded as H.264; other streams copied packet for packet"}},
+            {
+                "action": "c2pa.opened",
+                "when": when,
+                "softwareAgent": synthvid,
+                "parameters": {"ingredientIds": [PARENT_INGREDIENT_ID], "description": f"opened {parent}"},
+            },
+            {
+                "action": "c2pa.transcoded",
+                "when": when,
+                "softwareAgent": synthvid,
+                "parameters": {"description": "video re-encoded as H.264; other streams copied packet for packet"},
+            },
         ]
     assertions: list[dict] = [{"label": "c2pa.actions", "data": {"actions": actions}}]
     if (watermark_payload is None) != (watermark_alg is None):
@@ -276,9 +283,7 @@ def _c2pa_signer(config: SignerConfig):
         sign.failure = None
         signer = c2pa.Signer.from_callback(sign, c2pa.C2paSigningAlg[config.alg.upper()], config.chain_pem.decode(), config.tsa_url)
         return signer, sign
-    info = c2pa.C2paSignerInfo(
-        config.alg.encode(), config.chain_pem, config.private_key_pem, config.tsa_url.encode() if config.tsa_url else None
-    )
+    info = c2pa.C2paSignerInfo(config.alg.encode(), config.chain_pem, config.private_key_pem, config.tsa_url.encode() if config.tsa_url else None)
     return c2pa.Signer.from_info(info), None
 
 
@@ -313,8 +318,16 @@ def carries_manifest(path: str | Path, fmt: str) -> bool:
         return fmt != "video/mp4" or has_c2pa_box(path)  # a manifest c2pa cannot parse is still a manifest
 
 
-def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerConfig, *, mime: str | None = None,
-              parent: str | Path | None = None, parent_format: str = MP4_MIME) -> SignResult:
+def sign_file(
+    src: str | Path,
+    dst: str | Path,
+    manifest: dict,
+    signer: SignerConfig,
+    *,
+    mime: str | None = None,
+    parent: str | Path | None = None,
+    parent_format: str = MP4_MIME,
+) -> SignResult:
     """Embed ``manifest`` in a copy of ``src`` (MP4, or any format c2pa-rs writes: ``mime``, by default
     what ``src``'s first bytes say) at ``dst``, signed by ``signer``.
 
@@ -340,8 +353,7 @@ def sign_file(src: str | Path, dst: str | Path, manifest: dict, signer: SignerCo
             if parent is not None:
                 try:
                     with open(parent, "rb") as stream:
-                        builder.add_ingredient({"title": title, "relationship": "parentOf", "label": PARENT_INGREDIENT_ID},
-                                               parent_format, stream)
+                        builder.add_ingredient({"title": title, "relationship": "parentOf", "label": PARENT_INGREDIENT_ID}, parent_format, stream)
                 except c2pa.C2paError as exc:
                     raise SigningError(parent, f"cannot record its manifest as the parent ingredient ({_first_line(exc)})") from exc
             with open(src, "rb") as source, open(tmp, "w+b") as dest:
@@ -595,8 +607,9 @@ def ingredient_chain(store: dict, label: str, deltas: list[dict], *, _depth: int
     for ingredient in (manifests.get(label) or {}).get("ingredients") or []:
         child = ingredient.get("active_manifest")
         manifest = manifests.get(child) or {}
-        report = IngredientReport(ingredient.get("title"), ingredient.get("relationship"), child, _signer_of(manifest) if child else None,
-                                  None, parent=label, depth=_depth)
+        report = IngredientReport(
+            ingredient.get("title"), ingredient.get("relationship"), child, _signer_of(manifest) if child else None, None, parent=label, depth=_depth
+        )
         if child:
             results, report.validation_source = by_label.get(child), "reader"
             if results is None:
@@ -695,13 +708,18 @@ def read_manifest(
         if "prerelease" in reason:
             raise MediaError(path, f"carries a pre-release C2PA manifest, which c2pa-rs no longer validates ({reason})") from exc
         if carries_manifest and _manifest_box_before_ftyp(path):
-            raise MediaError(path, "carries its C2PA manifest box before 'ftyp', the layout of pre-release c2pa-rs "
-                                   f"versions, which c2pa-rs no longer reads ({reason})") from exc
+            raise MediaError(
+                path,
+                f"carries its C2PA manifest box before 'ftyp', the layout of pre-release c2pa-rs versions, which c2pa-rs no longer reads ({reason})",
+            ) from exc
         if not carries_manifest:
             problem = riff_problem(path) if container.mime in RIFF_MIMES else None
             raise MediaError(path, f"not a valid {container.name} file ({problem or reason})") from exc
         return ManifestReport(
-            state="Invalid", label=None, manifest={}, store_json="{}",
+            state="Invalid",
+            label=None,
+            manifest={},
+            store_json="{}",
             failures=[{"code": MANIFEST_UNREADABLE, "explanation": reason}],
         )
     except OSError as exc:
@@ -714,9 +732,15 @@ RIFF_MIMES = {"video/avi", "audio/wav", "image/webp"}
 def _combine_fragments(per_fragment: list[tuple[Path, ManifestReport]]) -> ManifestReport:
     """One report for an init segment read with each of its media segments."""
     last = per_fragment[-1][1]
-    combined = ManifestReport(state=min((r.state for _, r in per_fragment), key=lambda st: STATE_ORDER.get(st, 0)),
-                              label=last.label, manifest=last.manifest, store_json=last.store_json,
-                              informational=last.informational, successes=last.successes, ingredient_deltas=last.ingredient_deltas)
+    combined = ManifestReport(
+        state=min((r.state for _, r in per_fragment), key=lambda st: STATE_ORDER.get(st, 0)),
+        label=last.label,
+        manifest=last.manifest,
+        store_json=last.store_json,
+        informational=last.informational,
+        successes=last.successes,
+        ingredient_deltas=last.ingredient_deltas,
+    )
     seen = set()
     for fragment, report in per_fragment:
         combined.fragments.append({"file": str(fragment), "state": report.state, "codes": report.failure_codes})
@@ -747,9 +771,7 @@ def _manifest_box_before_ftyp(path: Path) -> bool:
     return len(boxes) > 1 and is_c2pa_box(path, boxes[0]) and boxes[1].type == "ftyp"
 
 
-def read_manifest_store(
-    store: bytes, asset: str | Path | None = None, trust_anchors_pem: bytes | str | None = None
-) -> ManifestReport:
+def read_manifest_store(store: bytes, asset: str | Path | None = None, trust_anchors_pem: bytes | str | None = None) -> ManifestReport:
     """Validate a manifest store kept apart from its clip (a repository copy).
 
     With ``asset`` the hard binding is checked against that file; without, only the claim signature

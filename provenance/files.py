@@ -29,8 +29,16 @@ _SPECIAL_FILES = (
 # Kernel filesystems whose files report sizes unrelated to what they hold (0 bytes for every file of
 # /proc): a 0-byte file there is not known to be empty (mountinfo type: name).
 PSEUDO_FILESYSTEMS = {
-    "proc": "procfs", "sysfs": "sysfs", "debugfs": "debugfs", "tracefs": "tracefs", "securityfs": "securityfs",
-    "cgroup": "cgroupfs", "cgroup2": "cgroupfs", "configfs": "configfs", "efivarfs": "efivarfs", "bpf": "bpffs",
+    "proc": "procfs",
+    "sysfs": "sysfs",
+    "debugfs": "debugfs",
+    "tracefs": "tracefs",
+    "securityfs": "securityfs",
+    "cgroup": "cgroupfs",
+    "cgroup2": "cgroupfs",
+    "configfs": "configfs",
+    "efivarfs": "efivarfs",
+    "bpf": "bpffs",
 }
 MOUNTINFO = Path("/proc/self/mountinfo")
 
@@ -47,7 +55,7 @@ def filesystem_type(device: int) -> str | None:
         fields = line.split()
         # "<id> <parent> <major:minor> <root> <mount point> <options> [optional...] - <type> <source> ..."
         if len(fields) > 2 and fields[2] == wanted and "-" in fields:
-            after = fields[fields.index("-") + 1:]
+            after = fields[fields.index("-") + 1 :]
             return after[0] if after else None
     return None
 

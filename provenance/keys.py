@@ -103,17 +103,22 @@ def _name(common_name: str, organization: str):
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    return x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, common_name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)]
-    )
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)])
 
 
 def _key_usage(*, signer: bool):
     from cryptography import x509
 
     return x509.KeyUsage(
-        digital_signature=signer, content_commitment=False, key_encipherment=False, data_encipherment=False,
-        key_agreement=False, key_cert_sign=not signer, crl_sign=not signer, encipher_only=False, decipher_only=False,
+        digital_signature=signer,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=not signer,
+        crl_sign=not signer,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -254,9 +259,7 @@ def check_private_file_mode(path: str | Path) -> None:
         return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise KeyFileError(
-            path, f"permissions {mode:04o} are too open: a private key must be readable by its owner only (chmod 600 {path})"
-        )
+        raise KeyFileError(path, f"permissions {mode:04o} are too open: a private key must be readable by its owner only (chmod 600 {path})")
 
 
 def _read_secret(path: str | Path, what: str) -> bytes:
@@ -409,9 +412,9 @@ def load_signer(
         # The reason, never the content: the file is a secret.
         reason = "it is encrypted (give an unencrypted PKCS#8 PEM key)" if "encrypted" in str(exc).lower() else "not a PEM private key"
         raise KeyFileError(key, reason) from None
-    if private_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ) != certs[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
+    if private_key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != certs[
+        0
+    ].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
         raise KeyFileError(key, f"this private key does not belong to the signer certificate in {cert}")
     return SignerConfig(
         chain_pem=chain_pem,

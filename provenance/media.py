@@ -102,8 +102,7 @@ class Box:
 BMFF_FIRST_BOXES = {"ftyp", "styp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid"}
 
 
-def top_level_boxes(path: str | Path, *, known_first: bool = True, stray_tail_ok: bool = False,
-                    junk_tail_ok: bool = False) -> list[Box]:
+def top_level_boxes(path: str | Path, *, known_first: bool = True, stray_tail_ok: bool = False, junk_tail_ok: bool = False) -> list[Box]:
     """The top-level ISO-BMFF boxes of ``path``, reading headers only.
 
     Raises :class:`MediaError` for a file that is not ISO BMFF (MP4/MOV) or whose boxes do not tile
@@ -142,9 +141,7 @@ def top_level_boxes(path: str | Path, *, known_first: bool = True, stray_tail_ok
             if box_size < header_size:
                 raise MediaError(path, f"corrupt MP4: box '{kind_text}' at offset {offset} declares {box_size} bytes")
             if offset + box_size > size:
-                raise MediaError(
-                    path, f"truncated: box '{kind_text}' at offset {offset} declares {box_size} bytes, {size - offset} remain"
-                )
+                raise MediaError(path, f"truncated: box '{kind_text}' at offset {offset} declares {box_size} bytes, {size - offset} remain")
             boxes.append(Box(kind_text, offset, box_size, header_size))
             offset += box_size
     return boxes
@@ -182,7 +179,7 @@ def _bmff_container(path: Path) -> Container:
     brands = set()
     if head[4:8] == b"ftyp" and len(head) >= 16:
         size = min(struct.unpack(">I", head[:4])[0], len(head))
-        brands = {head[8:12].decode("latin-1")} | {head[i:i + 4].decode("latin-1") for i in range(16, size - 3, 4)}
+        brands = {head[8:12].decode("latin-1")} | {head[i : i + 4].decode("latin-1") for i in range(16, size - 3, 4)}
         major = head[8:12].decode("latin-1")
         if major in IMAGE_BRANDS or ("moov" not in types and brands & IMAGE_BRANDS):
             name = "AVIF" if {"avif", "avis"} & brands else "HEIF/HEIC"
@@ -204,7 +201,7 @@ def _moov_has_mvex(path: Path, boxes: list[Box]) -> bool:
         data = f.read(min(moov.size - moov.header_size, 1 << 20))
     offset = 0
     while offset + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
         if kind == b"mvex":
             return True
         if size < 8:
@@ -331,7 +328,7 @@ class _ChainedFile(io.RawIOBase):
         for f, size in zip(self._files, self._sizes):
             if done < len(view) and start <= self._pos < start + size:
                 f.seek(self._pos - start)
-                n = f.readinto(view[done:done + min(len(view) - done, start + size - self._pos)])
+                n = f.readinto(view[done : done + min(len(view) - done, start + size - self._pos)])
                 done += n
                 self._pos += n
             start += size
@@ -377,8 +374,7 @@ class VideoInfo:
 
     @property
     def meta(self) -> dict:
-        return {"path": str(self.path), "codec": self.codec, "pix_fmt": self.pix_fmt, "container": self.container,
-                "bit_rate": self.bit_rate}
+        return {"path": str(self.path), "codec": self.codec, "pix_fmt": self.pix_fmt, "container": self.container, "bit_rate": self.bit_rate}
 
 
 def _open_video(path: Path, segments=()):
@@ -415,8 +411,17 @@ def _open_video(path: Path, segments=()):
         if not (0 < fps <= MAX_FPS):
             log.warning("%s: no usable frame rate in the stream (%r); assuming 25 fps", path, fps)
             fps = 25.0
-        info = VideoInfo(path, width, height, fps, int(stream.frames or 0), stream.codec_context.name,
-                         stream.codec_context.pix_fmt, container.format.name, int(container.bit_rate or 0))
+        info = VideoInfo(
+            path,
+            width,
+            height,
+            fps,
+            int(stream.frames or 0),
+            stream.codec_context.name,
+            stream.codec_context.pix_fmt,
+            container.format.name,
+            int(container.bit_rate or 0),
+        )
     except BaseException:
         container.close()
         if source is not None:
@@ -434,8 +439,7 @@ def probe_video(path: str | Path, *, segments: list[str | Path] | tuple = ()) ->
     return info
 
 
-def iter_video(path: str | Path, *, chunk: int = 1, max_frames: int | None = None, threaded: bool = False,
-               segments: list[str | Path] | tuple = ()):
+def iter_video(path: str | Path, *, chunk: int = 1, max_frames: int | None = None, threaded: bool = False, segments: list[str | Path] | tuple = ()):
     """Decode the first video stream of ``path`` lazily: uint8 RGB arrays ``[n, H, W, 3]`` of ``chunk``
     frames (the last may be shorter), holding at most one chunk in memory, so a clip of any length
     streams in bounded memory. Errors as :func:`read_video`: a file that promises more frames than it
@@ -496,8 +500,7 @@ def read_video(
     if wanted and wanted * width * height * 3 > max_bytes:
         raise MediaError(
             path,
-            f"{wanted} frames of {width}x{height} need {wanted * width * height * 3 / 1e9:.1f} GB "
-            f"(limit {max_bytes / 1e9:.1f} GB); pass max_frames",
+            f"{wanted} frames of {width}x{height} need {wanted * width * height * 3 / 1e9:.1f} GB (limit {max_bytes / 1e9:.1f} GB); pass max_frames",
         )
     frames: list[np.ndarray] = []
     for part in iter_video(path, max_frames=max_frames, segments=segments):
@@ -568,8 +571,7 @@ def _encode(video: Video, target, container_format: str, *, crf: int, preset: st
     import av
 
     rate = Fraction(video.fps).limit_denominator(1001)
-    codec, pix_fmt, options, pad_h, pad_w = _encoder_settings(video.height, video.width, crf=crf, preset=preset, codec=codec,
-                                                              lossless=lossless)
+    codec, pix_fmt, options, pad_h, pad_w = _encoder_settings(video.height, video.width, crf=crf, preset=preset, codec=codec, lossless=lossless)
     frames = _pad(video.frames, pad_h, pad_w)
     with av.open(target, mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=rate, options=options)
@@ -595,8 +597,17 @@ class VideoWriter:
     (bit-exact, interleaved with the video by time); :attr:`dropped` names the streams left out.
     """
 
-    def __init__(self, path: str | Path, fps: float, *, crf: int = 18, preset: str = "medium", codec: str = "libx264",
-                 lossless: bool = False, copy_streams_from: str | Path | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        *,
+        crf: int = 18,
+        preset: str = "medium",
+        codec: str = "libx264",
+        lossless: bool = False,
+        copy_streams_from: str | Path | None = None,
+    ):
         self.path = Path(path)
         if not (0 <= crf <= 51):
             raise MediaError(self.path, f"crf must be in 0..51, got {crf}")
@@ -622,7 +633,8 @@ class VideoWriter:
         import av
 
         codec, pix_fmt, options, self._pad_h, self._pad_w = _encoder_settings(
-            height, width, crf=self.crf, preset=self.preset, codec=self.codec, lossless=self.lossless)
+            height, width, crf=self.crf, preset=self.preset, codec=self.codec, lossless=self.lossless
+        )
         self._shape = (height, width)
         self._container = av.open(str(self.tmp), mode="w", format=_container_format(self.path))
         stream = self._container.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001), options=options)
@@ -745,7 +757,8 @@ class CodecRoundTrip:
         import av
 
         codec, pix_fmt, options, self._pad_h, self._pad_w = _encoder_settings(
-            height, width, crf=self.crf, preset=self.preset, codec=self.codec, lossless=False)
+            height, width, crf=self.crf, preset=self.preset, codec=self.codec, lossless=False
+        )
         self._shape = (height, width)
         rate = Fraction(self.fps).limit_denominator(1001)
         encoder = av.CodecContext.create(codec, "w")

@@ -103,9 +103,14 @@ class ManifestRecord:
 
     def to_dict(self) -> dict:
         return {
-            "payload": self.payload, "manifest_label": self.manifest_label, "file_sha256": self.file_sha256,
-            "file_name": self.file_name, "signer": self.signer, "generator": self.generator,
-            "registered_at": self.registered_at, "manifest": self.active_manifest,
+            "payload": self.payload,
+            "manifest_label": self.manifest_label,
+            "file_sha256": self.file_sha256,
+            "file_name": self.file_name,
+            "signer": self.signer,
+            "generator": self.generator,
+            "registered_at": self.registered_at,
+            "manifest": self.active_manifest,
         }
 
 
@@ -115,8 +120,11 @@ class ManifestRepository:
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path).expanduser() if path else default_repository_path()
         exists = check_input_file(
-            self.path, what="manifest repository", missing=None if create else "no such manifest repository",
-            empty_ok=True, error=RepositoryError,
+            self.path,
+            what="manifest repository",
+            missing=None if create else "no such manifest repository",
+            empty_ok=True,
+            error=RepositoryError,
         )
         if exists is None and not self.path.parent.is_dir():
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,8 +222,11 @@ class ManifestRepository:
                     ).fetchone()
                     if clash is not None:
                         payload, ours, theirs, our_file, their_file = clash
-                        raise RepositoryError(path, f"payload {payload} maps to two manifests: {theirs} ({their_file}) here, "
-                                                    f"{ours} ({our_file}) in {self.path} or an earlier part; nothing merged")
+                        raise RepositoryError(
+                            path,
+                            f"payload {payload} maps to two manifests: {theirs} ({their_file}) here, "
+                            f"{ours} ({our_file}) in {self.path} or an earlier part; nothing merged",
+                        )
                     self._db.execute(f"INSERT OR IGNORE INTO main.manifests SELECT * FROM {alias}.manifests")
         finally:
             for alias in aliases:

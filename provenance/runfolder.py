@@ -225,13 +225,15 @@ def read_results(root: str | Path, *, columns: Iterable[str] = (), error: type[L
     if not root.is_dir():
         raise error(root, "no such run folder" if not root.exists() else "is a file, not a run folder")
     if not _existing(root / RESULTS_FILE, error):
-        raise error(root, f"has no {RESULTS_FILE} (not a finished run folder; a run still going writes it at the end: "
-                          "resume an interrupted one, or synthvid bench merge its shards)")
+        raise error(
+            root,
+            f"has no {RESULTS_FILE} (not a finished run folder; a run still going writes it at the end: "
+            "resume an interrupted one, or synthvid bench merge its shards)",
+        )
     return read_table(root / RESULTS_FILE, columns=columns, error=error)
 
 
-def read_run(root: str | Path, *, columns: Iterable[str] = (), record: bool = False,
-             error: type[LocatedError] = RunFileError) -> RunFiles:
+def read_run(root: str | Path, *, columns: Iterable[str] = (), record: bool = False, error: type[LocatedError] = RunFileError) -> RunFiles:
     """Read the run folder ``root``: ``results.parquet`` (with ``columns``), ``metrics.json``, ``run.json``
     (required when ``record``), ``eval.json`` and ``reference.parquet``. Every problem is one
     ``error(path, reason)`` naming the file."""
@@ -251,9 +253,40 @@ def read_run(root: str | Path, *, columns: Iterable[str] = (), record: bool = Fa
 
 
 __all__ = [
-    "CLIPS_DIR", "DESCRIPTIONS", "ERROR_COLUMN", "EVAL_FILE", "ITEM_FAILED", "ITEM_KEY", "ITEM_OK", "ITEM_STATUSES",
-    "LEDGER_FILE", "LEDGER_GLOB", "METRICS_FILE", "PATH_COLUMN", "PROMPT_COLUMN", "PROMPT_ID_COLUMN", "REFERENCE_FILE",
-    "REPORT_FILE", "RESULTS_COLUMNS", "RESULTS_FILE", "RUN_COMPLETE", "RUN_FAILED", "RUN_FILE", "RUN_FILES",
-    "RUN_INCOMPLETE", "RUN_INTERRUPTED", "RUN_RUNNING", "RUN_STATUSES", "RunFiles", "STATUS_COLUMN", "VERIFY_FILE",
-    "ok_rows", "read_json", "read_results", "read_run", "read_table", "write_json_atomic", "write_parquet_atomic",
+    "CLIPS_DIR",
+    "DESCRIPTIONS",
+    "ERROR_COLUMN",
+    "EVAL_FILE",
+    "ITEM_FAILED",
+    "ITEM_KEY",
+    "ITEM_OK",
+    "ITEM_STATUSES",
+    "LEDGER_FILE",
+    "LEDGER_GLOB",
+    "METRICS_FILE",
+    "PATH_COLUMN",
+    "PROMPT_COLUMN",
+    "PROMPT_ID_COLUMN",
+    "REFERENCE_FILE",
+    "REPORT_FILE",
+    "RESULTS_COLUMNS",
+    "RESULTS_FILE",
+    "RUN_COMPLETE",
+    "RUN_FAILED",
+    "RUN_FILE",
+    "RUN_FILES",
+    "RUN_INCOMPLETE",
+    "RUN_INTERRUPTED",
+    "RUN_RUNNING",
+    "RUN_STATUSES",
+    "RunFiles",
+    "STATUS_COLUMN",
+    "VERIFY_FILE",
+    "ok_rows",
+    "read_json",
+    "read_results",
+    "read_run",
+    "read_table",
+    "write_json_atomic",
+    "write_parquet_atomic",
 ]

@@ -184,8 +184,13 @@ def credential_clip(
             return
         nonlocal num_frames
         report = watermark.embed_stream(
-            lambda: iter_video(source, chunk=8, threaded=True), payload, watermark_key,
-            lambda: TimedWriter(unsigned, fps, crf=crf, copy_streams_from=source), codec_crf=codec_crf, **kwargs)
+            lambda: iter_video(source, chunk=8, threaded=True),
+            payload,
+            watermark_key,
+            lambda: TimedWriter(unsigned, fps, crf=crf, copy_streams_from=source),
+            codec_crf=codec_crf,
+            **kwargs,
+        )
         num_frames = report.frames
         timer.lap("watermark")
 
@@ -240,6 +245,16 @@ def credential_clip(
     finally:
         unsigned.unlink(missing_ok=True)
         signed.unlink(missing_ok=True)
-    return CredentialedClip(out, payload.hex(), result.manifest_label, result.file_sha256, verified, crf, timer.wall,
-                            parent=None if parent is None else str(parent), dropped_streams=tuple(dropped),
-                            decoded=decoded if keep_decoded else None, detection=detection if keep_decoded else None)
+    return CredentialedClip(
+        out,
+        payload.hex(),
+        result.manifest_label,
+        result.file_sha256,
+        verified,
+        crf,
+        timer.wall,
+        parent=None if parent is None else str(parent),
+        dropped_streams=tuple(dropped),
+        decoded=decoded if keep_decoded else None,
+        detection=detection if keep_decoded else None,
+    )

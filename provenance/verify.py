@@ -238,7 +238,8 @@ def read_watermark(frames, key: bytes, whole: Detection | None = None) -> Waterm
         result.found, result.payload, result.p_value = True, first["payload"], first["p_value"]
         result.frames_used = first["frames"][1] - first["frames"][0]
         result.note = "found in part of the clip only: " + "; ".join(
-            f"frames {s['frames'][0]}-{s['frames'][1] - 1}: payload {s['payload']}" for s in result.segments)
+            f"frames {s['frames'][0]}-{s['frames'][1] - 1}: payload {s['payload']}" for s in result.segments
+        )
     return result
 
 
@@ -260,9 +261,18 @@ def _recover(repository, payload: str, trust_anchors_pem, record=None) -> Recove
     stored = record.manifest_store_dict
     ai, basis = ai_assessment(stored.get("manifests") or {}, stored.get("active_manifest") or record.manifest_label)
     active = ManifestReport(state="", label=record.manifest_label, manifest=record.active_manifest, store_json="")
-    return RecoveredManifest(record.manifest_label, record.registered_at, record.file_name, signature, record.active_manifest,
-                             payload=record.payload, signer=active.signer or record.signer, generator=active.generator or record.generator,
-                             ai_generated=ai, ai_basis=basis)
+    return RecoveredManifest(
+        record.manifest_label,
+        record.registered_at,
+        record.file_name,
+        signature,
+        record.active_manifest,
+        payload=record.payload,
+        signer=active.signer or record.signer,
+        generator=active.generator or record.generator,
+        ai_generated=ai,
+        ai_basis=basis,
+    )
 
 
 def _describe(verdict: Verdict, report: ManifestReport) -> None:
@@ -306,10 +316,16 @@ def verify_file(
     readable = container.mime is not None or has_c2pa_box(path)
     report = read_manifest(path, trust_anchors_pem, container=container, fragments=fragments) if readable else None
     if container.kind == "init" and not fragments:
-        said = ("c2pa-rs finds no C2PA manifest in it" if report is None else
-                f"c2pa-rs reports {report.state}" + (f" ({', '.join(report.failure_codes)})" if report.failure_codes else ""))
-        raise MediaError(path, f"a fragmented-MP4 init segment: its media are in separate segment files, give them after it "
-                               f"(synthvid verify {path.name} seg*.m4s); alone, {said}")
+        said = (
+            "c2pa-rs finds no C2PA manifest in it"
+            if report is None
+            else f"c2pa-rs reports {report.state}" + (f" ({', '.join(report.failure_codes)})" if report.failure_codes else "")
+        )
+        raise MediaError(
+            path,
+            f"a fragmented-MP4 init segment: its media are in separate segment files, give them after it "
+            f"(synthvid verify {path.name} seg*.m4s); alone, {said}",
+        )
 
     from provenance.media import read_video  # numpy + PyAV: only now that pixels may be needed
 
@@ -323,8 +339,7 @@ def verify_file(
             video = type(video)(video.frames[:max_frames], video.fps, video.meta)
     elif watermark_key is not None or detector is not None or report is None:
         try:
-            video = read_video(path, max_frames=max_frames if (watermark_key is not None or detector is not None) else 1,
-                               segments=fragments)
+            video = read_video(path, max_frames=max_frames if (watermark_key is not None or detector is not None) else 1, segments=fragments)
         except MediaError as exc:
             if exc.reason == "contains no video stream" and container.mime is not None:
                 no_video = f"{container.name} without a video stream"
@@ -377,19 +392,21 @@ def verify_file(
 def _refuse_unjudgeable(path: Path, container, fragments: list[Path]) -> None:
     """Bad input, said plainly: a lone media segment, a playlist, segments after a non-init file."""
     if container.kind == "segment":
-        raise MediaError(path, "a media segment of a fragmented MP4 (no 'ftyp' or 'moov'): give it after its init segment "
-                               "(synthvid verify init.mp4 seg*.m4s)")
+        raise MediaError(
+            path, "a media segment of a fragmented MP4 (no 'ftyp' or 'moov'): give it after its init segment (synthvid verify init.mp4 seg*.m4s)"
+        )
     if container.kind == "playlist":
-        raise MediaError(path, f"an {container.name}, a list of media files, not media: verify the init segment with "
-                               "its media segments (synthvid verify init.mp4 seg*.m4s)")
+        raise MediaError(
+            path,
+            f"an {container.name}, a list of media files, not media: verify the init segment with "
+            "its media segments (synthvid verify init.mp4 seg*.m4s)",
+        )
     if fragments and container.kind != "init":
-        raise MediaError(fragments[0], f"given as a media segment of {path.name}, which is not a fragmented-MP4 init segment "
-                                       f"({container.name})")
+        raise MediaError(fragments[0], f"given as a media segment of {path.name}, which is not a fragmented-MP4 init segment ({container.name})")
     for fragment in fragments:
         kind = sniff_container(fragment).kind
         if kind != "segment":
             raise MediaError(fragment, f"given as a media segment of {path.name}, but it is not one (no 'moof' first)")
-
 
 
 def _c2pa_verdict(report: ManifestReport, ingredients: list[IngredientReport]) -> VerdictKind:
@@ -414,8 +431,7 @@ def _claims(verdict: Verdict, report: ManifestReport) -> str:
     return f"this file's manifest {report.label} (signer {report.signer or 'unknown'}) claims {ai}{basis}"
 
 
-def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: Path, trust_anchors_pem,
-                    file_sha256: str | None) -> None:
+def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: Path, trust_anchors_pem, file_sha256: str | None) -> None:
     from provenance.watermark import ALGORITHM  # the soft-binding algorithm we can check
 
     verdict.validation_state = report.state
@@ -453,17 +469,29 @@ def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: 
                     _check_registered_file(verdict, record, path, file_sha256)
                 continue
             if record.manifest_label in chain_labels:
-                verdict.notes.append(f"watermark payload {payload} is registered with manifest {record.manifest_label}, "
-                                     "an ingredient of this one (an edit of a registered clip)")
+                verdict.notes.append(
+                    f"watermark payload {payload} is registered with manifest {record.manifest_label}, "
+                    "an ingredient of this one (an edit of a registered clip)"
+                )
                 continue
             registered.append(record)
-            conflicts.append((MANIFEST_CONFLICT, f"{MANIFEST_CONFLICT}: the pixels carry synthvid watermark payload {payload}, "
-                              f"registered with manifest {record.manifest_label}; this file's manifest is not that one "
-                              "and does not name it as an ingredient"))
+            conflicts.append(
+                (
+                    MANIFEST_CONFLICT,
+                    f"{MANIFEST_CONFLICT}: the pixels carry synthvid watermark payload {payload}, "
+                    f"registered with manifest {record.manifest_label}; this file's manifest is not that one "
+                    "and does not name it as an ingredient",
+                )
+            )
         elif payload not in chain_payloads and not chain_payloads:
             where = "no manifest repository given" if repository is None else f"payload not in the repository {repository.path}"
-            conflicts.append((WATERMARK_UNDECLARED, f"{WATERMARK_UNDECLARED}: the pixels carry synthvid watermark payload {payload}, "
-                              f"but the manifest declares no synthvid soft binding ({where})"))
+            conflicts.append(
+                (
+                    WATERMARK_UNDECLARED,
+                    f"{WATERMARK_UNDECLARED}: the pixels carry synthvid watermark payload {payload}, "
+                    f"but the manifest declares no synthvid soft binding ({where})",
+                )
+            )
     if marks and chain_payloads:
         verdict.payload_agreement = all(p in chain_payloads for p in marks)
         undeclared = [p for p in marks if p not in chain_payloads and p not in handled]
@@ -493,8 +521,13 @@ def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: 
                     _check_registered_file(verdict, record, path, file_sha256)
             elif record.manifest_label not in chain_labels:
                 registered.append(record)
-                conflicts.append((MANIFEST_CONFLICT, f"{MANIFEST_CONFLICT}: the manifest's soft binding names payload {payload}, "
-                                  f"registered with another manifest, {record.manifest_label}: this manifest is not the registered one"))
+                conflicts.append(
+                    (
+                        MANIFEST_CONFLICT,
+                        f"{MANIFEST_CONFLICT}: the manifest's soft binding names payload {payload}, "
+                        f"registered with another manifest, {record.manifest_label}: this manifest is not the registered one",
+                    )
+                )
         if not handled and report.label is not None:
             verdict.notes.append("manifest not registered in the given repository")
 
@@ -510,14 +543,18 @@ def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: 
     if recovered:
         verdict.recovered = recovered[0]
         for rec in recovered:
-            verdict.notes.insert(1, f"the repository says: payload {rec.payload} is manifest {rec.manifest_label}, signed by "
-                                    f"{rec.signer or 'unknown'} (signature {rec.signature}), generator {rec.generator or 'unknown'}, "
-                                    f"registered {rec.registered_at}, AI-generated: {_yes_no(rec.ai_generated)}")
+            verdict.notes.insert(
+                1,
+                f"the repository says: payload {rec.payload} is manifest {rec.manifest_label}, signed by "
+                f"{rec.signer or 'unknown'} (signature {rec.signature}), generator {rec.generator or 'unknown'}, "
+                f"registered {rec.registered_at}, AI-generated: {_yes_no(rec.ai_generated)}",
+            )
     ai_records = [rec for rec in recovered if rec.ai_generated]
     if ai_records:
         verdict.ai_generated = True
-        verdict.ai_basis = [f"watermark payload {rec.payload} + repository manifest {rec.manifest_label}: {'; '.join(rec.ai_basis)}"
-                            for rec in ai_records]
+        verdict.ai_basis = [
+            f"watermark payload {rec.payload} + repository manifest {rec.manifest_label}: {'; '.join(rec.ai_basis)}" for rec in ai_records
+        ]
     elif verdict.ai_generated is False:
         # Our watermark is in the pixels, and synthvid marks only what it credentials as generated.
         verdict.ai_generated = None

@@ -89,8 +89,7 @@ def _as_float(series: pd.Series) -> pd.Series:
 def summary(run: Run) -> dict:
     """One leaderboard row: items, FVD, the mean of every score, the share of TRUSTED verdicts."""
     ok = run.ok
-    row = {"run": run.name, "model": run.model, "suite": (run.record.get("config") or {}).get("suite"),
-           "items": len(run.results), "ok": len(ok)}
+    row = {"run": run.name, "model": run.model, "suite": (run.record.get("config") or {}).get("suite"), "items": len(run.results), "ok": len(ok)}
     fvd = (run.metrics or {}).get("fvd") or {}
     row["fvd"] = fvd.get("value")
     for column in score_columns(ok):
@@ -147,8 +146,13 @@ def watermark_robustness(run: Run) -> pd.DataFrame:
     if "watermark_found" in ok.columns and ok["watermark_found"].notna().any():
         rows.append({"condition": "as delivered (H.264 file)", "detected": float(_as_float(ok["watermark_found"]).mean()), "clips": len(ok)})
     for column in robustness_columns(ok):
-        rows.append({"condition": column.removeprefix("wm_").replace("_", " "), "detected": float(_as_float(ok[column]).mean()),
-                     "clips": int(ok[column].notna().sum())})
+        rows.append(
+            {
+                "condition": column.removeprefix("wm_").replace("_", " "),
+                "detected": float(_as_float(ok[column]).mean()),
+                "clips": int(ok[column].notna().sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -162,11 +166,13 @@ def roc_curve(run: Run) -> pd.DataFrame:
     if not len(positives) or not len(negatives):
         return pd.DataFrame(columns=["threshold", "fpr", "tpr"])
     thresholds = np.unique(np.concatenate([positives, negatives, [np.inf]]))[::-1]
-    return pd.DataFrame({
-        "threshold": thresholds,
-        "fpr": [(negatives >= t).mean() for t in thresholds],
-        "tpr": [(positives >= t).mean() for t in thresholds],
-    })
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "fpr": [(negatives >= t).mean() for t in thresholds],
+            "tpr": [(positives >= t).mean() for t in thresholds],
+        }
+    )
 
 
 def detector_auc(run: Run) -> float | None:
@@ -178,6 +184,10 @@ def stage_seconds(run: Run) -> pd.DataFrame:
     """Median seconds per item of every recorded stage (generate, watermark, sign, verify, metrics ...)."""
     ok = run.ok
     columns = [c for c in ok.columns if c.endswith("_seconds") and c not in ("total_seconds",) and ok[c].notna().any()]
-    return pd.DataFrame({"stage": [c.removesuffix("_seconds") for c in columns],
-                         "median_s": [float(_as_float(ok[c]).median()) for c in columns],
-                         "total_s": [float(_as_float(ok[c]).sum()) for c in columns]})
+    return pd.DataFrame(
+        {
+            "stage": [c.removesuffix("_seconds") for c in columns],
+            "median_s": [float(_as_float(ok[c]).median()) for c in columns],
+            "total_s": [float(_as_float(ok[c]).sum()) for c in columns],
+        }
+    )

@@ -96,10 +96,14 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     parts = [f"<h1>synthvid report: {html.escape(run.model)} on {html.escape(str(config.get('suite')))}</h1>"]
     git = run.record.get("git") or {}
     facts = {
-        "run folder": str(run.root), "status": run.record.get("status"), "items": f"{len(run.ok)} of {len(run.results)} finished",
-        "model": f"{run.model} @ {config.get('model_revision')}", "seed": config.get("seed"),
+        "run folder": str(run.root),
+        "status": run.record.get("status"),
+        "items": f"{len(run.ok)} of {len(run.results)} finished",
+        "model": f"{run.model} @ {config.get('model_revision')}",
+        "seed": config.get("seed"),
         "settings": ", ".join(f"{k}={v}" for k, v in (config.get("settings") or {}).items() if v is not None),
-        "git": f"{git.get('commit', '?')[:12]}{' (dirty)' if git.get('dirty') else ''}", "started": run.record.get("started"),
+        "git": f"{git.get('commit', '?')[:12]}{' (dirty)' if git.get('dirty') else ''}",
+        "started": run.record.get("started"),
         "report written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     parts.append(_table(pd.DataFrame({"": list(facts.values())}, index=list(facts.keys()))))
@@ -108,8 +112,11 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     summary = board.drop(columns=["run", "model", "suite"]).T.rename(columns={0: "value"})
     fvd = metrics.get("fvd") or {}
     small_set = " With fewer than 256 clips a set FVD is biased upward (~1/N): compare runs at equal N." if fvd.get("warning") else ""
-    fvd_note = _note(f"{fvd.get('label')}: {fvd.get('n_fake')} generated vs {fvd.get('n_real')} reference clips "
-                     f"({fvd.get('reference')}).{small_set}") if fvd else ""
+    fvd_note = (
+        _note(f"{fvd.get('label')}: {fvd.get('n_fake')} generated vs {fvd.get('n_real')} reference clips ({fvd.get('reference')}).{small_set}")
+        if fvd
+        else ""
+    )
     parts.append(_section("Summary", _table(summary), fvd_note, *domain_notes(run.domain)))
     means = {k: v for k, v in (metrics.get("means") or {}).items() if v is not None}
     if means:
@@ -118,13 +125,15 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     for column in data.breakdown_columns(run):
         table = data.breakdown(run, column)
         charted = "clipsim" if "clipsim" in table.columns else (table.columns[1] if len(table.columns) > 1 else None)
-        parts.append(_section(f"By {column.removeprefix('expected_')}", _table(table),
-                              _image(plots.breakdown_bars(table, charted, column)) if charted else ""))
+        parts.append(
+            _section(f"By {column.removeprefix('expected_')}", _table(table), _image(plots.breakdown_bars(table, charted, column)) if charted else "")
+        )
     parts.append(_section("Per prompt", _table(data.per_prompt(run))))
 
     robustness = data.watermark_robustness(run)
-    parts.append(_section("Watermark robustness", _table(robustness, index=False),
-                          _image(plots.robustness_bars(robustness)) if not robustness.empty else ""))
+    parts.append(
+        _section("Watermark robustness", _table(robustness, index=False), _image(plots.robustness_bars(robustness)) if not robustness.empty else "")
+    )
 
     curve = data.roc_curve(run)
     if curve.empty:
@@ -132,8 +141,13 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
         parts.append(_section("Detector ROC", _note(reason)))
     else:
         area = data.detector_auc(run)
-        parts.append(_section("Detector ROC", _image(plots.roc_plot(curve, area)),
-                              _note("Reference clips stand for real ones (negatives); generated clips are positives.")))
+        parts.append(
+            _section(
+                "Detector ROC",
+                _image(plots.roc_plot(curve, area)),
+                _note("Reference clips stand for real ones (negatives); generated clips are positives."),
+            )
+        )
 
     if data.score_columns(run.ok):
         parts.append(_section("Metric distributions", _image(plots.distributions(run))))
@@ -144,13 +158,16 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     if STATUS_COLUMN in run.results.columns:
         failed = run.results[run.results[STATUS_COLUMN] != ITEM_OK]
         if len(failed):
-            parts.append(_section("Failed items", _table(failed[[c for c in ("prompt_id", "sample_index", "error") if c in failed.columns]], index=False)))
+            parts.append(
+                _section("Failed items", _table(failed[[c for c in ("prompt_id", "sample_index", "error") if c in failed.columns]], index=False))
+            )
     for name, note in (metrics.get("notes") or {}).items():
         parts.append(_note(f"note ({name}): {note}"))
 
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>synthvid report: {html.escape(run.name)}</title><style>{STYLE}</style></head>\n<body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>synthvid report: {html.escape(run.name)}</title><style>{STYLE}</style></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
     try:
         with atomic_path(out) as tmp:
             tmp.write_text(page, encoding="utf-8")

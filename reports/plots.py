@@ -64,7 +64,7 @@ def distributions(run: Run, columns: list[str] | None = None) -> Figure:
         ax.hist(values, bins=min(20, max(5, len(values) // 2)), color="#8172B2")
         ax.set_title(SCORES.get(column, (column,))[0], fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(columns):]:
+    for ax in axes[len(columns) :]:
         ax.set_axis_off()
     return fig
 
@@ -83,8 +83,12 @@ def roc_plot(curve: pd.DataFrame, area: float | None) -> Figure:
     fig, (ax,) = figure(3.4)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
     if not curve.empty:
-        ax.plot(np.concatenate([curve["fpr"], [1.0]]), np.concatenate([curve["tpr"], [1.0]]), color="#4C72B0",
-                label=f"AUC {area:.3f}" if area is not None else None)
+        ax.plot(
+            np.concatenate([curve["fpr"], [1.0]]),
+            np.concatenate([curve["tpr"], [1.0]]),
+            color="#4C72B0",
+            label=f"AUC {area:.3f}" if area is not None else None,
+        )
         ax.legend(loc="lower right")
     ax.set_xlabel("false positive rate (reference clips)")
     ax.set_ylabel("true positive rate (generated clips)")

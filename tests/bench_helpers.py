@@ -29,8 +29,9 @@ def bench_env() -> dict:
     return {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
 
 
-def bench(folder: Path, *args, check_exit: int | None = 0, timeout: float = 300, prefix: tuple = (),
-          env: dict | None = None) -> subprocess.CompletedProcess:
+def bench(
+    folder: Path, *args, check_exit: int | None = 0, timeout: float = 300, prefix: tuple = (), env: dict | None = None
+) -> subprocess.CompletedProcess:
     """``python -m genkit ARGS`` (or ``PREFIX -m genkit ARGS``, e.g. torchrun) in ``folder``, with ``env``
     over :func:`bench_env`; keys and repository live in ``folder/home``."""
     keys = ("--keys", str(folder / "home" / "keys"), "--repo", str(folder / "home" / "manifests.sqlite"))

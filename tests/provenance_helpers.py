@@ -49,6 +49,7 @@ def other_keys(tmp_path_factory) -> KeyPaths:
 @pytest.fixture(scope="session")
 def unsigned_mp4(tmp_path_factory) -> Path:
     """A 64x64x16 shapes-world clip as H.264 MP4, no manifest."""
+
     def make():
         return write_video(render(PROMPT, frames=16, size=64, fps=8, seed=3), tmp_path_factory.mktemp("clips") / "unsigned.mp4")
 
@@ -70,6 +71,7 @@ def manifest_for(title: str = "clip.mp4", payload: bytes | None = PAYLOAD, **kwa
 @pytest.fixture(scope="session")
 def signed(tmp_path_factory, keys, unsigned_mp4):
     """``unsigned_mp4`` signed with ``keys``: the :class:`SignResult`."""
+
     def make():
         return sign_file(unsigned_mp4, tmp_path_factory.mktemp("signed") / "signed.mp4", manifest_for(), load_signer(keys.directory))
 

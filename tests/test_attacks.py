@@ -23,8 +23,7 @@ def test_every_attack_returns_frames_and_is_reproducible(attack):
 
 def test_suite_names_are_unique_and_cover_every_family():
     assert len(ATTACKS_BY_NAME) == len(ATTACKS)
-    assert {a.family for a in ATTACKS} == {
-        "none", "noise", "h264", "resize", "crop", "photometric", "blur", "temporal", "combined"}
+    assert {a.family for a in ATTACKS} == {"none", "noise", "h264", "resize", "crop", "photometric", "blur", "temporal", "combined"}
 
 
 def test_geometry():

@@ -34,8 +34,20 @@ def test_bench_fills_a_run_folder_with_one_scored_row_per_item(run):
     assert (table.status == "ok").all() and table.error.isna().all()
     assert (table.verdict == "TRUSTED").all()  # every clip verified with the run's own trust anchor and repository
     assert table.match_all.all()  # the renderer draws what the prompt says; the analyzer reads it back
-    for column in ("clipsim", "clip_temp", "temporal_flickering", "warping_error", "watermark_found", "wm_h_264_crf_28",
-                   "p_synthetic", "payload", "manifest_id", "seed", "generate_seconds", "verify_seconds"):
+    for column in (
+        "clipsim",
+        "clip_temp",
+        "temporal_flickering",
+        "warping_error",
+        "watermark_found",
+        "wm_h_264_crf_28",
+        "p_synthetic",
+        "payload",
+        "manifest_id",
+        "seed",
+        "generate_seconds",
+        "verify_seconds",
+    ):
         assert column in table.columns, column
     assert table.clipsim.between(-1, 1).all() and table.clipsim.notna().all()
     assert table.seed.nunique() == len(table)

@@ -47,14 +47,30 @@ def test_a_run_killed_at_random_moments_resumes_to_every_item_exactly_once(tmp_p
     ]
     total = len(prompts) * 6
     write_suite(tmp_path, prompts)
-    args = ["bench", "suite.txt", "--out", "run", *SMALL, "-n", "6", "--metrics", "analyzer", "--batch-size", "2",
-            "--keys", str(tmp_path / "home" / "keys"), "--repo", str(tmp_path / "home" / "manifests.sqlite")]
+    args = [
+        "bench",
+        "suite.txt",
+        "--out",
+        "run",
+        *SMALL,
+        "-n",
+        "6",
+        "--metrics",
+        "analyzer",
+        "--batch-size",
+        "2",
+        "--keys",
+        str(tmp_path / "home" / "keys"),
+        "--repo",
+        str(tmp_path / "home" / "manifests.sqlite"),
+    ]
     ledger = tmp_path / "run" / "ledger.sqlite"
     rng = np.random.default_rng(8)
     progress = []
     for _ in range(KILLS):
-        process = subprocess.Popen([sys.executable, "-m", "genkit", *args], cwd=tmp_path, env=bench_env(),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "genkit", *args], cwd=tmp_path, env=bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         # Kill while items are being made: wait for the process to get going (its first commit, or a
         # while), then at a random moment up to 0.8 s later, or at the next commit if that comes first
         # (on a quiet machine an item takes well under 0.1 s, and the kills must not outlast the run).
@@ -99,14 +115,12 @@ def spread(tmp_path_factory):
     (weights, prompt, seed, settings), so the generated frames must be identical, and so the scores."""
     base = tmp_path_factory.mktemp("spread")
     write_suite(base)
-    common = ["suite.txt", "--model", "synthvid-tiny", "--steps", "4", "-n", "2", "--no-provenance",
-              "--metrics", "clipsim,temporal,fvd,analyzer"]
+    common = ["suite.txt", "--model", "synthvid-tiny", "--steps", "4", "-n", "2", "--no-provenance", "--metrics", "clipsim,temporal,fvd,analyzer"]
     bench(base, "bench", *common, "--out", "single", "--batch-size", "1", "--threads", "1")
     torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2")
     ranks = bench(base, "bench", *common, "--out", "ranks", "--json", prefix=torchrun)
     for index in range(2):
-        bench(base, "bench", *common, "--out", "shards", "--num-shards", "2", "--shard-index", str(index),
-              "--batch-size", "4", "--threads", "2")
+        bench(base, "bench", *common, "--out", "shards", "--num-shards", "2", "--shard-index", str(index), "--batch-size", "4", "--threads", "2")
     merged = bench(base, "bench", "merge", "shards", "--json")
     return base, ranks, merged
 
@@ -179,9 +193,11 @@ def test_bench_compare_names_config_differences_first_and_bad_input_is_one_line(
     assert summary["drifts"][0]["what"] == "config" and summary["summary"].startswith("drifted: config settings.steps: 4 → 25")
     bad = tmp_path / "bad.json"
     bad.write_text("{clipsim: 1}")
-    for args, reason in [(("single", "nowhere"), "nowhere: no such run folder"),
-                         (("single", "shards", "--tolerances", str(bad)), f"{bad}: not a JSON tolerance file"),
-                         (("single", "shards", "--tolerances", str(tmp_path / "none.json")), "no such tolerance file")]:
+    for args, reason in [
+        (("single", "nowhere"), "nowhere: no such run folder"),
+        (("single", "shards", "--tolerances", str(bad)), f"{bad}: not a JSON tolerance file"),
+        (("single", "shards", "--tolerances", str(tmp_path / "none.json")), "no such tolerance file"),
+    ]:
         done = bench(base, "bench", "compare", *args, check_exit=2)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and reason in lines[0] and "Traceback" not in done.stderr

@@ -51,8 +51,7 @@ def provenance(tmp_path_factory):
 def delivered(tmp_path, world, provenance):
     """One world clip finished as the bench finishes it (watermark, H.264, sign, register, keep_decoded)."""
     items = [SuiteItem(prompt, f"{index:04d}") for index, prompt in enumerate(PROMPTS)]
-    settings = resolve_settings(world, frames=8, height=64, width=64, fps=None, steps=None, guidance=None,
-                                batch_size=None, base_seed=0)
+    settings = resolve_settings(world, frames=8, height=64, width=64, fps=None, steps=None, guidance=None, batch_size=None, base_seed=0)
     requests = plan_clips(items, PROMPTS, 1, 0)
     run = RunFolder.create(tmp_path / "run", {"job": "test"})
     path = run.clip_path(requests[0].clip_name)
@@ -101,8 +100,13 @@ def test_a_stale_record_cannot_hide_a_changed_file(delivered, provenance):
     path.write_bytes(bytes(data))
     from provenance.keys import load_trust_anchors
 
-    verdict = verify_file(path, trust_anchors_pem=load_trust_anchors([provenance.trust_anchor]), repository=provenance.repository,
-                          watermark_key=provenance.watermark_key, evidence=record.evidence())
+    verdict = verify_file(
+        path,
+        trust_anchors_pem=load_trust_anchors([provenance.trust_anchor]),
+        repository=provenance.repository,
+        watermark_key=provenance.watermark_key,
+        evidence=record.evidence(),
+    )
     assert verdict.verdict.value == "TAMPERED"
 
 
@@ -131,8 +135,7 @@ def test_a_registered_scorer_adds_its_columns_and_the_notes_say_why_one_is_skipp
 
     register(MeanLuma)
     try:
-        context = ScoringContext(BenchOptions("test", None, metrics=("analyzer", "robustness")), None,
-                                 world_prompts=False, world_model=False)
+        context = ScoringContext(BenchOptions("test", None, metrics=("analyzer", "robustness")), None, world_prompts=False, world_model=False)
         scoring = ItemScoring(context)
         record = make_record(finished, requests[0], path, None, None)
         columns = scoring.score(record)
@@ -146,14 +149,14 @@ def test_a_registered_scorer_adds_its_columns_and_the_notes_say_why_one_is_skipp
 
 def test_commit_item_records_a_failure_and_the_ledger_keeps_it(tmp_path, world, provenance):
     items = [SuiteItem(PROMPTS[0], "0000")]
-    settings = resolve_settings(world, frames=8, height=64, width=64, fps=None, steps=None, guidance=None, batch_size=None,
-                                base_seed=0)
+    settings = resolve_settings(world, frames=8, height=64, width=64, fps=None, steps=None, guidance=None, batch_size=None, base_seed=0)
     requests = plan_clips(items, PROMPTS[:1], 1, 0)
     run = RunFolder.create(tmp_path / "run", {"job": "test"})
     scoring = ItemScoring(ScoringContext(BenchOptions("test", None, metrics=("analyzer",)), provenance, True, True))
     with Ledger(run.root / "ledger.sqlite") as ledger:
-        context = ItemContext(run, world, settings, provenance, scoring, ledger, Workers(),
-                              {"p0-s0": run.clip_path(requests[0].clip_name)}, parse_specs(items))
+        context = ItemContext(
+            run, world, settings, provenance, scoring, ledger, Workers(), {"p0-s0": run.clip_path(requests[0].clip_name)}, parse_specs(items)
+        )
         row = commit_item(context, requests[0], RuntimeError("model exploded"), 0.0)
         assert row["status"] == "failed" and "model exploded" in row["error"]
         row = commit_item(context, requests[0], render(world, PROMPTS[0]), 0.0)
@@ -179,8 +182,7 @@ def test_reference_scores_go_to_the_ledger_once(tmp_path, world):
     context = ScoringContext(BenchOptions("shapes-smoke", None, metrics=("fvd",)), None, True, True)
     scoring = ItemScoring.__new__(ItemScoring)
     scoring.scorers = [Features(context)]
-    settings = resolve_settings(world, frames=8, height=64, width=64, fps=None, steps=None, guidance=None, batch_size=None,
-                                base_seed=0)
+    settings = resolve_settings(world, frames=8, height=64, width=64, fps=None, steps=None, guidance=None, batch_size=None, base_seed=0)
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         count = add_reference_scores(ledger, set(), context.options, settings, scoring, Workers(0, 10, "shard"))
         assert count == 20 and ledger.reference_indices() == {0, 10}
@@ -189,9 +191,11 @@ def test_reference_scores_go_to_the_ledger_once(tmp_path, world):
 
 
 def test_set_level_metrics_take_means_over_ok_rows_and_break_them_down():
-    rows = [{"status": "ok", "clipsim": 0.2, "dimension": "color", "p_synthetic": 0.9},
-            {"status": "ok", "clipsim": 0.4, "dimension": "shape", "p_synthetic": 0.7},
-            {"status": "failed", "clipsim": None, "dimension": "shape"}]
+    rows = [
+        {"status": "ok", "clipsim": 0.2, "dimension": "color", "p_synthetic": 0.9},
+        {"status": "ok", "clipsim": 0.4, "dimension": "shape", "p_synthetic": 0.7},
+        {"status": "failed", "clipsim": None, "dimension": "shape"},
+    ]
     metrics = set_level_metrics(rows, {"items": 3})
     assert metrics["items_ok"] == 2 and metrics["items_failed"] == 1
     assert metrics["means"]["clipsim"] == pytest.approx(0.3)

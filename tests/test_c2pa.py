@@ -83,7 +83,8 @@ def test_prompt_hash_option_and_configurable_training_mining(tmp_path, keys, uns
     assert params["prompt_sha256"] == hashlib.sha256(PROMPT.encode()).hexdigest()
     assert PROMPT not in report.store_json
     assert report.assertion("cawg.training-mining")["entries"] == {
-        "cawg.ai_inference": {"use": "allowed"}, "cawg.data_mining": {"use": "constrained"},
+        "cawg.ai_inference": {"use": "allowed"},
+        "cawg.data_mining": {"use": "constrained"},
     }
 
 
@@ -228,11 +229,11 @@ def _cbor(data: bytes, at: int = 0):
         n = info
     else:
         width = {24: 1, 25: 2, 26: 4, 27: 8}[info]
-        n, at = int.from_bytes(data[at:at + width], "big"), at + width
+        n, at = int.from_bytes(data[at : at + width], "big"), at + width
     if major == 0:
         return n, at
     if major in (2, 3):
-        raw = data[at:at + n]
+        raw = data[at : at + n]
         return (bytes(raw) if major == 2 else raw.decode()), at + n
     if major == 4:
         items = []
@@ -263,11 +264,14 @@ def test_soft_binding_as_stored_in_the_signed_manifest(signed):
     assert assertion["pad"] == [0]  # an array, not a byte string
 
 
-@pytest.mark.parametrize("value", [
-    base64.b64encode(PAYLOAD).decode(),  # how synthvid has written it (text), and how c2pa-rs reports bytes in JSON
-    list(PAYLOAD),  # a CBOR byte string turned into JSON generically
-    PAYLOAD,  # bytes as such
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        base64.b64encode(PAYLOAD).decode(),  # how synthvid has written it (text), and how c2pa-rs reports bytes in JSON
+        list(PAYLOAD),  # a CBOR byte string turned into JSON generically
+        PAYLOAD,  # bytes as such
+    ],
+)
 def test_soft_binding_payload_is_read_in_every_form(value):
     from provenance.credentials import soft_bindings
 

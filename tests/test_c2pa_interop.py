@@ -23,9 +23,19 @@ def interop():
     return module
 
 
-SAMPLE = ["rs_video1.mp4", "rs_video1_hist_4da59ce.mp4", "rs_bench_100kb-signed.mp4", "rs_dashinit.mp4", "rs_dash1.m4s",
-          "rs_test.avi", "rs_C_with_CAWG_data.jpg", "pt_adobe-20220124-E-clm-CAICAI.jpg", "py_sample1_signed.wav",
-          "rs_sample3.invalid.wav", "rs_video1_hist_5d831a5.mp4"]
+SAMPLE = [
+    "rs_video1.mp4",
+    "rs_video1_hist_4da59ce.mp4",
+    "rs_bench_100kb-signed.mp4",
+    "rs_dashinit.mp4",
+    "rs_dash1.m4s",
+    "rs_test.avi",
+    "rs_C_with_CAWG_data.jpg",
+    "pt_adobe-20220124-E-clm-CAICAI.jpg",
+    "py_sample1_signed.wav",
+    "rs_sample3.invalid.wav",
+    "rs_video1_hist_5d831a5.mp4",
+]
 
 
 def test_a_sample_of_fixtures_agrees_with_c2pa_rs(interop):

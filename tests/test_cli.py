@@ -53,9 +53,11 @@ def test_help_does_not_import_heavy_libraries():
 
 def test_verify_through_the_umbrella_imports_no_heavy_library(tmp_path, mp4):
     """``synthvid verify`` (the detector's estimate included) answers without torch, diffusers or open_clip."""
-    code = ("import sys\nfrom genkit.cli import run\n"
-            f"code = run(['verify', {str(mp4)!r}, '--json'])\n"
-            "print('EXIT', code, 'HEAVY', sorted(m for m in ('torch', 'diffusers', 'open_clip') if m in sys.modules), file=sys.stderr)\n")
+    code = (
+        "import sys\nfrom genkit.cli import run\n"
+        f"code = run(['verify', {str(mp4)!r}, '--json'])\n"
+        "print('EXIT', code, 'HEAVY', sorted(m for m in ('torch', 'diffusers', 'open_clip') if m in sys.modules), file=sys.stderr)\n"
+    )
     env = {**os.environ, "SYNTHVID_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert "EXIT 1 HEAVY []" in done.stderr, done.stderr[-2000:]  # a clip without provenance: exit 1
@@ -73,9 +75,7 @@ def test_every_genkit_command_module_is_mounted_by_the_umbrella():
     modules = {f"genkit.commands.{info.name}" for info in pkgutil.iter_modules(genkit.commands.__path__)}
     assert modules - {"genkit.commands.common"} <= set(cli.PACKAGE_CLIS)
     assert not cli.app.registered_commands
-    assert [group.typer_instance for group in cli.app.registered_groups] == [
-        importlib.import_module(name).app for name in cli.PACKAGE_CLIS
-    ]
+    assert [group.typer_instance for group in cli.app.registered_groups] == [importlib.import_module(name).app for name in cli.PACKAGE_CLIS]
 
 
 def test_a_genkit_command_module_runs_without_the_umbrella(capsys):
@@ -111,7 +111,10 @@ def test_render_suite_then_analyze_round_trip(synthvid, tmp_path):
     for result, prompt in zip(analyzed, SUITE):
         spec = parse_prompt(prompt)
         assert (result["background"], result["color"], result["shape"], result["motion"]) == (
-            spec.background, spec.color, spec.shape, spec.motion,
+            spec.background,
+            spec.color,
+            spec.shape,
+            spec.motion,
         )
         assert (result["frames"], result["width"], result["height"]) == (16, 64, 64)
 
@@ -143,19 +146,20 @@ def test_debug_shows_the_traceback(synthvid):
     assert "Traceback" in done.stderr and "PromptError" in done.stderr
 
 
-@pytest.mark.parametrize(("argv", "message", "error_class"), [
-    (["provenance", "verify", "nowhere.mp4"], "error: nowhere.mp4: no such file", "MediaError"),
-    (["eval", "eval", "--fake", "nowhere"], "error: nowhere: no such folder", "InputSetError"),
-    (["detectors", "detect", "train", "--data", "nowhere.csv", "--out", "x"], "error: nowhere.csv: no such file or folder",
-     "DatasetError"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message", "error_class"),
+    [
+        (["provenance", "verify", "nowhere.mp4"], "error: nowhere.mp4: no such file", "MediaError"),
+        (["eval", "eval", "--fake", "nowhere"], "error: nowhere: no such folder", "InputSetError"),
+        (["detectors", "detect", "train", "--data", "nowhere.csv", "--out", "x"], "error: nowhere.csv: no such file or folder", "DatasetError"),
+    ],
+)
 def test_python_m_package_is_one_line_and_its_debug_shows_the_traceback(tmp_path, argv, message, error_class):
     """Every ``python -m <package>`` runs under provenance.cli.standalone_app and run_typer_app: a user error is
     one line and exit 2; ``--debug`` before the command adds the traceback."""
     package, *rest = argv
     for debug in ([], ["--debug"]):
-        done = subprocess.run([sys.executable, "-m", package, *debug, *rest], capture_output=True, text=True, cwd=tmp_path,
-                              timeout=120)
+        done = subprocess.run([sys.executable, "-m", package, *debug, *rest], capture_output=True, text=True, cwd=tmp_path, timeout=120)
         assert done.returncode == 2 and done.stdout == ""
         assert done.stderr.strip().splitlines()[-1] == message
         if debug:

@@ -78,8 +78,11 @@ def _manifest(path: Path, rows: list[dict], columns=("path", "label", "generator
 
 def _rows(dataset_dir: Path, splits=("train", "val")) -> list[dict]:
     dataset = load_dataset(dataset_dir)
-    return [{"path": str(i.path), "label": "fake" if i.label else "real", "generator": i.generator, "split": i.split}
-            for i in dataset.items if i.split in splits]
+    return [
+        {"path": str(i.path), "label": "fake" if i.label else "real", "generator": i.generator, "split": i.split}
+        for i in dataset.items
+        if i.split in splits
+    ]
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -164,18 +167,24 @@ def test_manifest_csv_and_jsonl_and_folder_agree(dataset_dir, tmp_path):
         assert {s: sum(c.values()) for s, c in dataset.counts().items()} == {s: 2 * COUNTS[s] for s in SPLITS}
         assert {i.generator for i in dataset.items} == {"real", "upsampled-world"}
     # relative paths resolve against the manifest's folder; split defaults to a stable hash
-    rel = _manifest(dataset_dir / "rel.csv", [{"path": "test/real/" + sorted((dataset_dir / "test/real").iterdir())[0].name,
-                                               "label": "0"}], columns=("path", "label"))
+    rel = _manifest(
+        dataset_dir / "rel.csv",
+        [{"path": "test/real/" + sorted((dataset_dir / "test/real").iterdir())[0].name, "label": "0"}],
+        columns=("path", "label"),
+    )
     item = load_dataset(rel).items[0]
     assert item.path.is_file() and item.label == 0 and item.split in SPLITS and item.generator == "real"
 
 
-@pytest.mark.parametrize("content, reason", [
-    ("file,label\na.mp4,real\n", "the header lacks path"),
-    ("path,label\na.mp4,maybe\n", ":2: label 'maybe' is neither real nor fake"),
-    ("path,label,split\na.mp4,fake,holdout\n", ":2: split 'holdout' is not one of"),
-    ("path,label\n", "lists no clips"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("file,label\na.mp4,real\n", "the header lacks path"),
+        ("path,label\na.mp4,maybe\n", ":2: label 'maybe' is neither real nor fake"),
+        ("path,label,split\na.mp4,fake,holdout\n", ":2: split 'holdout' is not one of"),
+        ("path,label\n", "lists no clips"),
+    ],
+)
 def test_malformed_manifests_are_one_line_errors(tmp_path, content, reason):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -219,12 +228,15 @@ def test_validation_is_carved_from_train_when_missing(dataset_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backbone, options, held_out_auc", [
-    ("cnn3d", {"epochs": 8, "batch_size": 8, "lr": 5e-3, "channels": (8, 16, 16)}, 0.9),
-    # the shipped synthvid-tiny-clip knows only shapes-world pictures: camera crops are far outside what
-    # it has seen, so its probe fits but generalises weakly here (it is meant for real encoder weights)
-    ("probe", {}, 0.6),
-])
+@pytest.mark.parametrize(
+    "backbone, options, held_out_auc",
+    [
+        ("cnn3d", {"epochs": 8, "batch_size": 8, "lr": 5e-3, "channels": (8, 16, 16)}, 0.9),
+        # the shipped synthvid-tiny-clip knows only shapes-world pictures: camera crops are far outside what
+        # it has seen, so its probe fits but generalises weakly here (it is meant for real encoder weights)
+        ("probe", {}, 0.6),
+    ],
+)
 def test_each_backbone_fits_a_tiny_set_and_separates_held_out_clips(dataset_dir, tmp_path, backbone, options, held_out_auc):
     detector = Detector(backbone, crop_size=SIZE, **options)
     report = detector.fit(dataset_dir, seed=0)
@@ -281,8 +293,12 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 def test_python_m_detectors_runs_alone(dataset_dir, synthvid):
     done = synthvid("detect", "--help", check_exit=0)
     assert "train" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "detectors", "detect", str(dataset_dir / "nope.mp4"), "--model", str(dataset_dir)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "detectors", "detect", str(dataset_dir / "nope.mp4"), "--model", str(dataset_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stderr.strip().startswith("error: ") and "\n" not in done.stderr.strip()
 
 
@@ -311,10 +327,17 @@ def test_verify_shows_the_default_detector_score_as_a_statistical_estimate(mp4, 
 
 
 def test_python_m_provenance_verify_never_loads_detectors(mp4, tmp_path):
-    code = ("import sys; from provenance.cli import main; sys.argv = ['x', 'verify', sys.argv[1], '--json'];\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\nassert not any(m.startswith('detectors') for m in sys.modules), 'detectors imported'")
-    done = subprocess.run([sys.executable, "-c", code, str(mp4)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "SYNTHVID_HOME": str(tmp_path / "home")})
+    code = (
+        "import sys; from provenance.cli import main; sys.argv = ['x', 'verify', sys.argv[1], '--json'];\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\nassert not any(m.startswith('detectors') for m in sys.modules), 'detectors imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(mp4)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SYNTHVID_HOME": str(tmp_path / "home")},
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["detector"] is None
 
@@ -326,8 +349,13 @@ def test_data_builder_caches_clips_and_writes_a_loadable_manifest(tmp_path):
     from detectors.data import DataBuilder, DataPlan
     from genkit.detector_data import split_prompts, world_generator
 
-    plan = DataPlan(prompts={"train": 2, "val": 1, "test": 1}, camera={"train": 2, "val": 1, "test": 1},
-                    other={"train": 1, "val": 1, "test": 1}, frames=8, size=32)
+    plan = DataPlan(
+        prompts={"train": 2, "val": 1, "test": 1},
+        camera={"train": 2, "val": 1, "test": 1},
+        other={"train": 1, "val": 1, "test": 1},
+        frames=8,
+        size=32,
+    )
     calls = []
 
     def upsampled(prompts, seeds):
@@ -342,9 +370,11 @@ def test_data_builder_caches_clips_and_writes_a_loadable_manifest(tmp_path):
         return builder.write_manifest()
 
     dataset = load_dataset(build())
-    assert dataset.counts() == {"train": {"camera": 2, "shapes-world": 2, "upsampled": 1},
-                                "val": {"camera": 1, "shapes-world": 1, "upsampled": 1},
-                                "test": {"camera": 1, "shapes-world": 1, "upsampled": 1}}
+    assert dataset.counts() == {
+        "train": {"camera": 2, "shapes-world": 2, "upsampled": 1},
+        "val": {"camera": 1, "shapes-world": 1, "upsampled": 1},
+        "test": {"camera": 1, "shapes-world": 1, "upsampled": 1},
+    }
     prompts = {i.split: i.prompt for i in dataset.items if i.generator == "shapes-world"}
     assert len(set(prompts.values())) == 3  # disjoint prompts per split
     assert sum(calls) == 3
@@ -381,8 +411,7 @@ def test_a_common_form_detector_pools_features_and_round_trips(tmp_path):
     from detectors.backbones import fit_head
     from detectors.common_form import COMMON_FPS
 
-    detector = Detector("forensic", crop_size=32, clip_frames=8, min_frames=3, max_crops=2, max_windows=1,
-                        preprocess="common-form", pool="features")
+    detector = Detector("forensic", crop_size=32, clip_frames=8, min_frames=3, max_crops=2, max_windows=1, preprocess="common-form", pool="features")
     clips = [_fake_clip(p.text, i) for i, p in enumerate(sample_prompts(8, np.random.default_rng(1)))]
     features = np.stack([detector.backbone.features(detector.crops(c, COMMON_FPS)).mean(axis=0) for c in clips])
     labels = np.array([0, 1] * 4)
@@ -408,9 +437,13 @@ def test_detect_train_realworld_recipe_on_a_corpus_manifest(tmp_path, capsys):
     (corpus / "ai").mkdir(parents=True)
     (corpus / "real").mkdir()
     rows = []
-    for g, prompts in enumerate([("a red circle moving left on a blue background", "a green square moving up on a black background"),
-                                 ("a yellow star moving right on a white background", "a cyan cross standing still on a red background"),
-                                 ("a white triangle moving down on a green background", "a magenta diamond moving left on a yellow background")]):
+    for g, prompts in enumerate(
+        [
+            ("a red circle moving left on a blue background", "a green square moving up on a black background"),
+            ("a yellow star moving right on a white background", "a cyan cross standing still on a red background"),
+            ("a white triangle moving down on a green background", "a magenta diamond moving left on a yellow background"),
+        ]
+    ):
         for k, prompt in enumerate(prompts):
             path = write_video(Video(_fake_clip(prompt, 10 * g + k), 8.0), corpus / "ai" / f"g{g}-{k}.mp4")
             rows.append({"class": "ai", "generator_or_source": f"gen{g}", "file": f"ai/{path.name}", "fps": 8.0})

@@ -40,8 +40,11 @@ def folders(tmp_path_factory):
 @pytest.fixture
 def provenance(keys, tmp_path):
     tools = Provenance(
-        load_signer(keys.directory), load_watermark_key(keys.watermark_key), ManifestRepository(tmp_path / "manifests.sqlite"),
-        keys.directory, created_keys=False,
+        load_signer(keys.directory),
+        load_watermark_key(keys.watermark_key),
+        ManifestRepository(tmp_path / "manifests.sqlite"),
+        keys.directory,
+        created_keys=False,
     )
     yield tools
     tools.close()
@@ -64,7 +67,9 @@ def test_pipeline_end_to_end_verifies_trusted(kind, pipeline_class, folders, pro
         assert clip.frames.shape == (SIZES[kind]["frames"], 48, 48, 3)
         assert row["payload"].startswith(tag)
         verdict = verify_file(
-            run.root / row["path"], trust_anchors_pem=keys.ca_cert.read_bytes(), repository=provenance.repository,
+            run.root / row["path"],
+            trust_anchors_pem=keys.ca_cert.read_bytes(),
+            repository=provenance.repository,
             watermark_key=provenance.watermark_key,
         )
         assert verdict.verdict.value == "TRUSTED", verdict.explanations
@@ -101,7 +106,12 @@ def test_every_output_type_gives_the_same_uint8_frames(folders, one_thread):
     pipe = load_backend(str(folders["t2v"]), device="cpu").pipe
     outputs = {
         output_type: pipe(
-            PROMPTS[:1], num_frames=3, height=40, width=40, num_inference_steps=2, generator=[torch.Generator().manual_seed(3)],
+            PROMPTS[:1],
+            num_frames=3,
+            height=40,
+            width=40,
+            num_inference_steps=2,
+            generator=[torch.Generator().manual_seed(3)],
             output_type=output_type,
         ).frames
         for output_type in ("np", "pt", "pil")
@@ -115,12 +125,20 @@ def test_every_output_type_gives_the_same_uint8_frames(folders, one_thread):
 
 def test_absent_weights_offline_is_one_line_exit_2_naming_what_to_get(tmp_path):
     env = {
-        **os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "SYNTHVID_HOME": str(tmp_path / "home"),
-        "COLUMNS": "200", "PYTHONWARNINGS": "ignore",
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "SYNTHVID_HOME": str(tmp_path / "home"),
+        "COLUMNS": "200",
+        "PYTHONWARNINGS": "ignore",
     }
     done = subprocess.run(
         [sys.executable, "-m", "genkit", "generate", "a cat surfing", "--model", "wan2.1-1.3b", "--out", "run"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
     )
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.strip().splitlines()
@@ -134,7 +152,10 @@ def test_folder_device_and_offload_mistakes_are_one_line_errors(folders, tmp_pat
     (tmp_path / "notes").mkdir()
     with pytest.raises(ModelError) as caught:
         load_backend(str(tmp_path / "notes"))
-    assert str(caught.value) == f"{tmp_path / 'notes'}: not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained(folder)"
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'notes'}: not a diffusers pipeline folder (no model_index.json); save one with pipe.save_pretrained(folder)"
+    )
     with pytest.raises(ModelError, match="needs --device cuda"):
         load_backend(str(folders["t2v"]), device="cpu", cpu_offload=True)
     with pytest.raises(ModelError, match="--device .tpu.: use one of auto, cpu, cuda, mps"):

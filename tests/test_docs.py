@@ -113,7 +113,7 @@ def _split_comment(line: str) -> tuple[str, str]:
         elif char in "'\"":
             quote = char
         elif char == "#" and (index == 0 or line[index - 1].isspace()):
-            return line[:index].rstrip(), line[index + 1:].strip()
+            return line[:index].rstrip(), line[index + 1 :].strip()
     return line, ""
 
 
@@ -143,8 +143,8 @@ def _command(where: str, words: list[str], *, partial: bool, comment: str, text:
         return made("synthvid", rest)
     if head == "torchrun" and "-m" in rest:  # torchrun [its options] -m genkit ARGS
         module_at = rest.index("-m") + 1
-        if rest[module_at:module_at + 1] == ["genkit"]:
-            return made("synthvid", rest[module_at + 1:])
+        if rest[module_at : module_at + 1] == ["genkit"]:
+            return made("synthvid", rest[module_at + 1 :])
     if PYTHON.match(head) and rest[:1] == ["-m"] and rest[1:2] and rest[1] in PACKAGES:
         return made("synthvid" if rest[1] == "genkit" else f"python -m {rest[1]}", rest[2:])
     if PYTHON.match(head) and rest[:1] and rest[0].startswith("benchmarks/"):
@@ -242,8 +242,7 @@ def _check_leaf(command, ctx, path: str, words: list[str], *, partial: bool) -> 
     """Options, their values and the positional arguments of one command (no type conversion of paths:
     the files a doc names need not exist here)."""
     problems: list[str] = []
-    options = {name: param for param in command.params if param.param_type_name == "option"
-               for name in (*param.opts, *param.secondary_opts)}
+    options = {name: param for param in command.params if param.param_type_name == "option" for name in (*param.opts, *param.secondary_opts)}
     arguments = [param for param in command.params if param.param_type_name == "argument"]
     given: dict[str, list[str]] = {}
     positionals: list[str] = []
@@ -274,7 +273,7 @@ def _check_leaf(command, ctx, path: str, words: list[str], *, partial: bool) -> 
         if has_value:
             values = [inline_value]
         else:
-            values = words[index:index + param.nargs]
+            values = words[index : index + param.nargs]
             index += param.nargs
         if len(values) < param.nargs or any(v.startswith("--") for v in values):
             problems.append(f"{path} {name} needs {param.nargs} value(s)")
@@ -372,7 +371,8 @@ def test_the_check_catches_a_renamed_option_or_command():
     root = click_root("synthvid")
     assert check_cli(root, "synthvid", ("verify", "clip.mp4", "--trust", "ca.pem"), partial=False) == []
     assert check_cli(root, "synthvid", ("verify", "clip.mp4", "--trust-anchor", "ca.pem"), partial=False) == [
-        "synthvid verify has no option --trust-anchor"]
+        "synthvid verify has no option --trust-anchor"
+    ]
     assert any("No such command" in p for p in check_cli(root, "synthvid", ("verfiy", "clip.mp4"), partial=False))
     assert any("No such command" in p for p in check_cli(root, "synthvid", ("keys", "create"), partial=False))
     assert check_cli(root, "synthvid", ("bench", "shapes-smoke", "--out", "runs/x"), partial=False) == []  # bench SUITE = bench run SUITE
@@ -447,10 +447,10 @@ def test_benchmark_scripts_answer_help():
     """Each documented script starts and its --help lists the flags the docs use (imports run: seconds each)."""
     failures = []
     for script in sorted({command.argv[0] for command in SCRIPT_COMMANDS}):
-        done = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        used = {word.split("=")[0] for command in SCRIPT_COMMANDS if command.argv[0] == script
-                for word in command.argv[1:] if word.startswith("--")}
+        done = subprocess.run(
+            [sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+        )
+        used = {word.split("=")[0] for command in SCRIPT_COMMANDS if command.argv[0] == script for word in command.argv[1:] if word.startswith("--")}
         missing = [flag for flag in used if flag not in done.stdout]
         if done.returncode != 0 or missing:
             failures.append(f"{script} --help: exit {done.returncode}, missing {missing}\n{done.stderr[-1500:]}")
@@ -600,7 +600,7 @@ def test_the_layering_the_docs_describe_is_the_contract():
     layers = _contract_layers()
     level = {name: index for index, layer in enumerate(layers) for name in layer}
     readme = " ".join((ROOT / "README.md").read_text().split())
-    sentence = readme[readme.index("Imports point downwards only"):].split(" — ")[1]
+    sentence = readme[readme.index("Imports point downwards only") :].split(" — ")[1]
     chain_text, _, beside_text = sentence.partition(", with ")
     chain = re.findall(r"`(\w+)`", chain_text)
     assert all(level[upper] < level[lower] for lower, upper in zip(chain, chain[1:])), f"README.md: {chain_text!r} vs {layers}"
@@ -610,8 +610,7 @@ def test_the_layering_the_docs_describe_is_the_contract():
 
     diagram = (ROOT / "docs" / "architecture.md").read_text().split("```")[1]
     package = re.compile(rf"\b(?:{'|'.join(PACKAGES)})\b")
-    rows = [set(package.findall(line[:24])) for line in diagram.splitlines()
-            if line[:1] == " " and line[1:2].isalpha()]
+    rows = [set(package.findall(line[:24])) for line in diagram.splitlines() if line[:1] == " " and line[1:2].isalpha()]
     assert rows == layers, f"docs/architecture.md's diagram shows {rows}, the contract {layers}"
 
 
@@ -751,8 +750,7 @@ def test_every_documented_command_is_run_or_says_why_not():
         if command.partial or command.tool not in ENTRY_POINTS or any(key in command.text for key in NOT_RUN):
             continue
         first = _cleaned(command.argv)[:1]
-        assert first and first[0] in FAST_AREAS + SLOW_AREAS, (
-            f"{command}: run it in a test below (FAST_AREAS / SLOW_AREAS) or give NOT_RUN a reason")
+        assert first and first[0] in FAST_AREAS + SLOW_AREAS, f"{command}: run it in a test below (FAST_AREAS / SLOW_AREAS) or give NOT_RUN a reason"
 
 
 def run_documented(command: DocCommand, cwd: Path, substitutes: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -764,10 +762,10 @@ def run_documented(command: DocCommand, cwd: Path, substitutes: dict[str, str] |
         matches = sorted(glob.glob(word, root_dir=cwd)) if any(char in word for char in "*?") else []
         words += matches or [word]
     env = {**os.environ, "SYNTHVID_HOME": str(cwd), "COLUMNS": "200", "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", ENTRY_POINTS[command.tool], *words], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, (f"{command}\n  ran: {shlex.join(words)} in {cwd}\n  exit {done.returncode}\n"
-                                  f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}")
+    done = subprocess.run([sys.executable, "-m", ENTRY_POINTS[command.tool], *words], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (
+        f"{command}\n  ran: {shlex.join(words)} in {cwd}\n  exit {done.returncode}\nstdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+    )
     return done
 
 
@@ -832,6 +830,12 @@ def test_bench_report_and_eval_commands_run_as_documented(tmp_path):
     snippets = [(where, source) for where, source in _doc_python() if '"runs/' in source]  # pandas and reports.data on run folders
     assert snippets
     for where, source in snippets:
-        done = subprocess.run([sys.executable, "-c", source], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"})
+        done = subprocess.run(
+            [sys.executable, "-c", source],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"},
+        )
         assert done.returncode == 0, f"{where}: the ```python block fails on a run folder\n{done.stderr[-3000:]}"

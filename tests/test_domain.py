@@ -24,11 +24,13 @@ pytestmark = pytest.mark.slow  # real clips through the CLIP and analyzer paths,
 
 REALWORLD = Path(__file__).resolve().parents[2] / "shared" / "realworld"
 # Small camera clips and generated clips of the corpus (names in its manifest.jsonl).
-REAL_FILES = ["real/DeepLabCut/data__vid2.mov", "real/DOVER/demo__FEQ-gdkTN4Q_000008_000018.mp4",
-              "real/LivePortrait/driving__d1.mp4"]
+REAL_FILES = ["real/DeepLabCut/data__vid2.mov", "real/DOVER/demo__FEQ-gdkTN4Q_000008_000018.mp4", "real/LivePortrait/driving__d1.mp4"]
 AI_FILES = ["ai/AnimateDiff/model_01__01_a4e85ea.gif", "ai/Show-1/gallery__03.mp4", "ai/LaVie/assets__jungle_river_at_sunset__ultra_quality.gif"]
-SUITE = ["a red circle moving left on a blue background", "a green square moving right on a textured black background",
-         "a yellow star standing still on a magenta background with noise"]
+SUITE = [
+    "a red circle moving left on a blue background",
+    "a green square moving right on a textured black background",
+    "a yellow star standing still on a magenta background with noise",
+]
 
 
 def corpus(files: list[str]) -> list[Path]:
@@ -79,8 +81,20 @@ ENCODED = {"clip_temp", "subject_consistency", "background_consistency"}
 
 
 def test_real_clips_get_out_of_domain_notes_in_json_and_console(capsys, real_folder, tmp_path):
-    code, out, err = eval_run(capsys, "--fake", real_folder, "--real", real_folder, "--metrics", "fvd,temporal",
-                              "--max-frames", "16", "--json", "--out", tmp_path / "m.json")
+    code, out, err = eval_run(
+        capsys,
+        "--fake",
+        real_folder,
+        "--real",
+        real_folder,
+        "--metrics",
+        "fvd,temporal",
+        "--max-frames",
+        "16",
+        "--json",
+        "--out",
+        tmp_path / "m.json",
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result == json.loads((tmp_path / "m.json").read_text())
@@ -98,8 +112,7 @@ def test_real_clips_get_out_of_domain_notes_in_json_and_console(capsys, real_fol
     for metric in ENCODED:
         assert f"{metric}: out-of-domain: 3 of 3 clips are not shapes-world clips" in out, out
     # an encoder that is not an embedded one gets no note
-    code, out, err = eval_run(capsys, "--fake", real_folder, "--metrics", "temporal", "--max-frames", "4",
-                              "--clip-model", "ViT-B-32", "--json")
+    code, out, err = eval_run(capsys, "--fake", real_folder, "--metrics", "temporal", "--max-frames", "4", "--clip-model", "ViT-B-32", "--json")
     assert code == 0, err
     assert "domain" not in json.loads(out) and "in_domain" not in json.loads(out)["per_clip"][0]
 
@@ -123,8 +136,9 @@ def test_python_m_eval_says_domain_unknown(capsys, world_folder):
 
     folder, _ = world_folder
     capsys.readouterr()
-    code = run_typer_app(_standalone_app(), ["eval", "--fake", str(folder), "--metrics", "clipsim", "--json"],
-                         prog_name="python -m eval", user_errors=USER_ERRORS)
+    code = run_typer_app(
+        _standalone_app(), ["eval", "--fake", str(folder), "--metrics", "clipsim", "--json"], prog_name="python -m eval", user_errors=USER_ERRORS
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     note = json.loads(captured.out)["domain"]["clipsim"]
@@ -140,8 +154,9 @@ def real_run_folder(root: Path) -> Path:
     for path in corpus(REAL_FILES):
         (folder / "clips" / path.name).symlink_to(path)
         paths.append(f"clips/{path.name}")
-    pd.DataFrame({"path": paths, "prompt": ["a person moving"] * len(paths), "prompt_id": [f"p{i}" for i in range(len(paths))]}
-                 ).to_parquet(folder / "results.parquet", index=False)
+    pd.DataFrame({"path": paths, "prompt": ["a person moving"] * len(paths), "prompt_id": [f"p{i}" for i in range(len(paths))]}).to_parquet(
+        folder / "results.parquet", index=False
+    )
     return folder
 
 

@@ -60,14 +60,20 @@ def test_run_folder_against_its_own_world_reference_and_another_seed(capsys, mod
     assert same["fvd"]["value"] == pytest.approx(0.0, abs=1e-6)  # the same renders, seeds and H.264 settings
     assert "fewer than 256" in same["fvd"]["warning"] and same["fvd"]["label"].startswith("FVD-tiny")
     assert -1.0 <= same["clipsim"]["value"] <= 1.0 and same["clipsim"]["clips"] == 3
-    assert set(same["temporal"]) >= {"clip_temp", "subject_consistency", "background_consistency", "temporal_flickering",
-                                     "warping_error", "motion_magnitude", "dynamic_degree"}
+    assert set(same["temporal"]) >= {
+        "clip_temp",
+        "subject_consistency",
+        "background_consistency",
+        "temporal_flickering",
+        "warping_error",
+        "motion_magnitude",
+        "dynamic_degree",
+    }
     rows = same["per_clip"]
     assert [row["prompt"] for row in rows] == PROMPTS and all(row["frames"] == 8 for row in rows)
     assert json.loads((folder / "eval.json").read_text())["fvd"]["value"] == same["fvd"]["value"]
     assert (folder / "metrics.json").read_text() == bench_metrics  # the bench's file is the bench's
-    code, other, _ = eval_json(capsys, "--fake", folder, "--reference", f"world:{suite}", "--reference-seed", "50",
-                            "--metrics", "fvd", *models)
+    code, other, _ = eval_json(capsys, "--fake", folder, "--reference", f"world:{suite}", "--reference-seed", "50", "--metrics", "fvd", *models)
     assert code == 0 and other["fvd"]["value"] > 1e-6 and "clipsim" not in other
 
 
@@ -79,8 +85,12 @@ def test_plain_folder_with_prompt_file_and_a_broken_clip(capsys, models, world_r
         (clips / f"c{index}.mp4").write_bytes(source.read_bytes())
     (clips / "c9.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(40))  # sorted last: no prompt needed for it
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("\n".join(json.dumps({"clip": f"c{i}.mp4", "prompt": p}) for i, p in enumerate(PROMPTS)) + "\n"
-                       + json.dumps({"clip": "c9", "prompt": PROMPTS[0]}) + "\n")
+    prompts.write_text(
+        "\n".join(json.dumps({"clip": f"c{i}.mp4", "prompt": p}) for i, p in enumerate(PROMPTS))
+        + "\n"
+        + json.dumps({"clip": "c9", "prompt": PROMPTS[0]})
+        + "\n"
+    )
     code, result, err = eval_json(capsys, "--fake", clips, "--real", folder, "--prompts", prompts, *models)
     assert code == 2  # the broken clip is reported, the others are scored
     assert [row["clip"] for row in result["per_clip"]] == ["c0.mp4", "c1.mp4", "c2.mp4"]
@@ -104,13 +114,17 @@ def test_table_output_lists_every_clip(capsys, models, world_run):
         (["--fake", "{run}", "--metrics", "fvd"], "FVD needs a reference set"),
         (["--fake", "{tmp}/empty"], "holds no video files"),
         (["--fake", "{run}", "--prompts", "{tmp}/two.txt"], "has 2 prompts for 3 clips"),
-        (["--fake", "{run}", "--reference", "world:{tmp}/two.txt", "--metrics", "fvd", "--fvd-extractor", "i3d:{tmp}/none.pt"],
-         "none.pt: no such I3D checkpoint"),
+        (
+            ["--fake", "{run}", "--reference", "world:{tmp}/two.txt", "--metrics", "fvd", "--fvd-extractor", "i3d:{tmp}/none.pt"],
+            "none.pt: no such I3D checkpoint",
+        ),
         (["--fake", "{run}", "--protocol", "vbench2"], "unknown or repeated protocol 'vbench2'"),
         (["--fake", "{run}", "--protocol", "cd-fvd,fvd2048_16f"], "unknown or repeated protocol 'fvd2048_16f'"),
         (["--fake", "{run}", "--metrics", "clipsim", "--protocol", "vbench"], "vbench is a protocol of the temporal metrics"),
-        (["--fake", "{run}", "--metrics", "temporal", "--protocol", "vbench", "--subject-encoder", "timm:resnet18"],
-         "the vbench protocol runs subject consistency's encoder as DINO's ViT"),
+        (
+            ["--fake", "{run}", "--metrics", "temporal", "--protocol", "vbench", "--subject-encoder", "timm:resnet18"],
+            "the vbench protocol runs subject consistency's encoder as DINO's ViT",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, world_run, tmp_path, args, message):
@@ -125,9 +139,11 @@ def test_bad_input_exits_2_with_one_line(capsys, world_run, tmp_path, args, mess
 
 
 def test_module_entry_point_help_imports_nothing_heavy():
-    code = ("import sys, runpy; sys.argv = ['eval', '--help']\n"
-            "try:\n    runpy.run_module('eval', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY:' + ' '.join(m for m in ('torch', 'open_clip', 'torchmetrics', 'genkit', 'av') if m in sys.modules))")
+    code = (
+        "import sys, runpy; sys.argv = ['eval', '--help']\n"
+        "try:\n    runpy.run_module('eval', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY:' + ' '.join(m for m in ('torch', 'open_clip', 'torchmetrics', 'genkit', 'av') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "eval" in done.stdout
     assert "eval-train" not in done.stdout  # training needs the shapes world: a genkit command (synthvid eval-train)
@@ -137,8 +153,9 @@ def test_module_entry_point_help_imports_nothing_heavy():
 def test_reference_statistics_file_replaces_the_clips_end_to_end(capsys, models, world_run, tmp_path):
     folder, suite = world_run
     stats = tmp_path / "world.npz"
-    code, direct, _ = eval_json(capsys, "--fake", folder, "--reference", f"world:{suite}", "--reference-seed", "50",
-                                "--metrics", "fvd", "--save-reference", stats, *models)
+    code, direct, _ = eval_json(
+        capsys, "--fake", folder, "--reference", f"world:{suite}", "--reference-seed", "50", "--metrics", "fvd", "--save-reference", stats, *models
+    )
     assert code == 0 and stats.is_file() and direct["fvd"]["protocol"] == "synthvid"
     assert direct["fvd"]["label"].endswith("protocol synthvid") and "÷N−1" in direct["fvd"]["protocol_description"]
     code, from_file, _ = eval_json(capsys, "--fake", folder, "--reference", stats, "--metrics", "fvd", *models)
@@ -147,8 +164,18 @@ def test_reference_statistics_file_replaces_the_clips_end_to_end(capsys, models,
     other = tmp_path / "other-video"
     torch.manual_seed(7)  # the same architecture, other weights: statistics of another feature space
     TinyVideoEncoder(TinyVideoConfig(frames=8, size=32, channels=(8, 16, 16), groups=4, feature_dim=12)).save(other)
-    argv = ["eval", "--fake", str(folder), "--reference", str(stats), "--metrics", "fvd",
-            "--fvd-extractor", f"synthvid-tiny-video:{other}", *models[2:]]
+    argv = [
+        "eval",
+        "--fake",
+        str(folder),
+        "--reference",
+        str(stats),
+        "--metrics",
+        "fvd",
+        "--fvd-extractor",
+        f"synthvid-tiny-video:{other}",
+        *models[2:],
+    ]
     capsys.readouterr()
     assert run(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -162,7 +189,11 @@ def test_reference_statistics_file_replaces_the_clips_end_to_end(capsys, models,
 @pytest.mark.slow
 def test_python_m_eval_says_world_references_need_the_umbrella(tmp_path):
     """eval cannot render the shapes world (genkit sits above it): only `synthvid eval` hands the renderer in."""
-    done = subprocess.run([sys.executable, "-m", "eval", "eval", "--fake", str(tmp_path), "--reference", "world:shapes-smoke"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "eval", "eval", "--fake", str(tmp_path), "--reference", "world:shapes-smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert "run `synthvid eval`" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -51,7 +51,7 @@ def write_audio(path: Path, fmt: str, codec: str) -> Path:
     with av.open(str(path), "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=rate, layout="mono")
         for start in range(0, rate, 1024):
-            frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="s16", layout="mono")
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="s16", layout="mono")
             frame.sample_rate = rate
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
@@ -110,8 +110,9 @@ def test_fixture_avi_signed_with_c2pa_pythons_test_signer(tmp_path, capsys):
     import c2pa
 
     trust = FIXTURES / "trust"
-    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
-        b"es256", (trust / "py_es256_certs.pem").read_bytes(), (trust / "py_es256_private.key").read_bytes(), None))
+    signer = c2pa.Signer.from_info(
+        c2pa.C2paSignerInfo(b"es256", (trust / "py_es256_certs.pem").read_bytes(), (trust / "py_es256_private.key").read_bytes(), None)
+    )
     out = tmp_path / "rs_test_signed.avi"
     manifest = manifest_for("rs_test.avi", payload=None)
     with signer, c2pa.Builder(manifest) as builder, open(FIXTURES / "video" / "rs_test.avi", "rb") as src, open(out, "w+b") as dst:
@@ -187,12 +188,12 @@ def test_fragmented_mp4_signed_whole_then_cut_into_segments(tmp_path, capsys, ke
     assert code == 0 and result["verdict"] == "TRUSTED"
     data, boxes = signed.path.read_bytes(), top_level_boxes(signed.path)
     moofs = [b for b in boxes if b.type == "moof"]
-    (tmp_path / "init.mp4").write_bytes(data[:moofs[0].offset])
+    (tmp_path / "init.mp4").write_bytes(data[: moofs[0].offset])
     segments = []
     for i, moof in enumerate(moofs):
         end = moofs[i + 1].offset if i + 1 < len(moofs) else next(b.end for b in boxes if b.offset > moof.offset and b.type == "mdat")
         segment = tmp_path / f"seg{i}.m4s"
-        segment.write_bytes(b"\x00\x00\x00\x18styp" + b"msdh\x00\x00\x00\x00msdhmsix" + data[moof.offset:end])
+        segment.write_bytes(b"\x00\x00\x00\x18styp" + b"msdh\x00\x00\x00\x00msdhmsix" + data[moof.offset : end])
         segments.append(segment)
     code, result, _ = verify_json(capsys, tmp_path / "init.mp4", *segments, "--trust", keys.ca_cert)
     assert code == 1 and result["verdict"] == "TAMPERED" and "assertion.bmffHash.mismatch" in result["codes"]
@@ -215,8 +216,10 @@ def no_video_assets(tmp_path_factory, keys):
         made["HEIF/HEIC image"] = FIXTURES / "img" / "rs_sample1.heic"
         made["AVIF image"] = FIXTURES / "img" / "rs_sample1.avif"
     signer = load_signer(keys.directory)
-    return {name: (path, sign_file(path, folder / f"signed-{path.name}", manifest_for(path.name, payload=None), signer).path)
-            for name, path in made.items()}
+    return {
+        name: (path, sign_file(path, folder / f"signed-{path.name}", manifest_for(path.name, payload=None), signer).path)
+        for name, path in made.items()
+    }
 
 
 NO_VIDEO_CLASSES = ["WAV audio", "M4A audio", "JPEG image", "PNG image", "HEIF/HEIC image", "AVIF image"]
@@ -248,10 +251,13 @@ def test_audio_only_mp4_follows_the_same_rule(tmp_path, capsys, keys):
     assert any("without a video stream" in n for n in result["notes"])
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"these are meeting notes, not a video\n" * 20, "not a readable video"),
-    (b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"></MPD>\n', "MPEG-DASH manifest (MPD)"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"these are meeting notes, not a video\n" * 20, "not a readable video"),
+        (b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"></MPD>\n', "MPEG-DASH manifest (MPD)"),
+    ],
+)
 def test_neither_video_nor_c2pa_format_is_one_line_exit_2(tmp_path, capsys, content, reason):
     path = tmp_path / "thing.mp4"
     path.write_bytes(content)

@@ -250,11 +250,13 @@ def test_videomae_extractor_matches_transformers_own_preprocessing(tmp_path):
     from transformers import VideoMAEConfig, VideoMAEImageProcessor, VideoMAEModel
 
     torch.manual_seed(0)
-    config = VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=24,
-                            num_hidden_layers=1, num_attention_heads=2, intermediate_size=48)
+    config = VideoMAEConfig(
+        image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=24, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48
+    )
     VideoMAEModel(config).save_pretrained(tmp_path / "videomae")
-    processor = VideoMAEImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
-                                       image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+    processor = VideoMAEImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]
+    )
     processor.save_pretrained(tmp_path / "videomae")
     extractor = make_extractor(f"videomae:{tmp_path / 'videomae'}")
     videos = clips(2, 6, frames=6)
@@ -349,8 +351,18 @@ def test_protocols_refuse_extractors_they_do_not_define(tmp_path, tiny_extractor
         FrechetVideoDistance(tiny_extractor, protocol="fvd9000")
     from transformers import VideoMAEConfig, VideoMAEModel
 
-    VideoMAEModel(VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=24, num_hidden_layers=1,
-                                 num_attention_heads=2, intermediate_size=48)).save_pretrained(tmp_path / "hf")
+    VideoMAEModel(
+        VideoMAEConfig(
+            image_size=32,
+            patch_size=16,
+            num_frames=4,
+            tubelet_size=2,
+            hidden_size=24,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=48,
+        )
+    ).save_pretrained(tmp_path / "hf")
     with pytest.raises(ModelFileError, match="needs a VideoMAE-v2 checkpoint file as cd-fvd loads it"):
         make_extractor(f"videomae:{tmp_path / 'hf'}", protocol="cd-fvd")
     with pytest.raises(EvalError, match="the extractor was built for protocol synthvid, not fvd2048_16f"):

@@ -141,8 +141,16 @@ def test_videomae_v2_features_and_fvd_under_cd_fvd_equal_cdfvd(tmp_path, monkeyp
     from cdfvd.third_party.VideoMAEv2.videomaev2_finetune import VisionTransformer
     from torch import nn
 
-    small = functools.partial(VisionTransformer, patch_size=14, embed_dim=128, depth=2, num_heads=2, mlp_ratio=48 / 11,
-                              qkv_bias=True, norm_layer=functools.partial(nn.LayerNorm, eps=1e-6))
+    small = functools.partial(
+        VisionTransformer,
+        patch_size=14,
+        embed_dim=128,
+        depth=2,
+        num_heads=2,
+        mlp_ratio=48 / 11,
+        qkv_bias=True,
+        norm_layer=functools.partial(nn.LayerNorm, eps=1e-6),
+    )
     monkeypatch.setattr(videomae_utils, "vit_giant_patch14_224", lambda pretrained=False, **kwargs: small(**kwargs))
     torch.manual_seed(0)
     model = small(img_size=224, num_classes=174, all_frames=16, tubelet_size=2, use_mean_pooling=True)

@@ -214,8 +214,23 @@ def test_cli_model_folder_without_a_pipeline_is_one_line_exit_2(cli, tmp_path):
 
 def test_cli_train_tiny_runs_exports_and_refuses_a_missing_checkpoint(cli, tiny_folder, tmp_path):
     code, out, err = cli(
-        "train", "tiny", "--minutes", "5", "--max-steps", "1", "--eval-every", "0", "--threads", "1", "--lr", "2e-4",
-        "--init-from", tiny_folder, "--out", "train", "--json",
+        "train",
+        "tiny",
+        "--minutes",
+        "5",
+        "--max-steps",
+        "1",
+        "--eval-every",
+        "0",
+        "--threads",
+        "1",
+        "--lr",
+        "2e-4",
+        "--init-from",
+        tiny_folder,
+        "--out",
+        "train",
+        "--json",
     )
     result = run_json(code, out, err)
     assert result["steps"] == 1 and result["pipeline"] == "train/pipeline"
@@ -310,8 +325,16 @@ def test_coordinate_channels_let_a_flat_input_tell_left_from_right():
     assert coords.shape == (1, 2, 4, 6)
     assert torch.equal(coords[0, 0, 0], torch.linspace(-1, 1, 6)) and torch.equal(coords[0, 1, :, 0], torch.linspace(-1, 1, 4))
     torch.manual_seed(0)
-    unet = TinyVideoUNet(block_channels=(16, 32), blocks_per_level=(1, 1), cross_attention_levels=(False, False), patch_size=2,
-                         temporal_attention_levels=(False, False), context_dim=8, time_embed_dim=32, coordinate_channels=True)
+    unet = TinyVideoUNet(
+        block_channels=(16, 32),
+        blocks_per_level=(1, 1),
+        cross_attention_levels=(False, False),
+        patch_size=2,
+        temporal_attention_levels=(False, False),
+        context_dim=8,
+        time_embed_dim=32,
+        coordinate_channels=True,
+    )
 
     def interior_blocks():  # two 8-px blocks one stride apart (8 = patch 2 × downsampling 2 × 2), far from the borders
         out = unet(torch.zeros(1, 3, 2, 96, 96), 500, torch.zeros(1, 3, 8), torch.zeros(1, 8)).sample
@@ -334,8 +357,15 @@ def test_the_frame_text_mixer_lets_the_prompt_change_frames_differently():
     from genkit.tiny.unet import TinyVideoUNet
 
     torch.manual_seed(0)
-    unet = TinyVideoUNet(block_channels=(16, 32), blocks_per_level=(1, 1), cross_attention_levels=(False, False),
-                         temporal_attention_levels=(False, False), context_dim=8, time_embed_dim=32, frame_text_mixing=True)
+    unet = TinyVideoUNet(
+        block_channels=(16, 32),
+        blocks_per_level=(1, 1),
+        cross_attention_levels=(False, False),
+        temporal_attention_levels=(False, False),
+        context_dim=8,
+        time_embed_dim=32,
+        frame_text_mixing=True,
+    )
     torch.nn.init.normal_(unet.frame_text_mixer[2].weight, std=0.5)
     captured = {}
     handle = unet.frame_text_mixer.register_forward_hook(lambda module, inputs, output: captured.setdefault("term", output))
@@ -386,7 +416,9 @@ def test_a_training_step_contrasts_moving_clips_with_their_time_reversal(tiny_fo
     assert torch.allclose(noise_schedule.add_noise(video.flip(2), noise.flip(2), t), noise_schedule.add_noise(video, noise, t).flip(2))
     assert torch.allclose(noise_schedule.get_velocity(video.flip(2), noise.flip(2), t), noise_schedule.get_velocity(video, noise, t).flip(2))
 
-    trainer = Trainer(TrainConfig(out=str(tmp_path / "train"), init_from=str(tiny_folder), threads=1, batch_size=4, direction_contrast=0.5), resume=False)
+    trainer = Trainer(
+        TrainConfig(out=str(tmp_path / "train"), init_from=str(tiny_folder), threads=1, batch_size=4, direction_contrast=0.5), resume=False
+    )
     contrasts = [trainer.train_step(trainer.loop.rng, trainer.loop.step + i)["contrast"] for i in range(4)]
     assert any(c > 0 for c in contrasts) and all(math.isfinite(c) for c in contrasts)
     plain = Trainer(TrainConfig(out=str(tmp_path / "plain"), init_from=str(tiny_folder), threads=1, batch_size=4), resume=False)
@@ -403,8 +435,18 @@ def test_synthvid_tiny_training_stopped_and_resumed_ends_where_a_straight_run_do
     from genkit.tiny.train import TrainConfig, train
 
     def config(name: str, steps: int) -> TrainConfig:
-        return TrainConfig(out=str(tmp_path / name), minutes=5, max_steps=steps, batch_size=2, frames=4, size=16, warmup_steps=2,
-                           eval_every_steps=0, threads=1, unet=dict(TINY_UNET))
+        return TrainConfig(
+            out=str(tmp_path / name),
+            minutes=5,
+            max_steps=steps,
+            batch_size=2,
+            frames=4,
+            size=16,
+            warmup_steps=2,
+            eval_every_steps=0,
+            threads=1,
+            unet=dict(TINY_UNET),
+        )
 
     train(config("straight", 3))
     train(config("split", 1))

@@ -141,9 +141,7 @@ def _leaf_builder(ca_key, ca, public_key, *, ca_flag=False, eku=C2PA_SIGNING_EKU
         .not_valid_before(now + dt.timedelta(days=days[0]))
         .not_valid_after(now + dt.timedelta(days=days[1]))
         .add_extension(x509.BasicConstraints(ca=ca_flag, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature, False, False, False, False, ca_flag, False, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(digital_signature, False, False, False, False, ca_flag, False, False, False), critical=True)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     if eku:
@@ -186,9 +184,7 @@ def test_small_rsa_key_is_refused(tmp_path):
 
 def test_encrypted_and_garbage_keys_are_refused_without_showing_them(tmp_path, keys):
     leaf_key = serialization.load_pem_private_key(keys.signer_key.read_bytes(), None)
-    encrypted = leaf_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
-    )
+    encrypted = leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw"))
     write_secret(tmp_path / "enc.key", encrypted)
     with pytest.raises(KeyFileError, match="encrypted"):
         load_signer(cert=keys.signer_chain, key=tmp_path / "enc.key")

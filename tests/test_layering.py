@@ -19,8 +19,9 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
     """import-linter over the packages in ``root`` with ``root``'s contracts (``root`` first on the path)."""
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_every_import_keeps_the_layering():
@@ -29,12 +30,15 @@ def test_every_import_keeps_the_layering():
     assert "2 kept, 0 broken" in done.stdout
 
 
-@pytest.mark.parametrize(("module", "injected", "reported"), [
-    ("eval/temporal.py", "from genkit.world import render", "eval.temporal -> genkit.world"),
-    ("provenance/verify.py", "import detectors.detector", "provenance.verify -> detectors.detector"),
-    ("genkit/tiny/train.py", "from genkit.cli import run", "genkit.tiny.train -> genkit.cli"),
-    ("genkit/generate.py", "from genkit.commands.common import prompt_items", "genkit.generate -> genkit.commands.common"),
-])
+@pytest.mark.parametrize(
+    ("module", "injected", "reported"),
+    [
+        ("eval/temporal.py", "from genkit.world import render", "eval.temporal -> genkit.world"),
+        ("provenance/verify.py", "import detectors.detector", "provenance.verify -> detectors.detector"),
+        ("genkit/tiny/train.py", "from genkit.cli import run", "genkit.tiny.train -> genkit.cli"),
+        ("genkit/generate.py", "from genkit.commands.common import prompt_items", "genkit.generate -> genkit.commands.common"),
+    ],
+)
 def test_a_function_local_upward_import_breaks_a_contract(tmp_path, module, injected, reported):
     """On a throw-away copy of the packages, one import hidden inside a function that is never called."""
     for name in PACKAGES:
@@ -66,6 +70,12 @@ def test_every_package_s_file_errors_share_the_one_located_error_base():
 def test_the_tree_passes_ruff_lint():
     """pyproject's [tool.ruff] rules (pyflakes, pycodestyle, isort, bugbear, pyupgrade) hold everywhere."""
     ruff = Path(sys.executable).with_name("ruff")
-    done = subprocess.run([str(ruff), "check", "--output-format", "concise", str(ROOT)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([str(ruff), "check", "--output-format", "concise", str(ROOT)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+
+
+def test_the_tree_is_ruff_formatted():
+    """`ruff format` owns the layout (line length 150); a file edited without it fails here, naming the file."""
+    ruff = Path(sys.executable).with_name("ruff")
+    done = subprocess.run([str(ruff), "format", "--check", str(ROOT)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]

@@ -79,29 +79,51 @@ def test_report_command_writes_one_self_contained_page(run, tmp_path):
     page = Path(json.loads(done.stdout)["report"])
     assert page == run / "report.html"
     text = page.read_text()
-    for heading in ("Summary", "By color", "Per prompt", "Watermark robustness", "Detector ROC", "Metric distributions",
-                    "Contact sheet", "Seconds per item"):
+    for heading in (
+        "Summary",
+        "By color",
+        "Per prompt",
+        "Watermark robustness",
+        "Detector ROC",
+        "Metric distributions",
+        "Contact sheet",
+        "Seconds per item",
+    ):
         assert f"<h2>{heading}" in text, heading
-    assert text.count("<table class=\"dataframe data\"") >= 6
+    assert text.count('<table class="dataframe data"') >= 6
     assert text.count("data:image/png;base64,") >= 5
-    assert "src=\"http" not in text and "href=\"http" not in text  # nothing fetched from elsewhere
+    assert 'src="http' not in text and 'href="http' not in text  # nothing fetched from elsewhere
 
 
 def test_report_of_a_folder_that_is_not_a_run_is_one_line_exit_2(tmp_path):
     (tmp_path / "empty").mkdir()
     done = bench(tmp_path, "report", "empty", check_exit=2)
-    assert done.stderr.strip() == ("error: empty: has no results.parquet (not a finished run folder; a run still going writes it at the end: "
-                                   "resume an interrupted one, or synthvid bench merge its shards)")
+    assert done.stderr.strip() == (
+        "error: empty: has no results.parquet (not a finished run folder; a run still going writes it at the end: "
+        "resume an interrupted one, or synthvid bench merge its shards)"
+    )
 
 
 def _screenshot(page: Path, out: Path, profile: Path) -> np.ndarray:
     """Chromium's headless screenshot of ``page`` (flags: ARCHITECTURE.md) as float RGB in [0, 1]."""
     from matplotlib.image import imread
 
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1200,3000", f"--screenshot={out}",
-               page.resolve().as_uri()]
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--hide-scrollbars",
+        "--window-size=1200,3000",
+        f"--screenshot={out}",
+        page.resolve().as_uri(),
+    ]
     subprocess.run(command, capture_output=True, timeout=120, check=False)
     assert out.is_file(), f"chromium wrote no screenshot: {' '.join(command)}"
     return imread(out)[..., :3]
@@ -126,7 +148,7 @@ def test_report_renders_in_headless_chromium_with_its_tables_and_plots(run, tmp_
     differs = np.abs(shot - background).max(axis=-1) > 0.02
     assert differs.mean() > 0.05, f"only {differs.mean():.1%} of the page differs from an empty page"
     # Content in every band of the first screen: header and tables on top, plots further down.
-    bands = differs[: 1200].reshape(6, -1).mean(axis=1)
+    bands = differs[:1200].reshape(6, -1).mean(axis=1)
     assert (bands > 0.005).all(), f"share of drawn pixels per 200-px band: {bands.round(3)}"
     assert _pixels_near(shot, TABLE_HEADER) > 2000, "no table header cells rendered"
     drawn = {name: _pixels_near(shot, rgb) for name, rgb in BAR_COLOURS.items()}

@@ -15,8 +15,14 @@ from provenance.repository import ManifestRepository, payload_hex
 
 def register(repo: ManifestRepository, result, payload=PAYLOAD):
     return repo.register(
-        payload, result.manifest_json, manifest_label=result.manifest_label, manifest_store=result.manifest_store,
-        file_sha256=result.file_sha256, file_name=result.path.name, signer="synthvid signer", generator="shapes-world 1.0",
+        payload,
+        result.manifest_json,
+        manifest_label=result.manifest_label,
+        manifest_store=result.manifest_store,
+        file_sha256=result.file_sha256,
+        file_name=result.path.name,
+        signer="synthvid signer",
+        generator="shapes-world 1.0",
     )
 
 

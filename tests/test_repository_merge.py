@@ -21,8 +21,14 @@ def part(path, *records) -> str:
     """A repository at ``path`` holding (payload, label) records."""
     with ManifestRepository(path) as repository:
         for payload, label in records:
-            repository.register(payload, json.dumps({"active_manifest": label}), manifest_label=label,
-                                manifest_store=label.encode(), file_sha256=f"sha-{label}", file_name=f"{label}.mp4")
+            repository.register(
+                payload,
+                json.dumps({"active_manifest": label}),
+                manifest_label=label,
+                manifest_store=label.encode(),
+                file_sha256=f"sha-{label}",
+                file_name=f"{label}.mp4",
+            )
     return str(path)
 
 
@@ -53,8 +59,10 @@ def test_a_payload_mapped_to_two_manifests_stops_the_merge_naming_it(tmp_path, c
     clash = part(tmp_path / "manifests.shard1-of-2.sqlite", ("00" * 8, "urn:other"))
     code, _, err = repo_cli(capsys, "merge", main, clean, clash)
     assert code == 2
-    assert err == (f"error: {clash}: payload {'00' * 8} maps to two manifests: urn:other (urn:other.mp4) here, "
-                   f"urn:a (urn:a.mp4) in {main} or an earlier part; nothing merged\n")
+    assert err == (
+        f"error: {clash}: payload {'00' * 8} maps to two manifests: urn:other (urn:other.mp4) here, "
+        f"urn:a (urn:a.mp4) in {main} or an earlier part; nothing merged\n"
+    )
     with ManifestRepository(main, create=False) as repository:
         assert len(repository) == 1  # not even the clean part's record: one transaction
     # two parts that disagree with each other, not with the main repository
@@ -99,8 +107,19 @@ def test_two_workers_register_into_parts_merged_into_the_main_repository(tmp_pat
         for clip in clips:
             record = repository.lookup_file_sha256(sha256_file(clip))
             assert record is not None and record.file_name == clip.name
-    done = bench(tmp_path, "verify", *map(str, clips), "--repo", main, "--trust", tmp_path / "home" / "keys" / "ca.pem",
-                 "--wm-key", tmp_path / "home" / "keys" / "watermark.key", "--no-detector", "--json")
+    done = bench(
+        tmp_path,
+        "verify",
+        *map(str, clips),
+        "--repo",
+        main,
+        "--trust",
+        tmp_path / "home" / "keys" / "ca.pem",
+        "--wm-key",
+        tmp_path / "home" / "keys" / "watermark.key",
+        "--no-detector",
+        "--json",
+    )
     results = json.loads(done.stdout)
     assert [r["verdict"] for r in results] == ["TRUSTED"] * 6
     assert all(r["payload_agreement"] is True for r in results)

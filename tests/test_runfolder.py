@@ -51,8 +51,10 @@ def test_create_refuses_what_is_not_an_empty_or_run_folder(tmp_path):
 
 
 def test_render_world_suite_rows_match_the_files(tmp_path):
-    items = [SuiteItem("a blue diamond moving right on a white background", "x/1", "demo", {"k": 1}),
-             SuiteItem("a large black cross moving up on a yellow background", "x 1")]
+    items = [
+        SuiteItem("a blue diamond moving right on a white background", "x/1", "demo", {"k": 1}),
+        SuiteItem("a large black cross moving up on a yellow background", "x 1"),
+    ]
     with RunFolder.create(tmp_path / "run", {}) as run:
         rows = list(render_world_suite(run, items, frames=6, size="40x32", fps=6, seed=10, crf=23))
     table = pd.read_parquet(tmp_path / "run" / "results.parquet")

@@ -36,10 +36,26 @@ from reports.errors import ReportError
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = [
-    {"prompt_id": "a", "prompt": "a red circle", "path": "clips/a.mp4", "prompt_index": 0, "sample_index": 0,
-     "status": ITEM_OK, "error": None, "clipsim": 0.25},
-    {"prompt_id": "b", "prompt": "a blue square", "path": "clips/b.mp4", "prompt_index": 1, "sample_index": 0,
-     "status": ITEM_FAILED, "error": "RuntimeError: out of memory", "clipsim": None},
+    {
+        "prompt_id": "a",
+        "prompt": "a red circle",
+        "path": "clips/a.mp4",
+        "prompt_index": 0,
+        "sample_index": 0,
+        "status": ITEM_OK,
+        "error": None,
+        "clipsim": 0.25,
+    },
+    {
+        "prompt_id": "b",
+        "prompt": "a blue square",
+        "path": "clips/b.mp4",
+        "prompt_index": 1,
+        "sample_index": 0,
+        "status": ITEM_FAILED,
+        "error": "RuntimeError: out of memory",
+        "clipsim": None,
+    },
 ]
 
 
@@ -85,8 +101,11 @@ DAMAGES = {
     "foreign parquet": (RESULTS_FILE, lambda p: p.write_bytes(b"PAR1 not really a table"), "cannot read the results table ("),
     "empty parquet": (RESULTS_FILE, lambda p: p.write_bytes(b""), "file is empty"),
     "parquet is a folder": (RESULTS_FILE, lambda p: (p.unlink(), p.mkdir()), "is a directory, not a file"),
-    "table without the key": (RESULTS_FILE, lambda p: pd.DataFrame({"prompt_id": ["a"]}).to_parquet(p),
-                              "has no prompt_index and sample_index columns; not a synthvid results table"),
+    "table without the key": (
+        RESULTS_FILE,
+        lambda p: pd.DataFrame({"prompt_id": ["a"]}).to_parquet(p),
+        "has no prompt_index and sample_index columns; not a synthvid results table",
+    ),
     "truncated reference": (REFERENCE_FILE, _truncate, "cannot read the reference table ("),
     "truncated json": (METRICS_FILE, _truncate, "cannot read the set-level metrics (not JSON: "),
     "json not an object": (RUN_FILE, lambda p: p.write_text("[1, 2]\n"), "cannot read the run record (a JSON list, not an object)"),
@@ -134,8 +153,11 @@ def test_every_reader_goes_through_the_contract_with_its_own_error_class(tmp_pat
         assert str(caught.value).startswith(expected), (error, str(caught.value))
 
 
-@pytest.mark.parametrize("writer, name, data", [(write_json_atomic, METRICS_FILE, {"fvd": {"value": 1.0}}),
-                                                (write_parquet_atomic, RESULTS_FILE, ROWS)], ids=["json", "parquet"])
+@pytest.mark.parametrize(
+    "writer, name, data",
+    [(write_json_atomic, METRICS_FILE, {"fvd": {"value": 1.0}}), (write_parquet_atomic, RESULTS_FILE, ROWS)],
+    ids=["json", "parquet"],
+)
 def test_a_failed_write_leaves_the_old_file_and_nothing_partial(tmp_path, monkeypatch, writer, name, data):
     target = tmp_path / name
     target.write_bytes(b"the old file")
@@ -154,7 +176,8 @@ def test_a_failed_write_leaves_the_old_file_and_nothing_partial(tmp_path, monkey
     assert writer(data, target) == target  # and when the disk has room, the new file replaces the old one
     if name == RESULTS_FILE:
         assert read_run(tmp_path).results[["prompt_id", "status"]].to_dict("records") == [
-            {"prompt_id": row["prompt_id"], "status": row["status"]} for row in data]
+            {"prompt_id": row["prompt_id"], "status": row["status"]} for row in data
+        ]
     else:
         assert json.loads(target.read_text()) == data
 
@@ -178,8 +201,9 @@ def test_synthvid_eval_of_a_run_writes_eval_json_and_leaves_metrics_json_byte_id
 
     from genkit.cli import run
 
-    folder, _ = rendered_world_run(tmp_path, ["a red circle moving left on a blue background",
-                                              "a green square moving right on a black background"], 32)
+    folder, _ = rendered_world_run(
+        tmp_path, ["a red circle moving left on a blue background", "a green square moving right on a black background"], 32
+    )
     bench_bytes = b'{"fvd": {"value": 3.0},   "written_by": "synthvid bench", "note": "\xc3\xa9"}'  # no newline, odd spacing
     (folder / METRICS_FILE).write_bytes(bench_bytes)
     clip = save_tiny_clip(tmp_path / "clip", seed=1)

@@ -49,7 +49,7 @@ def clip_with_audio(path: Path, *, audio_codec: str = "aac", seconds: float = 2.
         pcm = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
         shown = 0
         for start in range(0, len(pcm), block):
-            samples = pcm[start:start + block][None]
+            samples = pcm[start : start + block][None]
             if fmt == "s16":
                 samples = (samples * 32767).astype(np.int16)
             frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout="mono")
@@ -97,8 +97,7 @@ def test_sign_keeps_the_audio_packet_for_packet(tmp_path, capsys, keys, audio_co
 
 
 def actions(manifest: dict) -> list[dict]:
-    return [a for assertion in manifest["assertions"] if assertion["label"].startswith("c2pa.actions")
-            for a in assertion["data"]["actions"]]
+    return [a for assertion in manifest["assertions"] if assertion["label"].startswith("c2pa.actions") for a in assertion["data"]["actions"]]
 
 
 def test_signing_a_credentialed_clip_opens_it_as_the_parent_ingredient(tmp_path, capsys, keys):
@@ -185,8 +184,9 @@ def test_streamed_embedding_gives_the_in_memory_frames(tmp_path, size, frames, c
     decoded = read_video(source).frames
     expected = watermark.embed(decoded, PAYLOAD, KEY, codec_crf=codec_crf)
     marked_file = tmp_path / "marked.mp4"
-    report = watermark.embed_stream(lambda: iter_video(source, chunk=5), PAYLOAD, KEY,
-                                    lambda: VideoWriter(marked_file, 8.0, lossless=True), codec_crf=codec_crf)
+    report = watermark.embed_stream(
+        lambda: iter_video(source, chunk=5), PAYLOAD, KEY, lambda: VideoWriter(marked_file, 8.0, lossless=True), codec_crf=codec_crf
+    )
     assert (report.frames, report.height, report.width) == (frames, *size)
     assert report.written_passes == 1
     streamed = read_video(marked_file).frames
@@ -203,7 +203,7 @@ def test_streamed_embedding_lowers_the_step_as_the_in_memory_one(tmp_path):
     frames[:, 20:44, 20:44] = (0, 160, 0)
     expected = watermark.embed(frames, PAYLOAD, KEY)
     sink = Counter()
-    report = watermark.embed_stream(lambda: (frames[i:i + 3] for i in range(0, 40, 3)), PAYLOAD, KEY, lambda: sink)
+    report = watermark.embed_stream(lambda: (frames[i : i + 3] for i in range(0, 40, 3)), PAYLOAD, KEY, lambda: sink)
     assert report.step_scale < 1.0 and report.written_passes == 1
     import hashlib
 
@@ -217,6 +217,7 @@ def test_streamed_embedding_memory_does_not_grow_with_the_clip(tmp_path):
         def frames():
             for start in range(0, count, 16):
                 yield base[: min(16, count - start)]  # new frames every pass, never all at once
+
         return frames
 
     peaks = {}

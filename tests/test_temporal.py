@@ -112,9 +112,12 @@ def test_metric_objects_agree_with_the_per_clip_scores(encoder):
     fps = 8.0
     per_clip = [temporal_clip_scores(clip, clip_encoder=encoder, fps=fps) for clip in clips]
     metrics = {
-        "clip_temp": CLIPTemp(encoder), "subject_consistency": SubjectConsistency(encoder),
-        "background_consistency": BackgroundConsistency(encoder), "temporal_flickering": TemporalFlickering(),
-        "warping_error": WarpingError(), "motion_magnitude": MotionMagnitude(),
+        "clip_temp": CLIPTemp(encoder),
+        "subject_consistency": SubjectConsistency(encoder),
+        "background_consistency": BackgroundConsistency(encoder),
+        "temporal_flickering": TemporalFlickering(),
+        "warping_error": WarpingError(),
+        "motion_magnitude": MotionMagnitude(),
     }
     for name, metric in metrics.items():
         metric.update(clips, fps=fps)

@@ -40,8 +40,7 @@ def test_laps_charge_the_time_since_the_previous_lap_and_repeated_stages_add_up(
 
 def test_importing_the_timer_imports_only_the_standard_library():
     """benchmarks/pipeline.py starts a timer before the heavy imports, so they are a timed stage too."""
-    code = ("import sys; import provenance.timing; "
-            "print(' '.join(m for m in ('numpy', 'torch', 'av', 'typer', 'genkit') if m in sys.modules))")
+    code = "import sys; import provenance.timing; print(' '.join(m for m in ('numpy', 'torch', 'av', 'typer', 'genkit') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
@@ -55,9 +54,14 @@ def test_credential_clip_reports_its_stages_with_the_stage_timer(tmp_path, keys,
     source = write_video(clip, tmp_path / "source.mp4") if streamed else clip
     with ManifestRepository(tmp_path / "manifests.sqlite") as repository:
         started = time.perf_counter()
-        made = credential_clip(source, tmp_path / "signed.mp4", generator=GeneratorInfo("shapes-world", "1.0"),
-                               signer=load_signer(keys.directory), repository=repository,
-                               watermark_key=load_watermark_key(keys.watermark_key))
+        made = credential_clip(
+            source,
+            tmp_path / "signed.mp4",
+            generator=GeneratorInfo("shapes-world", "1.0"),
+            signer=load_signer(keys.directory),
+            repository=repository,
+            watermark_key=load_watermark_key(keys.watermark_key),
+        )
         elapsed = time.perf_counter() - started
     assert list(made.seconds) == ["watermark", "encode", "watermark_check", "sign", "register"]
     assert all(seconds > 0 for seconds in made.seconds.values())

@@ -58,7 +58,8 @@ RTOL = 1e-6
 SIZES = {"square": ((96, 96), 18, 8.0), "nonsquare": ((90, 151), 20, 24.0)}  # (H, W), frames, fps
 
 CLIP_CONFIG = {  # open_clip's description of the archive's model (OpenAI CLIPs use QuickGELU)
-    "embed_dim": 64, "quick_gelu": True,
+    "embed_dim": 64,
+    "quick_gelu": True,
     "vision_cfg": {"image_size": 224, "layers": 2, "width": 128, "patch_size": 32, "head_width": 64},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 1},
 }
@@ -182,8 +183,18 @@ def reference(tmp_path_factory):
         assert np.array_equal(read_video(videos / f"{name}.mp4").frames, frames_)
 
     torch.manual_seed(0)
-    clip_model = CLIP(embed_dim=64, image_resolution=224, vision_layers=2, vision_width=128, vision_patch_size=32,
-                      context_length=77, vocab_size=49408, transformer_width=64, transformer_heads=1, transformer_layers=1)
+    clip_model = CLIP(
+        embed_dim=64,
+        image_resolution=224,
+        vision_layers=2,
+        vision_width=128,
+        vision_patch_size=32,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=64,
+        transformer_heads=1,
+        transformer_layers=1,
+    )
     clip_model.eval()
     with torch.no_grad():  # patch embeddings that outweigh the constant class and position embeddings
         clip_model.visual.conv1.weight.mul_(8)
@@ -200,8 +211,14 @@ def reference(tmp_path_factory):
     hub.mkdir(parents=True)
     (hub / "hubconf.py").write_text(HUBCONF)
     torch.save(dino.state_dict(), cache / "dino_model" / "dino_vitbase16_pretrain.pth")
-    ours = ["--clip-model", root / "clip.json", "--clip-pretrained", cache / "clip_model" / "ViT-B-32.pt",
-            "--subject-encoder", f"timm:vit_small_patch16_224.dino:{cache / 'dino_model' / 'dino_vitbase16_pretrain.pth'}"]
+    ours = [
+        "--clip-model",
+        root / "clip.json",
+        "--clip-pretrained",
+        cache / "clip_model" / "ViT-B-32.pt",
+        "--subject-encoder",
+        f"timm:vit_small_patch16_224.dino:{cache / 'dino_model' / 'dino_vitbase16_pretrain.pth'}",
+    ]
     return cache, videos, ours, root
 
 
@@ -213,8 +230,7 @@ def vbench_evaluate(cache, videos, out, dimensions: list[str], monkeypatch) -> d
     runner = vbench.VBench("cpu", None, str(out))
     runner.evaluate(videos_path=str(videos), name="ref", dimension_list=dimensions, local=True, mode="custom_input")
     results = json.loads((out / "ref_eval_results.json").read_text())
-    return {dim: (value, {item["video_path"].rsplit("/", 1)[-1]: item["video_results"] for item in rows})
-            for dim, (value, rows) in results.items()}
+    return {dim: (value, {item["video_path"].rsplit("/", 1)[-1]: item["video_results"] for item in rows}) for dim, (value, rows) in results.items()}
 
 
 def synthvid_eval(capsys, videos, ours, protocol: list[str] = ("--protocol", "vbench")) -> dict:

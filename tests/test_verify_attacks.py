@@ -55,8 +55,9 @@ class World:
 
     def _credential(self, repository, prompt, name, seed):
         clip = render(prompt, frames=32, size=128, fps=8, seed=seed)
-        made = credential_clip(clip, self.folder / name, generator=GeneratorInfo("ComfyUI", "0.3"), signer=self.ours,
-                               repository=repository, watermark_key=self.wm_key)
+        made = credential_clip(
+            clip, self.folder / name, generator=GeneratorInfo("ComfyUI", "0.3"), signer=self.ours, repository=repository, watermark_key=self.wm_key
+        )
         assert made.watermark_verified
         return made
 
@@ -72,16 +73,22 @@ def world(tmp_path_factory, keys):
 
 def capture_manifest(title: str, *extra_actions: dict) -> dict:
     """What a camera app writes: c2pa.created as digitalCapture."""
-    actions = [{"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture",
-                "softwareAgent": {"name": "Lens Corp camera app", "version": "2.1"}}, *extra_actions]
-    return {"claim_generator_info": [{"name": "Lens Corp camera app", "version": "2.1"}], "title": title,
-            "assertions": [{"label": "c2pa.actions", "data": {"actions": actions}}]}
+    actions = [
+        {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture", "softwareAgent": {"name": "Lens Corp camera app", "version": "2.1"}},
+        *extra_actions,
+    ]
+    return {
+        "claim_generator_info": [{"name": "Lens Corp camera app", "version": "2.1"}],
+        "title": title,
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": actions}}],
+    }
 
 
 def lookalike_manifest(title: str, payload: bytes, *, source_type: str = "trainedAlgorithmicMedia") -> dict:
     """A manifest shaped like synthvid's (our soft-binding algorithm and a payload), made by someone else."""
-    manifest = build_manifest(title=title, generator=GeneratorInfo("ComfyUI", "0.3"), watermark_payload=payload,
-                              watermark_alg=ALGORITHM, duration_ms=4000)
+    manifest = build_manifest(
+        title=title, generator=GeneratorInfo("ComfyUI", "0.3"), watermark_payload=payload, watermark_alg=ALGORITHM, duration_ms=4000
+    )
     for item in manifest["assertions"]:
         if item["label"] == "c2pa.actions":
             item["data"]["actions"][0]["digitalSourceType"] = IPTC + source_type
@@ -133,8 +140,12 @@ def keep_binding_change_ai(world, tmp_path):
 
 
 ATTACKS = {
-    "laundering": launder, "look-alike": lookalike, "strip": strip_only, "splice": splice,
-    "watermark of another clip": other_watermark, "soft binding kept, AI claim changed": keep_binding_change_ai,
+    "laundering": launder,
+    "look-alike": lookalike,
+    "strip": strip_only,
+    "splice": splice,
+    "watermark of another clip": other_watermark,
+    "soft binding kept, AI claim changed": keep_binding_change_ai,
 }
 
 
@@ -225,8 +236,12 @@ def edit_with_parent(world, tmp_path, *, soft_binding: dict | None):
 
     from provenance.credentials import _context
 
-    assertions = [{"label": "c2pa.actions", "data": {"actions": [
-        {"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}}, {"action": "c2pa.color_adjustments"}]}}]
+    assertions = [
+        {
+            "label": "c2pa.actions",
+            "data": {"actions": [{"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}}, {"action": "c2pa.color_adjustments"}]},
+        }
+    ]
     if soft_binding:
         assertions.append({"label": "c2pa.soft-binding", "data": soft_binding})
     manifest = {"claim_generator_info": [{"name": "Newsroom editor", "version": "5"}], "title": "edited.mp4", "assertions": assertions}
@@ -246,8 +261,9 @@ def test_edit_with_another_soft_binding_is_not_tampered(tmp_path, capsys, world)
     code, result, _ = verify_json(capsys, edited, *world.verify_args())
     assert code == 0 and result["verdict"] == "TRUSTED", result
     assert "synthvid.softBinding.mismatch" not in result["codes"]
-    assert result["other_soft_bindings"] == [{"alg": "com.adobe.trustmark.Q", "value": "0102030405060708",
-                                              "status": "present, not checked (not our algorithm)"}]
+    assert result["other_soft_bindings"] == [
+        {"alg": "com.adobe.trustmark.Q", "value": "0102030405060708", "status": "present, not checked (not our algorithm)"}
+    ]
     assert result["payload_agreement"] is True  # the parent's soft binding of ours
     assert result["ai_generated"] is True and result["ai_basis"][0].startswith("ingredient 'A.mp4'")
     [parent] = result["ingredients"]
@@ -261,10 +277,16 @@ def test_edit_with_another_soft_binding_is_not_tampered(tmp_path, capsys, world)
 # ------------------------------------------------------------------ AI flag (finding 9)
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("compositeWithTrainedAlgorithmicMedia", True), ("trainedAlgorithmicMedia", True), ("algorithmicMedia", True),
-    ("compositeSynthetic", True), ("minorHumanEdits", False),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("compositeWithTrainedAlgorithmicMedia", True),
+        ("trainedAlgorithmicMedia", True),
+        ("algorithmicMedia", True),
+        ("compositeSynthetic", True),
+        ("minorHumanEdits", False),
+    ],
+)
 def test_ai_flag_from_any_action(tmp_path, capsys, world, source, expected):
     unsigned = write_video(render(PROMPT, frames=8, size=64, fps=8, seed=5), tmp_path / "u.mp4")
     manifest = capture_manifest("edited.mp4", {"action": "c2pa.edited", "digitalSourceType": IPTC + source})

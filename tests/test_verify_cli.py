@@ -98,7 +98,7 @@ def test_corrupt_codec_tag_is_tampered_not_a_crash(tmp_path, capsys, signed, key
     data = signed.path.read_bytes()
     at = data.index(b"avc1", data.index(b"stsd"))
     altered = tmp_path / "codec.mp4"
-    altered.write_bytes(data[:at + 3] + b"0" + data[at + 4:])  # avc1 -> avc0
+    altered.write_bytes(data[: at + 3] + b"0" + data[at + 4 :])  # avc1 -> avc0
     code, [result], _ = verify_json(capsys, altered, "--trust", keys.ca_cert, "--wm-key", keys.watermark_key)
     assert code == 1 and result["verdict"] == "TAMPERED"
     assert "assertion.bmffHash.mismatch" in result["codes"]
@@ -132,12 +132,15 @@ def test_unsigned_clip_has_no_provenance(capsys, unsigned_mp4, keys):
     assert result["verdict"] == "NO_PROVENANCE" and result["ai_generated"] is None
 
 
-@pytest.mark.parametrize("kind, reason", [
-    ("missing", "no such file"),
-    ("empty", "file is empty"),
-    ("truncated", "truncated"),
-    ("non-video", "not a readable video"),
-])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("missing", "no such file"),
+        ("empty", "file is empty"),
+        ("truncated", "truncated"),
+        ("non-video", "not a readable video"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_loses_no_other_result(tmp_path, capsys, signed, keys, kind, reason):
     bad = bad_inputs(tmp_path / "bad", signed.path)[kind]
     code, out, err = cli(capsys, "verify", signed.path, bad, "--trust", keys.ca_cert, "--json")
@@ -162,8 +165,13 @@ def test_bytes_outside_the_hard_binding_are_caught_by_the_repository(tmp_path, c
     assert (code, result["verdict"]) == (0, "TRUSTED")  # C2PA alone cannot see it
     repo_path = tmp_path / "manifests.sqlite"
     with ManifestRepository(repo_path) as repo:
-        repo.register("0123456789abcdef", signed.manifest_json, manifest_label=signed.manifest_label,
-                      manifest_store=signed.manifest_store, file_sha256=signed.file_sha256)
+        repo.register(
+            "0123456789abcdef",
+            signed.manifest_json,
+            manifest_label=signed.manifest_label,
+            manifest_store=signed.manifest_store,
+            file_sha256=signed.file_sha256,
+        )
     code, [result], _ = verify_json(capsys, altered, "--trust", keys.ca_cert, "--repo", repo_path)
     assert code == 1
     assert result["verdict"] == "TAMPERED" and result["codes"] == ["synthvid.signedFile.mismatch"]
@@ -179,7 +187,10 @@ def test_sign_refuses_a_private_key_readable_by_others(tmp_path, capsys, keys, u
         os.chmod(open_dir / src.name, 0o644)
     code, out, err = cli(capsys, "sign", unsigned_mp4, "--out", tmp_path / "out.mp4", "--keys", open_dir, "--repo", tmp_path / "r.sqlite")
     assert code == 2
-    assert err.strip() == f"error: {open_dir / 'signer.key'}: permissions 0644 are too open: a private key must be readable by its owner only (chmod 600 {open_dir / 'signer.key'})"
+    assert (
+        err.strip()
+        == f"error: {open_dir / 'signer.key'}: permissions 0644 are too open: a private key must be readable by its owner only (chmod 600 {open_dir / 'signer.key'})"
+    )
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "r.sqlite").exists()
 
 
@@ -223,8 +234,19 @@ def test_verify_and_sign_refuse_what_is_not_a_regular_file_with_its_true_reason(
     env = {**os.environ, "SYNTHVID_HOME": str(tmp_path / "home")}
     commands = {
         "verify": [sys.executable, "-m", "provenance", "verify", path, "--trust", keys.ca_cert],
-        "sign": [sys.executable, "-m", "genkit", "sign", path, "--out", tmp_path / "out.mp4",
-                 "--keys", keys.directory, "--repo", tmp_path / "r.sqlite"],
+        "sign": [
+            sys.executable,
+            "-m",
+            "genkit",
+            "sign",
+            path,
+            "--out",
+            tmp_path / "out.mp4",
+            "--keys",
+            keys.directory,
+            "--repo",
+            tmp_path / "r.sqlite",
+        ],
     }
     for name, argv in commands.items():
         done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env, timeout=60)
@@ -236,8 +258,12 @@ def test_key_and_repository_files_that_are_fifos_are_refused_not_waited_on(tmp_p
     path, reason = not_regular_file(tmp_path, "fifo")
     ManifestRepository(tmp_path / "r.sqlite").close()
     env = {**os.environ, "SYNTHVID_HOME": str(tmp_path / "home")}
-    for argv in (["verify", signed.path, "--trust", path], ["verify", signed.path, "--wm-key", path],
-                 ["verify", signed.path, "--repo", path], ["repo", "lookup", path, "--repo", tmp_path / "r.sqlite"]):
+    for argv in (
+        ["verify", signed.path, "--trust", path],
+        ["verify", signed.path, "--wm-key", path],
+        ["verify", signed.path, "--repo", path],
+        ["repo", "lookup", path, "--repo", tmp_path / "r.sqlite"],
+    ):
         command = [sys.executable, "-m", "provenance", *map(str, argv)]
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
         assert (done.returncode, done.stderr) == (2, f"error: {path}: {reason}\n"), f"{argv}: {done.stderr}"
@@ -254,8 +280,27 @@ def credentialed(tmp_path_factory, keys):
     out, repo = folder / "signed.mp4", folder / "manifests.sqlite"
     code = run_typer_app(
         _standalone_app(),
-        ["sign", str(source), "--out", str(out), "--keys", str(keys.directory), "--repo", str(repo), "--generator", "ComfyUI",
-         "--generator-version", "0.3", "--model-id", "stabilityai/svd", "--prompt", PROMPT, "--seed", "7", "--json"],
+        [
+            "sign",
+            str(source),
+            "--out",
+            str(out),
+            "--keys",
+            str(keys.directory),
+            "--repo",
+            str(repo),
+            "--generator",
+            "ComfyUI",
+            "--generator-version",
+            "0.3",
+            "--model-id",
+            "stabilityai/svd",
+            "--prompt",
+            PROMPT,
+            "--seed",
+            "7",
+            "--json",
+        ],
         prog_name="python -m provenance",
     )
     assert code == 0

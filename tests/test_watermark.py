@@ -96,9 +96,19 @@ def test_different_payloads_give_different_patterns_and_are_told_apart():
 
 # One attack of every family at a small size (the full suite at 256×256 is benchmarks/watermark.py).
 SMALL_ATTACKS = [
-    "noise σ=5", "resize ×0.5 back", "resize ×0.75", "crop 80% back", "crop 80%",
-    "brightness ×0.5", "brightness ×1.5", "contrast ×0.5", "contrast ×1.5", "blur σ=1",
-    "drop 20% frames", "shuffle frames", "30→24 fps",
+    "noise σ=5",
+    "resize ×0.5 back",
+    "resize ×0.75",
+    "crop 80% back",
+    "crop 80%",
+    "brightness ×0.5",
+    "brightness ×1.5",
+    "contrast ×0.5",
+    "contrast ×1.5",
+    "blur σ=1",
+    "drop 20% frames",
+    "shuffle frames",
+    "30→24 fps",
 ]
 
 

@@ -96,7 +96,9 @@ def test_a_suite_renders_item_i_with_seed_plus_i_whatever_else_is_rendered():
     assert index == 2 and item is items[2] and np.array_equal(video.frames, rendered[2][2].frames)
 
 
-@pytest.mark.parametrize("frames, size, shape", [(1, 16, (1, 16, 16, 3)), (8, "96x48", (8, 48, 96, 3)), (5, (40, 72), (5, 40, 72, 3)), (3, 257, (3, 257, 257, 3))])
+@pytest.mark.parametrize(
+    "frames, size, shape", [(1, 16, (1, 16, 16, 3)), (8, "96x48", (8, 48, 96, 3)), (5, (40, 72), (5, 40, 72, 3)), (3, 257, (3, 257, 257, 3))]
+)
 def test_render_honours_frames_and_size(frames, size, shape):
     video = render("a red square moving down on a green background", frames=frames, size=size, fps=12)
     assert video.frames.shape == shape and video.frames.dtype == np.uint8

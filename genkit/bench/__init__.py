@@ -51,6 +51,18 @@ from genkit.bench.options import DEFAULT_ATTACKS, DEFAULT_METRICS, METRICS, NO_R
 from genkit.bench.workers import Workers, start_process_group, stop_process_group, worker_device, workers_from_env
 
 __all__ = [
-    "DEFAULT_ATTACKS", "DEFAULT_METRICS", "METRICS", "NO_REFERENCE", "BenchOptions", "BenchResult", "Workers", "merge_run",
-    "parse_metrics", "run_bench", "start_process_group", "stop_process_group", "worker_device", "workers_from_env",
+    "DEFAULT_ATTACKS",
+    "DEFAULT_METRICS",
+    "METRICS",
+    "NO_REFERENCE",
+    "BenchOptions",
+    "BenchResult",
+    "Workers",
+    "merge_run",
+    "parse_metrics",
+    "run_bench",
+    "start_process_group",
+    "stop_process_group",
+    "worker_device",
+    "workers_from_env",
 ]

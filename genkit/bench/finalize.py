@@ -28,9 +28,22 @@ from provenance.runfolder import (
 log = logging.getLogger(__name__)
 
 # Columns of the per-item row that are measurements (means and breakdowns are taken over these).
-SCORE_COLUMNS = ("clipsim", "clip_temp", "subject_consistency", "background_consistency", "temporal_flickering",
-                 "warping_error", "motion_magnitude", "match_all", "match_background", "match_color", "match_shape",
-                 "match_motion", "watermark_found", "p_synthetic")
+SCORE_COLUMNS = (
+    "clipsim",
+    "clip_temp",
+    "subject_consistency",
+    "background_consistency",
+    "temporal_flickering",
+    "warping_error",
+    "motion_magnitude",
+    "match_all",
+    "match_background",
+    "match_color",
+    "match_shape",
+    "match_motion",
+    "watermark_found",
+    "p_synthetic",
+)
 BREAKDOWN_COLUMNS = ("dimension", "expected_background", "expected_color", "expected_shape", "expected_motion")
 
 
@@ -68,8 +81,9 @@ def finalize(run: RunFolder, workers: Workers) -> dict:
     metrics = set_level_metrics(rows, config)
     if fvd is not None:
         metrics["fvd"] = fvd
-    auc = detector_auc([row.get("p_synthetic") for row in rows if row[STATUS_COLUMN] == ITEM_OK],
-                       [reference["p_synthetic"] for reference in references])
+    auc = detector_auc(
+        [row.get("p_synthetic") for row in rows if row[STATUS_COLUMN] == ITEM_OK], [reference["p_synthetic"] for reference in references]
+    )
     if auc is not None:
         metrics["detector_auc"] = auc
     if notes:
@@ -154,8 +168,14 @@ def set_level_fvd(config: dict, item_features: list, reference_features: list, w
         metric.update(features=torch.from_numpy(np.stack(fake)), real=False)
     if real:
         metric.update(features=torch.from_numpy(np.stack(real)), real=True)
-    entry = {"label": metric.label, "extractor": metric.extractor.name, "protocol": metric.protocol.name, "reference": config.get("reference"),
-             "n_real": len(real), "n_fake": len(fake)}
+    entry = {
+        "label": metric.label,
+        "extractor": metric.extractor.name,
+        "protocol": metric.protocol.name,
+        "reference": config.get("reference"),
+        "n_real": len(real),
+        "n_fake": len(fake),
+    }
     if min(len(real), len(fake)) < 2:
         entry.update(value=None, warning=f"FVD needs at least 2 real and 2 fake clips, got {len(real)} real and {len(fake)} fake")
         return entry
@@ -192,8 +212,9 @@ def set_level_metrics(rows: list[dict], config: dict) -> dict:
     for column in BREAKDOWN_COLUMNS:
         if column in ok.columns and ok[column].notna().any() and scores:
             grouped = ok.groupby(column)[scores].agg(lambda values: _mean(values))
-            breakdowns[column] = {str(key): {name: _clean(value) for name, value in values.items()}
-                                  for key, values in grouped.to_dict(orient="index").items()}
+            breakdowns[column] = {
+                str(key): {name: _clean(value) for name, value in values.items()} for key, values in grouped.to_dict(orient="index").items()
+            }
     out["breakdowns"] = breakdowns
     return out
 
@@ -208,8 +229,7 @@ def detector_auc(synthetic: list, reference: list) -> dict | None:
     if not positives or not negatives:
         return None
     value = roc_auc([1] * len(positives) + [0] * len(negatives), positives + negatives)
-    return {"value": value, "n_generated": len(positives),
-            "n_reference": len(negatives), "note": "reference clips stand for real ones"}
+    return {"value": value, "n_generated": len(positives), "n_reference": len(negatives), "note": "reference clips stand for real ones"}
 
 
 def _mean(values) -> float | None:

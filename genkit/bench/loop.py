@@ -104,10 +104,12 @@ def run_bench(
     if provenance is not None and workers.kind != "single":  # one repository file per worker (see genkit.bench)
         from provenance.repository import ManifestRepository, part_repository_name
 
-        provenance = replace(provenance, repository=ManifestRepository(
-            run.root / part_repository_name(workers.kind, workers.rank, workers.world)))
-    scoring = ItemScoring(ScoringContext(options, provenance, world_prompts=all(spec is not None for spec in specs),
-                                         world_model=isinstance(backend, (TinyBackend, WorldBackend))))
+        provenance = replace(provenance, repository=ManifestRepository(run.root / part_repository_name(workers.kind, workers.rank, workers.world)))
+    scoring = ItemScoring(
+        ScoringContext(
+            options, provenance, world_prompts=all(spec is not None for spec in specs), world_model=isinstance(backend, (TinyBackend, WorldBackend))
+        )
+    )
     done, references_done = finished_items(run.root)
     workers.barrier()  # torchrun: every rank has read the same ledgers before any rank writes
     if workers.distributed:
@@ -120,8 +122,9 @@ def run_bench(
         mine = [requests[position] for position in workers.mine(len(requests))]
         pending = [r for r in mine if item_key(r.prompt_index, r.sample_index) not in done]
         done_before = len(mine) - len(pending)
-    result = BenchResult(run, workers, len(requests), done_before=done_before, seconds=timer.wall, cpu_seconds=timer.cpu,
-                         scoring_cpu_seconds=scoring.cpu_seconds)
+    result = BenchResult(
+        run, workers, len(requests), done_before=done_before, seconds=timer.wall, cpu_seconds=timer.cpu, scoring_cpu_seconds=scoring.cpu_seconds
+    )
     if on_start:
         on_start(done_before + len(pending))
     lap = timer.lap
@@ -176,11 +179,9 @@ def deliver_item(context: ItemContext, request: ClipRequest, frames, generate_se
         for payload in forget_undelivered(path, provenance.repository):
             log.info("%s: removed repository record %s of a clip an interrupted run never committed", path.name, payload)
     timer = StageTimer()
-    finished = finish_clip(context.run, context.backend, request, frames, context.settings, provenance, path, generate_seconds,
-                           keep_decoded=True)
+    finished = finish_clip(context.run, context.backend, request, frames, context.settings, provenance, path, generate_seconds, keep_decoded=True)
     timer.lap("provenance")
-    record = make_record(finished, request, path, context.specs[request.prompt_index],
-                         None if provenance is None else provenance.watermark_key)
+    record = make_record(finished, request, path, context.specs[request.prompt_index], None if provenance is None else provenance.watermark_key)
     timer.lap("decode")
     finished.row.update({f"{stage}_seconds": round(seconds, 4) for stage, seconds in timer.wall.items()})
     return record
@@ -205,9 +206,14 @@ def commit_item(context: ItemContext, request: ClipRequest, frames, generate_sec
         log.warning("item %s (%s) failed: %s", key, request.item.prompt_id, error)
         backend = context.backend
         row = {
-            "prompt_id": request.item.prompt_id, "prompt": request.item.prompt, "dimension": request.item.dimension,
-            "prompt_index": request.prompt_index, "sample_index": request.sample_index, "seed": request.seed,
-            "model": backend.name, "model_id": backend.model_id,
+            "prompt_id": request.item.prompt_id,
+            "prompt": request.item.prompt,
+            "dimension": request.item.dimension,
+            "prompt_index": request.prompt_index,
+            "sample_index": request.sample_index,
+            "seed": request.seed,
+            "model": backend.name,
+            "model_id": backend.model_id,
             "path": context.run.relative(context.paths[key]),
         }
     workers = context.workers

@@ -84,7 +84,9 @@ def bench_config(options: BenchOptions, items: list[SuiteItem], backend, setting
         "clip_model": options.clip_model if {"clipsim", "temporal"} & set(options.metrics) else None,
         "clip_pretrained": options.clip_pretrained if {"clipsim", "temporal"} & set(options.metrics) else None,
         "attacks": list(options.attacks) if "robustness" in options.metrics and options.provenance else None,
-        "provenance": None if provenance is None else {
+        "provenance": None
+        if provenance is None
+        else {
             "key_dir": str(provenance.key_dir),
             "repository": str(provenance.repository_path or provenance.repository.path),
             "generator_id": generator_id(backend.model_id, backend.revision).hex(),

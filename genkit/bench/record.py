@@ -42,8 +42,7 @@ class ItemRecord:
         return ClipEvidence(video=self.video, watermark=self.watermark, file_sha256=self.row.get("file_sha256"))
 
 
-def make_record(finished: FinishedClip, request: ClipRequest, path: Path, spec: WorldPrompt | None,
-                watermark_key: bytes | None) -> ItemRecord:
+def make_record(finished: FinishedClip, request: ClipRequest, path: Path, spec: WorldPrompt | None, watermark_key: bytes | None) -> ItemRecord:
     """The record of a clip :func:`genkit.generate.finish_clip` wrote with ``keep_decoded``: its pixels
     and watermark reading as the write's check left them (a clip written without provenance is decoded
     here, once)."""

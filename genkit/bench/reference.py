@@ -29,8 +29,15 @@ def reference_clips(spec: str, settings: Settings, wanted: list[int]):
             raise BenchError(None, f"--reference {spec}: {exc}") from None
 
         def world():
-            frames = world_reference(suite, frames=settings.frames or 16, size=(settings.height or 64, settings.width or 64),
-                                     fps=settings.fps, seed=settings.base_seed, crf=settings.crf, only=set(wanted))
+            frames = world_reference(
+                suite,
+                frames=settings.frames or 16,
+                size=(settings.height or 64, settings.width or 64),
+                fps=settings.fps,
+                seed=settings.base_seed,
+                crf=settings.crf,
+                only=set(wanted),
+            )
             for index, clip in zip(sorted(wanted), frames):
                 yield index, f"{spec}#{index}", clip
 
@@ -50,8 +57,7 @@ def reference_clips(spec: str, settings: Settings, wanted: list[int]):
     return len(paths), folder()
 
 
-def add_reference_scores(ledger: Ledger, done: set[int], options: BenchOptions, settings: Settings, scoring: ItemScoring,
-                         workers: Workers) -> int:
+def add_reference_scores(ledger: Ledger, done: set[int], options: BenchOptions, settings: Settings, scoring: ItemScoring, workers: Workers) -> int:
     """FVD features and detector scores of this worker's share of the reference set that no ledger
     holds yet; returns the set's size."""
     count, _ = reference_clips(options.resolved_reference(), settings, [])

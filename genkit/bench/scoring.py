@@ -85,14 +85,16 @@ class ClipMetrics(Scorer):
 
         options = self.context.options
         group = tuple(name for name in self.names if name in options.metrics)
-        self.evaluation = FolderEvaluation(EvalSettings(metrics=group, clip_model=options.clip_model,
-                                                        clip_pretrained=options.clip_pretrained, keep_features=False))
+        self.evaluation = FolderEvaluation(
+            EvalSettings(metrics=group, clip_model=options.clip_model, clip_pretrained=options.clip_pretrained, keep_features=False)
+        )
 
     def score(self, record: ItemRecord) -> dict:
         video = record.video
         # The bench takes its means from the ledger's rows: the metric states are not updated per item.
-        scores = self.evaluation.score_clip(record.path, video.frames, record.request.item.prompt, record.path.parent,
-                                            fps=video.fps, in_domain=record.in_domain, accumulate=False)
+        scores = self.evaluation.score_clip(
+            record.path, video.frames, record.request.item.prompt, record.path.parent, fps=video.fps, in_domain=record.in_domain, accumulate=False
+        )
         return {key: value for key, value in scores.items() if key not in ("clip", "frames", "size", "prompt")}
 
 
@@ -162,8 +164,13 @@ class Verification(Scorer):
         from provenance.verify import verify_file
 
         provenance = self.context.provenance
-        verdict = verify_file(record.path, trust_anchors_pem=self.trust_anchors, repository=provenance.repository,
-                              watermark_key=provenance.watermark_key, evidence=record.evidence())
+        verdict = verify_file(
+            record.path,
+            trust_anchors_pem=self.trust_anchors,
+            repository=provenance.repository,
+            watermark_key=provenance.watermark_key,
+            evidence=record.evidence(),
+        )
         mark = verdict.watermark
         return {
             "verdict": verdict.verdict.value,
@@ -229,8 +236,7 @@ class DetectorScore(Scorer):
             self.detector = detectors.load_default()
         except Exception as exc:  # a detector without weights must not stop the benchmark
             self.detector = None
-            self.context.notes["detector"] = (f"detectors.load_default() failed ({' '.join(str(exc).split())[:200]}); "
-                                              "p_synthetic is null")
+            self.context.notes["detector"] = f"detectors.load_default() failed ({' '.join(str(exc).split())[:200]}); p_synthetic is null"
 
     def score(self, record: ItemRecord) -> dict:
         if self.detector is None:

@@ -42,20 +42,27 @@ app.add_typer(bench_app, name="bench")
 def bench_run(
     suite: str = typer.Argument(..., help="Suite file (.txt/.csv/.jsonl/VBench .json) or bundled name (shapes-smoke, shapes-full)."),
     model: str = typer.Option(
-        TINY_MODEL, "--model", "-m",
+        TINY_MODEL,
+        "--model",
+        "-m",
         help="synthvid-tiny, shapes-world (the renderer itself: ground truth), a registered name, a hub id or a pipeline folder.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: clips/, ledger.sqlite, results.parquet, metrics.json, run.json."),
     num_videos_per_prompt: int = typer.Option(1, "--num-videos-per-prompt", "-n", min=1, max=1000, help="Clips per prompt."),
     metrics: str = typer.Option(
-        "default", "--metrics",
+        "default",
+        "--metrics",
         help="Comma-separated: clipsim, temporal, fvd, analyzer (shapes-world adherence), detector, robustness (watermark under "
         "attacks: slow, off by default); default = all but robustness; all.",
     ),
     reference: Optional[str] = typer.Option(
-        None, "--reference", help="FVD reference set: world:SUITE (shapes-world renders), a folder of clips, or none. Default: world:<SUITE>.",
+        None,
+        "--reference",
+        help="FVD reference set: world:SUITE (shapes-world renders), a folder of clips, or none. Default: world:<SUITE>.",
     ),
-    fvd_extractor: Optional[str] = typer.Option(None, "--fvd-extractor", help="FVD features: synthvid-tiny-video (default), i3d:PATH or videomae:FOLDER."),
+    fvd_extractor: Optional[str] = typer.Option(
+        None, "--fvd-extractor", help="FVD features: synthvid-tiny-video (default), i3d:PATH or videomae:FOLDER."
+    ),
     clip_model: str = typer.Option("synthvid-tiny-clip", "--clip-model", help="open_clip model for CLIPSIM and CLIP-Temp."),
     clip_pretrained: Optional[str] = typer.Option(None, "--clip-pretrained", help="Local checkpoint of --clip-model."),
     seed: int = typer.Option(0, min=0, max=2**63 - 1, help="Base seed; item (i, k) gets a seed derived from (seed, i, k)."),
@@ -122,17 +129,39 @@ def bench_run(
             err.print(f"created signing keys in {provenance.key_dir} (trust anchor: {provenance.trust_anchor})", highlight=False)
         try:
             settings = resolve_settings(
-                backend, frames=frames, height=height, width=width, fps=fps, steps=steps, guidance=guidance,
-                batch_size=batch_size, batched_forward=batched_forward, crf=crf, base_seed=seed,
+                backend,
+                frames=frames,
+                height=height,
+                width=width,
+                fps=fps,
+                steps=steps,
+                guidance=guidance,
+                batch_size=batch_size,
+                batched_forward=batched_forward,
+                crf=crf,
+                base_seed=seed,
             )
             options = BenchOptions(
-                suite=suite, suite_file=str(suite_path), samples_per_prompt=num_videos_per_prompt, metrics=chosen,
-                reference=reference, fvd_extractor=fvd_extractor, clip_model=clip_model, clip_pretrained=clip_pretrained,
+                suite=suite,
+                suite_file=str(suite_path),
+                samples_per_prompt=num_videos_per_prompt,
+                metrics=chosen,
+                reference=reference,
+                fvd_extractor=fvd_extractor,
+                clip_model=clip_model,
+                clip_pretrained=clip_pretrained,
                 provenance=provenance is not None,
             )
             with progress_bar(len(items) * num_videos_per_prompt if workers.is_main else 0, f"bench {workers.name}", "item") as bar:
                 result = run_bench(
-                    out, backend, items, settings, provenance, options, workers=workers, overwrite=overwrite,
+                    out,
+                    backend,
+                    items,
+                    settings,
+                    provenance,
+                    options,
+                    workers=workers,
+                    overwrite=overwrite,
                     on_start=lambda total: setattr(bar, "total", total),
                     on_item=lambda row: bar.update(),
                 )
@@ -166,12 +195,15 @@ def _bench_summary(result, as_json: bool) -> None:
         print_json(summary)
     else:
         console = make_console()
-        console.print(f"{result.workers.name}: {result.made} items made now ({result.failed} failed), "
-                      f"{result.done_before} were done before", highlight=False)
+        console.print(
+            f"{result.workers.name}: {result.made} items made now ({result.failed} failed), {result.done_before} were done before", highlight=False
+        )
         if result.finalized:
             _print_bench_metrics(console, result.metrics)
-            console.print(f"Run folder: {run.root}  (status {record.get('status')}; table {run.results_path}; metrics {run.root / METRICS_FILE})",
-                          highlight=False)
+            console.print(
+                f"Run folder: {run.root}  (status {record.get('status')}; table {run.results_path}; metrics {run.root / METRICS_FILE})",
+                highlight=False,
+            )
             console.print(f"Report: synthvid report {run.root}", highlight=False)
         else:
             console.print(f"Shard done; when every shard has finished: synthvid bench merge {run.root}", highlight=False)
@@ -203,8 +235,9 @@ def bench_compare(
     run_a: Path = typer.Argument(..., help="A finished run folder (results.parquet, run.json)."),
     run_b: Path = typer.Argument(..., help="The run to compare with it: another worker layout, machine, kernel set, version."),
     tolerances: Optional[Path] = typer.Option(
-        None, "--tolerances", help='JSON file of per-metric tolerances over the defaults: {"clipsim": {"abs": 0.001}, "fvd": {"rel": 0.01}, '
-        '"match_all": {"flips": 1}}.',
+        None,
+        "--tolerances",
+        help='JSON file of per-metric tolerances over the defaults: {"clipsim": {"abs": 0.001}, "fvd": {"rel": 0.01}, "match_all": {"flips": 1}}.',
     ),
     atol: Optional[float] = typer.Option(None, "--atol", min=0.0, help="Absolute tolerance for every numeric metric (replaces the defaults)."),
     rtol: Optional[float] = typer.Option(None, "--rtol", min=0.0, help="Relative tolerance for every numeric metric (replaces the defaults)."),
@@ -251,7 +284,9 @@ def _print_comparison(console, result) -> None:
     console.print(
         f"items: {result.items_compared} in both ({len(result.only_in_a)} only in A, {len(result.only_in_b)} only in B); "
         f"identical content {result.identical_content} of {result.items_compared}, identical files {result.identical_files}, "
-        f"same watermark payload {result.same_payload}", highlight=False)
+        f"same watermark payload {result.same_payload}",
+        highlight=False,
+    )
     table = Table(title="metrics (per item, then set-level)")
     for name in ("metric", "kind", "compared", "max |Δ|", "tolerance", "beyond", "worst item"):
         table.add_column(name, justify="right" if name in ("compared", "max |Δ|", "beyond") else "left")

@@ -27,8 +27,12 @@ class TrainableModel(str, enum.Enum):
 def eval_train(
     model: TrainableModel = typer.Argument(..., help="video: synthvid-tiny-video (FVD-tiny); clip: synthvid-tiny-clip (CLIPSIM)."),
     minutes: float = typer.Option(..., "--minutes", min=0.1, help="Wall-clock budget of this session, in minutes."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Training folder: checkpoint.pt, loss.csv, eval.csv, model/ "
-                                       "(default runs/train-tiny-video or runs/train-tiny-clip)."),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Training folder: checkpoint.pt, loss.csv, eval.csv, model/ (default runs/train-tiny-video or runs/train-tiny-clip).",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from --out's checkpoint.pt (weights, optimiser, data stream)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in all."),
     threads: int = typer.Option(1, "--threads", min=1, max=256, help="CPU threads for torch."),

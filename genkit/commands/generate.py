@@ -24,7 +24,9 @@ def generate(
         None, "--suite", "-s", help="Suite file (.txt/.csv/.jsonl/VBench .json) or bundled name (shapes-smoke, shapes-full)."
     ),
     model: str = typer.Option(
-        TINY_MODEL, "--model", "-m",
+        TINY_MODEL,
+        "--model",
+        "-m",
         help="synthvid-tiny (embedded), a name (wan2.1-1.3b, wan2.1-14b, cogvideox-2b, cogvideox-5b, ltx-video, zeroscope, "
         "modelscope), a Hugging Face hub id, or a pipeline folder (save_pretrained).",
     ),
@@ -44,7 +46,9 @@ def generate(
     batched_forward: bool = typer.Option(False, "--batched-forward", help=BATCHED_FORWARD_HELP),
     device: str = typer.Option("auto", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps."),
     dtype: Dtype = typer.Option(Dtype.auto, help="Weights' precision; auto: fp32 on CPU, bf16 (else fp16) on GPUs."),
-    cpu_offload: bool = typer.Option(False, "--cpu-offload", help="Keep the model in CPU memory, each part on the GPU only while it runs (needs a GPU)."),
+    cpu_offload: bool = typer.Option(
+        False, "--cpu-offload", help="Keep the model in CPU memory, each part on the GPU only while it runs (needs a GPU)."
+    ),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit) of a hub model."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=256, help="CPU threads for torch (default: torch's choice)."),
     crf: int = typer.Option(18, min=0, max=51, help="H.264 quality (0 best, 51 worst)."),
@@ -84,8 +88,11 @@ def generate(
         torch.set_num_threads(threads)
     err = make_console(stderr=True)
     if no_provenance:
-        err.print("[bold yellow]warning:[/] --no-provenance: clips get no watermark, no C2PA manifest and no repository "
-                  "record; nothing will tie them to this model", highlight=False)
+        err.print(
+            "[bold yellow]warning:[/] --no-provenance: clips get no watermark, no C2PA manifest and no repository "
+            "record; nothing will tie them to this model",
+            highlight=False,
+        )
     backend = load_backend(source, device=device, dtype=dtype.value, cpu_offload=cpu_offload, revision=revision)
     provenance = None
     if not no_provenance:
@@ -94,15 +101,32 @@ def generate(
             err.print(f"created signing keys in {provenance.key_dir} (trust anchor for verifiers: {provenance.trust_anchor})", highlight=False)
     try:
         settings = resolve_settings(
-            backend, frames=frames, height=height, width=width, fps=fps, steps=steps, guidance=guidance,
-            negative_prompt=negative_prompt, batch_size=batch_size, batched_forward=batched_forward, crf=crf,
-            hash_prompt=hash_prompt, base_seed=seed,
+            backend,
+            frames=frames,
+            height=height,
+            width=width,
+            fps=fps,
+            steps=steps,
+            guidance=guidance,
+            negative_prompt=negative_prompt,
+            batch_size=batch_size,
+            batched_forward=batched_forward,
+            crf=crf,
+            hash_prompt=hash_prompt,
+            base_seed=seed,
         )
         config = {"suite": suite, "suite_file": str(suite_path) if suite_path else None, "prompt": prompt, "dtype": dtype.value}
         with progress_bar(len(items) * num_videos_per_prompt, "generating") as bar:
             run = run_generation(
-                out, backend, items, settings, provenance,
-                samples_per_prompt=num_videos_per_prompt, config=config, overwrite=overwrite, suite_path=suite_path,
+                out,
+                backend,
+                items,
+                settings,
+                provenance,
+                samples_per_prompt=num_videos_per_prompt,
+                config=config,
+                overwrite=overwrite,
+                suite_path=suite_path,
                 on_clip=lambda row: bar.update(),
             )
     finally:
@@ -129,9 +153,12 @@ def generate(
         console.print(f"Signed and registered in {provenance.repository.path}; check them: synthvid verify {run.clips_dir}/*.mp4")
         unverified = [row["path"] for row in run.rows if row["watermark_verified"] is False]
         if unverified:
-            err.print(f"[bold yellow]warning:[/] the watermark could not be read back from {len(unverified)} clips "
-                      f"(e.g. {unverified[0]}): they are signed and registered, but a copy stripped of its manifest "
-                      "could not be traced by its pixels", highlight=False)
+            err.print(
+                f"[bold yellow]warning:[/] the watermark could not be read back from {len(unverified)} clips "
+                f"(e.g. {unverified[0]}): they are signed and registered, but a copy stripped of its manifest "
+                "could not be traced by its pixels",
+                highlight=False,
+            )
     console.print(f"Table: {run.results_path}  (pandas.read_parquet)")
 
 
@@ -143,7 +170,13 @@ def _print_generate_table(console, rows: list[dict]) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
-            row["prompt_id"], str(row["sample_index"]), str(row["seed"]), row["prompt"], row["path"],
-            row["payload"] or "—", (row["manifest_id"] or "—").removeprefix("urn:c2pa:"), f"{row['total_seconds']:.2f}",
+            row["prompt_id"],
+            str(row["sample_index"]),
+            str(row["seed"]),
+            row["prompt"],
+            row["path"],
+            row["payload"] or "—",
+            (row["manifest_id"] or "—").removeprefix("urn:c2pa:"),
+            f"{row['total_seconds']:.2f}",
         )
     console.print(table)

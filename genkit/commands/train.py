@@ -31,12 +31,29 @@ def train_tiny(
     threads: int = typer.Option(2, "--threads", min=1, max=256, help="CPU threads for torch."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in all (including resumed ones)."),
     eval_every: int = typer.Option(1000, "--eval-every", min=0, help="Score EMA samples with the world analyzer every N steps (0: never)."),
-    lr: float = typer.Option(5e-4, "--lr", min=1e-7, max=1e-1, help="Learning rate of this run; with --resume it replaces the saved one "
-                             "(lower it, e.g. to 1.5e-4, for a final annealing run)."),
-    low_snr_floor: float = typer.Option(0.0, "--low-snr-floor", min=0.0, max=5.0, help="Lowest loss weight (x0 terms) of the "
-                                        "noisiest steps, where min-SNR weighting gives almost none (they decide a motion's direction; the shipped weights' last run used 1.0)."),
-    direction_contrast: float = typer.Option(0.0, "--direction-contrast", min=0.0, max=10.0, help="Weight of the time-reversal contrast: "
-                                             "a moving clip must be denoised better than the same clip played backwards under its prompt (0.25 taught the shipped weights directions)."),
+    lr: float = typer.Option(
+        5e-4,
+        "--lr",
+        min=1e-7,
+        max=1e-1,
+        help="Learning rate of this run; with --resume it replaces the saved one (lower it, e.g. to 1.5e-4, for a final annealing run).",
+    ),
+    low_snr_floor: float = typer.Option(
+        0.0,
+        "--low-snr-floor",
+        min=0.0,
+        max=5.0,
+        help="Lowest loss weight (x0 terms) of the "
+        "noisiest steps, where min-SNR weighting gives almost none (they decide a motion's direction; the shipped weights' last run used 1.0).",
+    ),
+    direction_contrast: float = typer.Option(
+        0.0,
+        "--direction-contrast",
+        min=0.0,
+        max=10.0,
+        help="Weight of the time-reversal contrast: "
+        "a moving clip must be denoised better than the same clip played backwards under its prompt (0.25 taught the shipped weights directions).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train synthvid-tiny on shapes-world clips rendered on the fly.
@@ -65,14 +82,26 @@ def train_tiny(
     for name in ("genkit.tiny.train", "eval.training"):  # the loss every 25 steps is the progress report
         logging.getLogger(name).setLevel(logging.INFO)
     config = TrainConfig(
-        out=str(out), minutes=minutes, threads=threads, max_steps=max_steps, init_from=str(init_from) if init_from else None,
-        eval_every_steps=eval_every, lr=lr, low_snr_floor=low_snr_floor, direction_contrast=direction_contrast,
+        out=str(out),
+        minutes=minutes,
+        threads=threads,
+        max_steps=max_steps,
+        init_from=str(init_from) if init_from else None,
+        eval_every_steps=eval_every,
+        lr=lr,
+        low_snr_floor=low_snr_floor,
+        direction_contrast=direction_contrast,
     )
     pipeline = train(config, resume=resume)
     state_file = pipeline / "training_state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    result = {"pipeline": str(pipeline), "steps": state.get("steps"), "minutes_trained": round(state.get("seconds", 0) / 60, 2),
-              "loss_log": str(out / "loss.csv"), "eval_log": str(out / "eval.csv")}
+    result = {
+        "pipeline": str(pipeline),
+        "steps": state.get("steps"),
+        "minutes_trained": round(state.get("seconds", 0) / 60, 2),
+        "loss_log": str(out / "loss.csv"),
+        "eval_log": str(out / "eval.csv"),
+    }
     if as_json:
         print_json(result)
         return

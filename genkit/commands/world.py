@@ -78,9 +78,7 @@ def world_render(
     parse_world_prompts(items, suite_path)  # before the folder is made: a bad prompt leaves nothing behind
     with RunFolder.create(out, config, overwrite=overwrite) as run:
         with progress_bar(len(items), "rendering") as bar:
-            for _ in render_world_suite(
-                run, items, suite_path=suite_path, frames=frames, size=size, fps=fps, seed=seed, crf=crf
-            ):
+            for _ in render_world_suite(run, items, suite_path=suite_path, frames=frames, size=size, fps=fps, seed=seed, crf=crf):
                 bar.update()
         scores = agreement(run.rows)
         run.close(RUN_COMPLETE, clips=len(run.rows), analyzer_agreement=scores)
@@ -104,9 +102,13 @@ def _print_render_table(console, rows: list[dict]) -> None:
     for column in ("id", "prompt", "clip", "analyzer"):
         table.add_column(column)
     for row in rows:
-        verdict = "[green]matches[/]" if row["match_all"] else "[red]differs: " + ", ".join(
-            f"{key}={row[f'analyzed_{key}']}" for key in ("background", "color", "shape", "motion") if not row[f"match_{key}"]
-        ) + "[/]"
+        verdict = (
+            "[green]matches[/]"
+            if row["match_all"]
+            else "[red]differs: "
+            + ", ".join(f"{key}={row[f'analyzed_{key}']}" for key in ("background", "color", "shape", "motion") if not row[f"match_{key}"])
+            + "[/]"
+        )
         table.add_row(row["prompt_id"], row["canonical_prompt"], row["path"], verdict)
     console.print(table)
 
@@ -214,7 +216,9 @@ def world_vocab(as_json: bool = typer.Option(False, "--json", help="Print the vo
         "Shapes": ", ".join(vocab["shapes"]),
         "Motions": ", ".join(vocab["motion_phrases"]),
         "Sizes": ", ".join(vocab["sizes"])
-        + " (synonyms: " + ", ".join(f"{word} = {size}" for word, size in SIZE_SYNONYMS.items() if word != size) + ")",
+        + " (synonyms: "
+        + ", ".join(f"{word} = {size}" for word, size in SIZE_SYNONYMS.items() if word != size)
+        + ")",
         "Modifiers": ", ".join(vocab["modifiers"]),
         "Core grammar": f"{vocab['core_prompts']} prompts (medium size, plain background)",
         "Example": vocab["example"],

@@ -45,11 +45,7 @@ class SuiteItem:
 def bundled_suites() -> dict[str, Path]:
     """Name → file of every suite shipped inside the package (``shapes-smoke``, ``shapes-full``, ...)."""
     folder = resources.files(__name__)
-    return {
-        Path(entry.name).stem: Path(str(entry))
-        for entry in folder.iterdir()
-        if Path(entry.name).suffix in FORMATS
-    }
+    return {Path(entry.name).stem: Path(str(entry)) for entry in folder.iterdir() if Path(entry.name).suffix in FORMATS}
 
 
 def resolve_suite(path_or_name: str | Path) -> Path:

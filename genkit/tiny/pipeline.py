@@ -41,9 +41,9 @@ class SynthvidTinyPipeline(DiffusionPipeline):
     @torch.inference_mode()
     def encode_prompt(self, prompts: list[str]):
         """Token states ``[B, L, D]``, pooled states ``[B, D]`` and the attention mask of ``prompts``."""
-        tokens = self.tokenizer(
-            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
-        ).to(self.device)
+        tokens = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt").to(
+            self.device
+        )
         out = self.text_encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
         return out.last_hidden_state, out.pooler_output, tokens.attention_mask
 

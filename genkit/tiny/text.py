@@ -14,8 +14,7 @@ from genkit.world.grammar import COLORS, DIRECTIONS, SHAPES, SIZE_SYNONYMS
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
 MAX_TOKENS = 24
 FUNCTION_WORDS = (
-    "a an the on background backdrop moving going sliding to standing staying still not textured "
-    "with noise noisy camera pan panning and , ."
+    "a an the on background backdrop moving going sliding to standing staying still not textured with noise noisy camera pan panning and , ."
 ).split()
 
 
@@ -34,9 +33,7 @@ def build_tokenizer():
     core = Tokenizer(WordLevel(vocab, unk_token=UNK))
     core.normalizer = normalizers.Lowercase()
     core.pre_tokenizer = pre_tokenizers.Whitespace()
-    core.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A {EOS}", special_tokens=[(BOS, vocab[BOS]), (EOS, vocab[EOS])]
-    )
+    core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A {EOS}", special_tokens=[(BOS, vocab[BOS]), (EOS, vocab[EOS])])
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
         bos_token=BOS,

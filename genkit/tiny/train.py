@@ -82,9 +82,7 @@ class TrainConfig:
 
 def random_prompt(rng: np.random.Generator, modifier_prob: float) -> WorldPrompt:
     color, background = rng.choice(len(COLORS), 2, replace=False)
-    prompt = WorldPrompt(
-        COLORS[color], SHAPES[rng.integers(len(SHAPES))], MOTIONS[rng.integers(len(MOTIONS))], COLORS[background]
-    )
+    prompt = WorldPrompt(COLORS[color], SHAPES[rng.integers(len(SHAPES))], MOTIONS[rng.integers(len(MOTIONS))], COLORS[background])
     if rng.random() < modifier_prob:
         prompt = WorldPrompt(
             prompt.color,
@@ -132,9 +130,7 @@ def sample_batch(rng: np.random.Generator, cfg: TrainConfig):
     """Render a batch: prompts, clips ``[B, 3, F, H, W]`` in [-1, 1], role labels, and which clips move
     (object or camera: their time reversal does not fit their prompt)."""
     prompts = [random_prompt(rng, cfg.modifier_prob) for _ in range(cfg.batch_size)]
-    clips = np.stack(
-        [render(p, frames=cfg.frames, size=cfg.size, seed=int(rng.integers(2**31))).frames for p in prompts]
-    )
+    clips = np.stack([render(p, frames=cfg.frames, size=cfg.size, seed=int(rng.integers(2**31))).frames for p in prompts])
     video = torch.from_numpy(clips).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3).contiguous()
     labels = {name: torch.tensor([vocab.index(getattr(p, name)) for p in prompts]) for name, vocab in AUX_HEADS.items()}
     moving = torch.tensor([p.motion != "still" or p.pan is not None for p in prompts])
@@ -156,9 +152,7 @@ def build_pipeline(unet_config: dict):
     from genkit.tiny.text import build_text_encoder, build_tokenizer
     from genkit.tiny.unet import TinyVideoUNet
 
-    scheduler = DPMSolverMultistepScheduler(
-        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction"
-    )
+    scheduler = DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
     return SynthvidTinyPipeline(build_tokenizer(), build_text_encoder(), TinyVideoUNet(**unet_config), scheduler)
 
 
@@ -180,8 +174,15 @@ class Trainer:
         if prior is not None and prior.exists():  # the initial weights' own training: its data is not replayed
             info = json.loads(prior.read_text())
             start_step, start_seconds = int(info.get("steps", 0)), float(info.get("seconds", 0.0))
-        budget = Budget(minutes=cfg.minutes, max_steps=cfg.max_steps, checkpoint_minutes=cfg.checkpoint_minutes, log_every=25,
-                        eval_every=cfg.eval_every_steps, threads=cfg.threads, seed=cfg.seed)
+        budget = Budget(
+            minutes=cfg.minutes,
+            max_steps=cfg.max_steps,
+            checkpoint_minutes=cfg.checkpoint_minutes,
+            log_every=25,
+            eval_every=cfg.eval_every_steps,
+            threads=cfg.threads,
+            seed=cfg.seed,
+        )
         self.loop = TrainingLoop(self.out, budget, resume=resume, export_to="pipeline", start_step=start_step, start_seconds=start_seconds)
         if self.loop.saved is not None:
             cfg.unet = self.loop.saved["config"]["unet"]
@@ -233,7 +234,9 @@ class Trainer:
         prompts, video, labels, moving = sample_batch(rng, cfg)
         dropped = torch.from_numpy(rng.random(len(prompts)) < cfg.cfg_dropout)
         texts = ["" if d else p for p, d in zip(prompts, dropped.tolist())]
-        tokens = self.pipe.tokenizer(texts, padding="max_length", max_length=self.pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt")
+        tokens = self.pipe.tokenizer(
+            texts, padding="max_length", max_length=self.pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        )
         encoded = self.pipe.text_encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
         noise = torch.randn_like(video)
         t = torch.randint(0, self.noise.config.num_train_timesteps, (video.shape[0],))
@@ -310,9 +313,7 @@ class Trainer:
         clips = np.clip(np.rint(frames * 255), 0, 255).astype(np.uint8)
         hits = {k: 0 for k in ("background", "color", "shape", "motion")}
         for prompt, clip in zip(chosen, clips):
-            found = analyze(clip).matches(
-                {"background": prompt.background, "color": prompt.color, "shape": prompt.shape, "motion": prompt.motion}
-            )
+            found = analyze(clip).matches({"background": prompt.background, "color": prompt.color, "shape": prompt.shape, "motion": prompt.motion})
             for k in hits:
                 hits[k] += found[k]
         return {k: v / len(chosen) for k, v in hits.items()}

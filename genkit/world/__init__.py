@@ -22,9 +22,24 @@ from genkit.world.grammar import (
 from genkit.world.render import render, render_suite, suite_seed
 
 __all__ = [
-    "COLORS", "DIRECTIONS", "MOTIONS", "PALETTE", "SHAPES", "SIZES", "PromptError", "WorldAttributes",
-    "WorldPrompt", "all_prompts", "analyze", "parse_prompt", "render", "render_suite", "sample_prompts", "suite_seed",
-    "vocabulary_help", "world_source",
+    "COLORS",
+    "DIRECTIONS",
+    "MOTIONS",
+    "PALETTE",
+    "SHAPES",
+    "SIZES",
+    "PromptError",
+    "WorldAttributes",
+    "WorldPrompt",
+    "all_prompts",
+    "analyze",
+    "parse_prompt",
+    "render",
+    "render_suite",
+    "sample_prompts",
+    "suite_seed",
+    "vocabulary_help",
+    "world_source",
 ]
 
 

@@ -168,13 +168,19 @@ def world_likeness(frames: np.ndarray) -> dict[str, float]:
     step = max(1, -(-max(h, w) // WORLD_CHECK_SIDE))
     small = np.ascontiguousarray(frames[pick, ::step, ::step])
     pixels = small.astype(np.float32)
-    ring = np.concatenate([pixels[:, 0].reshape(-1, 3), pixels[:, -1].reshape(-1, 3),
-                           pixels[:, :, 0].reshape(-1, 3), pixels[:, :, -1].reshape(-1, 3)])
+    ring = np.concatenate(
+        [pixels[:, 0].reshape(-1, 3), pixels[:, -1].reshape(-1, 3), pixels[:, :, 0].reshape(-1, 3), pixels[:, :, -1].reshape(-1, 3)]
+    )
     bg = np.median(ring, axis=0)
     distance = np.linalg.norm(pixels - bg, axis=-1)
-    out = {"background_palette_distance": float(np.linalg.norm(_PALETTE - bg, axis=1).min()),
-           "background_share": float((distance <= 45.0).mean()), "object_palette_distance": float("inf"),
-           "on_line_share": float((distance <= WORLD_LINE_DISTANCE).mean()), "shape_iou": 0.0, "object_share": 0.0}
+    out = {
+        "background_palette_distance": float(np.linalg.norm(_PALETTE - bg, axis=1).min()),
+        "background_share": float((distance <= 45.0).mean()),
+        "object_palette_distance": float("inf"),
+        "on_line_share": float((distance <= WORLD_LINE_DISTANCE).mean()),
+        "shape_iou": 0.0,
+        "object_share": 0.0,
+    }
     far = distance > OBJECT_DISTANCE
     if far.sum() < 3:
         return out
@@ -184,9 +190,12 @@ def world_likeness(frames: np.ndarray) -> dict[str, float]:
     alpha = np.clip(((pixels - bg) @ axis) / float(axis @ axis), 0.0, 1.0)
     residual = np.linalg.norm(pixels - bg - alpha[..., None] * axis, axis=-1)
     attributes = analyze(small)
-    out.update(object_palette_distance=float(np.linalg.norm(_PALETTE - obj, axis=1).min()),
-               on_line_share=float((residual <= WORLD_LINE_DISTANCE).mean()),
-               shape_iou=float(max(attributes.shape_scores.values(), default=0.0)), object_share=attributes.object_fraction)
+    out.update(
+        object_palette_distance=float(np.linalg.norm(_PALETTE - obj, axis=1).min()),
+        on_line_share=float((residual <= WORLD_LINE_DISTANCE).mean()),
+        shape_iou=float(max(attributes.shape_scores.values(), default=0.0)),
+        object_share=attributes.object_fraction,
+    )
     return out
 
 
@@ -197,6 +206,11 @@ def is_world_clip(frames: Video | np.ndarray) -> bool:
     were measured on are above."""
     frames = frames.frames if isinstance(frames, Video) else frames
     m = world_likeness(frames)
-    return (m["background_palette_distance"] <= WORLD_PALETTE_DISTANCE[0] and m["object_palette_distance"] <= WORLD_PALETTE_DISTANCE[1]
-            and m["on_line_share"] >= WORLD_MIN_ON_LINE and m["background_share"] >= WORLD_MIN_BACKGROUND
-            and m["shape_iou"] >= WORLD_MIN_SHAPE_IOU and WORLD_OBJECT_SHARE[0] <= m["object_share"] <= WORLD_OBJECT_SHARE[1])
+    return (
+        m["background_palette_distance"] <= WORLD_PALETTE_DISTANCE[0]
+        and m["object_palette_distance"] <= WORLD_PALETTE_DISTANCE[1]
+        and m["on_line_share"] >= WORLD_MIN_ON_LINE
+        and m["background_share"] >= WORLD_MIN_BACKGROUND
+        and m["shape_iou"] >= WORLD_MIN_SHAPE_IOU
+        and WORLD_OBJECT_SHARE[0] <= m["object_share"] <= WORLD_OBJECT_SHARE[1]
+    )

@@ -169,9 +169,7 @@ class _Parser:
             self.optional("and")
             if self.optional("with", "noise") or self.optional("noisy"):
                 noise = True
-            elif self.optional("with", "camera", "pan") or self.optional("camera", "pan") or self.optional(
-                "with", "camera", "panning"
-            ):
+            elif self.optional("with", "camera", "pan") or self.optional("camera", "pan") or self.optional("with", "camera", "panning"):
                 pan = self.take(DIRECTIONS, f"a pan direction ({', '.join(DIRECTIONS)})")
             else:
                 raise self.fail("'with noise', 'with camera pan DIR' or the end of the prompt")
@@ -206,7 +204,10 @@ def sample_prompts(count: int, rng, *, modifiers: bool = True) -> list[WorldProm
         return [core[i] for i in picks]
     return [
         WorldPrompt(
-            core[i].color, core[i].shape, core[i].motion, core[i].background,
+            core[i].color,
+            core[i].shape,
+            core[i].motion,
+            core[i].background,
             size=SIZES[rng.integers(len(SIZES))],
             textured=bool(rng.random() < 0.3),
             noise=bool(rng.random() < 0.3),

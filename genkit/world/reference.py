@@ -12,8 +12,9 @@ from genkit.world.render import render_suite
 from provenance.media import encode_decode
 
 
-def world_reference(suite: str, *, frames: int, size: tuple[int, int], fps: float, seed: int, crf: int | None,
-                    only: Container[int] | None = None) -> Iterator[np.ndarray]:
+def world_reference(
+    suite: str, *, frames: int, size: tuple[int, int], fps: float, seed: int, crf: int | None, only: Container[int] | None = None
+) -> Iterator[np.ndarray]:
     """Frames of the shapes-world renders of a prompt suite (:func:`genkit.world.render_suite`: clip ``i``
     with seed ``seed + i``), in index order, through an H.264 round trip at ``crf`` (``None``: raw), as
     ``synthvid world render`` writes them; with ``only``, just the clips whose index is in it (a shard

@@ -186,6 +186,7 @@ def render(
     }
     return Video(clip, fps, meta)
 
+
 Item = TypeVar("Item")  # what a suite holds: a prompt, or something with a .prompt
 
 

@@ -25,6 +25,17 @@ from provenance.watermark.core import (
 )
 
 __all__ = [
-    "ALGORITHM", "DEFAULT_STRENGTH", "FALSE_POSITIVE_RATE", "HYPOTHESES", "IDENTITY_HYPOTHESES", "IDENTITY_RATE", "MIN_KEY_BYTES", "PAYLOAD_BYTES",
-    "Detection", "EmbedReport", "detect", "embed", "embed_stream",
+    "ALGORITHM",
+    "DEFAULT_STRENGTH",
+    "FALSE_POSITIVE_RATE",
+    "HYPOTHESES",
+    "IDENTITY_HYPOTHESES",
+    "IDENTITY_RATE",
+    "MIN_KEY_BYTES",
+    "PAYLOAD_BYTES",
+    "Detection",
+    "EmbedReport",
+    "detect",
+    "embed",
+    "embed_stream",
 ]

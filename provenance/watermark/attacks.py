@@ -57,7 +57,7 @@ def centre_crop(frames: Frames, fraction: float, scale_back: bool) -> Frames:
     height, width = frames.shape[1:3]
     h, w = max(1, round(height * fraction)), max(1, round(width * fraction))
     y, x = (height - h) // 2, (width - w) // 2
-    crop = np.ascontiguousarray(frames[:, y:y + h, x:x + w])
+    crop = np.ascontiguousarray(frames[:, y : y + h, x : x + w])
     return resize_frames(crop, height, width) if scale_back else crop
 
 

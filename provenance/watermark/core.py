@@ -156,6 +156,7 @@ class Detection:
 
 # ---------------------------------------------------------------- keys and layout
 
+
 def _derive(key: bytes, label: str) -> bytes:
     return hmac.new(key, f"{ALGORITHM}/{label}".encode(), hashlib.sha256).digest()
 
@@ -188,7 +189,7 @@ def _layout_from_seed(seed: bytes, grid: int) -> _Layout:
     order = np.lexsort((rng.random(n_units), ring))
     bit_of_unit = np.empty(n_units, np.int64)
     for start in range(0, n_units, code.CODE_BITS):
-        chunk = order[start:start + code.CODE_BITS]
+        chunk = order[start : start + code.CODE_BITS]
         bit_of_unit[chunk] = rng.permutation(code.CODE_BITS)[: len(chunk)]
     dither = rng.random(n_units)
     fine_dither = np.mod(FINE * dither, 1.0)
@@ -211,6 +212,7 @@ def _embed_grid(height: int, width: int) -> int:
 
 
 # ---------------------------------------------------------------- input checks
+
 
 def _check_frames(frames, min_side: int) -> None:
     if not isinstance(frames, np.ndarray):
@@ -241,6 +243,7 @@ def _check_payload(payload) -> None:
 
 # ---------------------------------------------------------------- geometry
 
+
 def _box_factor(height: int, width: int) -> int:
     return max(1, min(height, width) // (WORK_PIXELS_PER_CHIP * GRID))
 
@@ -264,6 +267,7 @@ class _View:
 @lru_cache(maxsize=4096)  # shared by the views of a search (square frames: rows and columns alike)
 def _axis(n_full: int, factor: int, crop: float, shift: float, grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Bumps at the work pixels of a received axis that shows the central ``crop`` of the marked one."""
+
     def marked(position):  # received pixel position -> normalised position in the marked frame
         return 0.5 + ((position + shift) / n_full - 0.5) * crop
 
@@ -296,7 +300,7 @@ def _box_sum(x: np.ndarray, factor: int, factor_x: int | None = None) -> np.ndar
     out = np.zeros((t, h, w), np.uint32)
     for dy in range(factor):  # strided adds: several times faster than a reshaped sum
         for dx in range(factor_x):
-            out += x[:, dy: h * factor: factor, dx: w * factor_x: factor_x]
+            out += x[:, dy : h * factor : factor, dx : w * factor_x : factor_x]
     return out
 
 
@@ -419,12 +423,21 @@ def _synthesis(height: int, width: int, seed: bytes, grid: int) -> _Synthesis:
         term = term @ rest
         smooth = smooth + term
     colour_cols = np.ascontiguousarray((cols.T[:, :, None] * COLOUR).reshape(grid, 3 * width))
-    return _Synthesis(rows, np.ascontiguousarray(cols.T), response.astype(np.float32),
-                      np.linalg.inv(response).astype(np.float32), smooth.astype(np.float32),
-                      rows.T @ rows / height, cols.T @ cols / width, colour_cols, _row_blocks(rows, width))
+    return _Synthesis(
+        rows,
+        np.ascontiguousarray(cols.T),
+        response.astype(np.float32),
+        np.linalg.inv(response).astype(np.float32),
+        smooth.astype(np.float32),
+        rows.T @ rows / height,
+        cols.T @ cols / width,
+        colour_cols,
+        _row_blocks(rows, width),
+    )
 
 
 # ---------------------------------------------------------------- embed
+
 
 def _nearest_lattice(values: np.ndarray, offset: np.ndarray, step: float) -> np.ndarray:
     return step * (np.round(values / step - offset) + offset)
@@ -453,8 +466,9 @@ def _predicted_psnr(amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray)
     return _psnr_of(_frame_mse(amplitude, synth, signs))
 
 
-def _render(frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray,
-            out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def _render(
+    frames: np.ndarray, amplitude: np.ndarray, synth: _Synthesis, signs: np.ndarray, out: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """Add the luma pattern of unit amplitudes ``[T, units]`` to RGB frames; the fraction of values clipped.
 
     Each value is ``frame + COLOUR[c]·pattern`` rounded and saturated to uint8. The pattern is made
@@ -607,7 +621,7 @@ def _ssim_factor(frame: np.ndarray, marked: np.ndarray, strength: float) -> floa
     """Factor (<= 1) on the step that keeps the SSIM of one frame (its central crop) above its floor."""
     (height, width), side = frame.shape[:2], _SSIM_SIDE
     y, x = max(0, (height - side) // 2), max(0, (width - side) // 2)  # a central crop: speed at large sizes
-    loss = 1.0 - _ssim(frame[y:y + side, x:x + side], marked[y:y + side, x:x + side])
+    loss = 1.0 - _ssim(frame[y : y + side, x : x + side], marked[y : y + side, x : x + side])
     allowed = (1.0 - SSIM_FLOOR) * max(strength, 1.0) ** 2
     return min(1.0, float(np.sqrt(allowed / loss))) if loss > allowed else 1.0
 
@@ -620,7 +634,7 @@ def _rechunk(chunks, size: int):
             part = chunk[: size - count]
             pending.append(part)
             count += len(part)
-            chunk = chunk[len(part):]
+            chunk = chunk[len(part) :]
             if count == size:
                 yield pending[0] if len(pending) == 1 else np.concatenate(pending)
                 pending, count = [], 0
@@ -642,7 +656,7 @@ class _ArraySink:
         pass
 
     def write(self, frames: np.ndarray) -> None:
-        self.out[self.position:self.position + len(frames)] = frames
+        self.out[self.position : self.position + len(frames)] = frames
         self.position += len(frames)
 
 
@@ -660,8 +674,7 @@ class EmbedReport:
     written_passes: int
 
 
-def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFAULT_STRENGTH,
-          codec_crf: int | None = None) -> np.ndarray:
+def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFAULT_STRENGTH, codec_crf: int | None = None) -> np.ndarray:
     """Return a copy of ``frames`` (uint8 ``[T, H, W, 3]``, sides >= 32) carrying ``payload`` under ``key``.
 
     ``payload`` is exactly 8 bytes; ``key`` is a secret of at least 16 bytes (any length above; it is
@@ -680,13 +693,20 @@ def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFA
     _check_frames(frames, MIN_EMBED_SIDE)
     out = np.empty(frames.shape, np.uint8)
     sink = _ArraySink(out)
-    embed_stream(lambda: (frames[i:i + _RENDER_CHUNK] for i in range(0, frames.shape[0], _RENDER_CHUNK)),
-                 payload, key, lambda: sink, strength=strength, codec_crf=codec_crf)
+    embed_stream(
+        lambda: (frames[i : i + _RENDER_CHUNK] for i in range(0, frames.shape[0], _RENDER_CHUNK)),
+        payload,
+        key,
+        lambda: sink,
+        strength=strength,
+        codec_crf=codec_crf,
+    )
     return out
 
 
-def embed_stream(open_frames, payload: bytes, key: bytes, open_sink, *, strength: float = DEFAULT_STRENGTH,
-                 codec_crf: int | None = None) -> EmbedReport:
+def embed_stream(
+    open_frames, payload: bytes, key: bytes, open_sink, *, strength: float = DEFAULT_STRENGTH, codec_crf: int | None = None
+) -> EmbedReport:
     """:func:`embed` for clips of any length, in memory independent of their length.
 
     ``open_frames()`` returns a fresh iterable over the clip's frames as uint8 ``[n, H, W, 3]`` chunks,
@@ -728,8 +748,9 @@ def embed_stream(open_frames, payload: bytes, key: bytes, open_sink, *, strength
             layout = _layout_from_seed(seed, grid)
             view, synth = _view(height, width, 1.0, grid=grid), _synthesis(height, width, seed, grid)
         elif chunk.dtype != np.uint8 or chunk.shape[1:] != (*shape, 3):
-            raise WatermarkError(f"frame {sum(len(p) for p in parts)}: {chunk.dtype} {list(chunk.shape[1:])} "
-                                 f"differs from the first frames' uint8 {[*shape, 3]}")
+            raise WatermarkError(
+                f"frame {sum(len(p) for p in parts)}: {chunk.dtype} {list(chunk.shape[1:])} differs from the first frames' uint8 {[*shape, 3]}"
+            )
         parts.append(_unit_values(_work_luma(chunk), view, layout.signs))
     if shape is None:
         raise WatermarkError("frames: the clip has zero frames")
@@ -776,7 +797,7 @@ def embed_stream(open_frames, payload: bytes, key: bytes, open_sink, *, strength
             amplitude = np.concatenate([self.cache[i][0] for i in needed])
             target = np.concatenate([self.cache[i][1] for i in needed])
             first = windows[needed[0]].start
-            return amplitude[start - first: stop - first].copy(), target[start - first: stop - first].copy()
+            return amplitude[start - first : stop - first].copy(), target[start - first : stop - first].copy()
 
     def codec_loss(step: float) -> np.ndarray:
         """Per window, how much one H.264 round trip of the marked clip (at about 320²) lowers its mean
@@ -811,7 +832,7 @@ def embed_stream(open_frames, payload: bytes, key: bytes, open_sink, *, strength
         for chunk in frames_of(max(per_block, 1) * _RENDER_CHUNK):
             start, stop = position, position + len(chunk)
             if start < middle_start + _RENDER_CHUNK and stop > middle_start:
-                kept.append(chunk[max(0, middle_start - start): middle_start + _RENDER_CHUNK - start].copy())
+                kept.append(chunk[max(0, middle_start - start) : middle_start + _RENDER_CHUNK - start].copy())
             small = _loop_frames(chunk)
             amplitude, _ = rows(start, stop)
             marked, _ = _render(small, amplitude, small_synth, layout.signs)
@@ -897,8 +918,8 @@ def embed_stream(open_frames, payload: bytes, key: bytes, open_sink, *, strength
 
 # ---------------------------------------------------------------- detect
 
-def _evidence(values: np.ndarray, dither: np.ndarray, step: float, scale: float | None = None,
-              weight: np.ndarray | float = 1.0) -> np.ndarray:
+
+def _evidence(values: np.ndarray, dither: np.ndarray, step: float, scale: float | None = None, weight: np.ndarray | float = 1.0) -> np.ndarray:
     """Soft evidence per unit for bit 0 (positive) or 1 (negative), summed over the leading axis.
 
     Units of strong local contrast (``|value|`` large against ``scale``, :data:`CONTRAST_STEPS` coarse
@@ -1015,8 +1036,7 @@ def detect(frames: np.ndarray, key: bytes) -> Detection:
             payload, errors = decoded
             p_value = code.false_match_probability(errors, hypotheses)
             if not best or p_value < best[0].p_value:
-                best[:] = [Detection(p_value <= rate, payload, p_value, errors, t,
-                                     float(CROPS[crop_index]), gain, grid, name)]
+                best[:] = [Detection(p_value <= rate, payload, p_value, errors, t, float(CROPS[crop_index]), gain, grid, name)]
             if best[0].found:
                 return True
         return False
