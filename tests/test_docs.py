@@ -650,7 +650,7 @@ def _named_in_prose():
             spans = _inline_spans(lines) if kind == "prose" else (lines if info == "" else [])
             for number, text in spans:
                 for name in DOTTED.findall(text):
-                    if not name.endswith((".md", ".py", ".json", ".sqlite", ".mp4")):
+                    if not name.endswith((".md", ".py", ".json", ".csv", ".parquet", ".sqlite", ".mp4", ".pt")):
                         yield f"{doc}:{number}", name
 
 
