@@ -262,7 +262,7 @@ class SignResult:
     path: Path
     manifest_label: str
     manifest_store: bytes = field(repr=False)  # the exact signed JUMBF store embedded in the file
-    manifest_json: str = field(repr=False)  # what a reader reports for the active manifest store
+    manifest_json: str = field(repr=False)  # the store's manifests as a reader reports them (no file verdict: verify gives that)
     file_sha256: str
 
 
@@ -365,10 +365,15 @@ def sign_file(
         elif signer.tsa_url and ("http" in reason or "timestamp" in reason.lower()):
             reason = f"timestamp authority {signer.tsa_url} failed ({reason})"
         raise SigningError(src, f"cannot sign: {reason}") from exc
-    report = read_manifest(dst)
-    if report is None:  # c2pa just wrote it: not finding it means the library changed under us
-        raise SigningError(dst, "signed file carries no readable manifest")
-    return SignResult(dst, report.label, bytes(store), report.store_json, sha256_file(dst))
+    # c2pa-rs has validated the signed file already (verify_after_sign in _context): read the label and the
+    # reader's JSON from the store it returned, without hashing the whole file a second time.
+    try:
+        report = read_manifest_store(bytes(store))
+    except ManifestError as exc:  # c2pa just wrote it: not reading it means the library changed under us
+        raise SigningError(dst, f"signed file carries no readable manifest ({exc.reason})") from exc
+    # The store read alone cannot check the file's hard binding: keep the manifests, not that read's verdict.
+    manifests = {key: value for key, value in json.loads(report.store_json).items() if not key.startswith("validation_")}
+    return SignResult(dst, report.label, bytes(store), json.dumps(manifests), sha256_file(dst))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -33,7 +33,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS manifests (
     payload        TEXT PRIMARY KEY,   -- watermark payload, 16 lowercase hex digits
     manifest_label TEXT NOT NULL,      -- urn:c2pa:... of the active manifest
-    manifest_json  TEXT NOT NULL,      -- the manifest store as c2pa reports it
+    manifest_json  TEXT NOT NULL,      -- the manifest store's manifests as c2pa reads them
     manifest_store BLOB NOT NULL,      -- the exact signed JUMBF store (re-validatable)
     file_sha256    TEXT NOT NULL,      -- SHA-256 of the signed file
     file_name      TEXT,
