@@ -236,12 +236,15 @@ def verify_detector(model: Optional[Path] = None):
     name = f"{_model_name(model)} ({detector.backbone.name})"
 
     def estimate(video):
+        # verify hands only the planned frames (video.meta["frame_plan"]): they are at the common rate already.
+        fps = None if video.meta.get("frame_plan") else video.fps
         try:
-            return DetectorEstimate(name, round(detector.score(video.frames, video.fps), 6))
+            return DetectorEstimate(name, round(detector.score(video.frames, fps), 6))
         except DetectorError as exc:
             log.info("no detector estimate: %s", exc)
             return None
 
+    estimate.frame_plan = detector.frame_plan
     return estimate
 
 

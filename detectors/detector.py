@@ -103,6 +103,20 @@ class Detector:
 
     # ------------------------------------------------------------------------------- crops
 
+    def frame_plan(self, fps: float, frames: int | None = None) -> tuple[int, int] | None:
+        """Which decoded frames :meth:`score` reads of a clip at ``fps`` (of ``frames`` frames, when known):
+        ``(stride, count)`` — frames 0, stride, 2·stride, … (count of them) — or None for all it is given.
+        A caller that hands only those frames passes ``fps=None`` (they are then at the common rate), as
+        ``synthvid verify`` does."""
+        if self.preprocess != "common-form":
+            return None
+        from detectors.common_form import COMMON_FRAMES, MIN_COMMON_FRAMES, frame_stride
+
+        stride = frame_stride(fps)
+        if frames and -(-frames // stride) < MIN_COMMON_FRAMES:  # too short to sample: its first frames
+            return 1, COMMON_FRAMES
+        return stride, COMMON_FRAMES
+
     def crops(self, frames, fps: float | None = None) -> np.ndarray:
         """The crops ``[K, t, s, s, 3]`` the score averages over (see the module docstring); with
         ``preprocess="common-form"`` cut from the clip's common form (``fps``: the clip's rate; None

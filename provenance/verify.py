@@ -94,6 +94,7 @@ NO_VIDEO_RULE = (
 # Every frame carries the whole watermark payload, so a few seconds of frames decide as well as all
 # of them; decoding a long 1080p clip whole would cost seconds and gigabytes.
 MAX_DECODED_FRAMES = 64
+PIXEL_CHUNK = 8  # frames decoded at a time: 200 MB at 4K
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,11 @@ class DetectorEstimate:
     label: str = "statistical estimate, never proof"
 
 
-Detector = Callable[["object"], DetectorEstimate]  # called with a provenance.media.Video
+# Called with a provenance.media.Video of the clip's first frames. A detector that reads only some of them
+# says which with an attribute ``frame_plan(fps, frames) -> (stride, count) | None``: verify then decodes
+# the clip chunk by chunk and hands it just frames 0, stride, 2·stride, … (count of them), with
+# ``video.meta["frame_plan"] = (stride, count)``, so a 4K clip is never held whole.
+Detector = Callable[["object"], DetectorEstimate]
 
 
 @dataclass
@@ -210,13 +215,15 @@ class Verdict:
 
 
 def read_watermark(frames, key: bytes, whole: Detection | None = None) -> WatermarkResult:
-    """What verify reports of the watermark in ``frames`` (the first :data:`MAX_DECODED_FRAMES` of a clip)
-    under ``key``: the search over the whole clip (``whole`` when the caller already ran it on these very
-    frames, as :func:`provenance.sign.credential_clip` does), and where it finds nothing, over each half (a
-    splice of two marked clips)."""
+    """What verify reports of the watermark in ``frames`` (the first :data:`MAX_DECODED_FRAMES` of a clip,
+    uint8 ``[T, H, W, 3]`` or their :class:`provenance.watermark.WorkFrames`) under ``key``: the search over
+    the whole clip (``whole`` when the caller already ran it on these very frames, as
+    :func:`provenance.sign.credential_clip` does), and where it finds nothing, over each half (a splice of
+    two marked clips)."""
     from provenance import watermark
 
-    found = watermark.detect(frames, key) if whole is None else whole
+    work = frames if isinstance(frames, watermark.WorkFrames) else watermark.work_frames(frames)
+    found = watermark.detect_work(work, key) if whole is None else whole
     result = WatermarkResult(
         checked=True,
         found=bool(found.found),
@@ -225,12 +232,12 @@ def read_watermark(frames, key: bytes, whole: Detection | None = None) -> Waterm
         bit_errors_corrected=found.bit_errors_corrected,
         frames_used=found.frames_used,
     )
-    total = len(frames)
+    total = work.frames
     if result.found or total < 2 * MIN_SEGMENT_FRAMES:
         return result
     # Nothing over the whole clip: a splice of two marked clips reads as noise there, each half as one.
     for start, end in ((0, total // 2), (total // 2, total)):
-        part = watermark.detect(frames[start:end], key)
+        part = watermark.detect_work(work[start:end], key)
         if part.found and part.payload is not None:
             result.segments.append({"frames": [start, end], "payload": part.payload.hex(), "p_value": float(part.p_value)})
     if result.segments:
@@ -327,19 +334,15 @@ def verify_file(
             f"(synthvid verify {path.name} seg*.m4s); alone, {said}",
         )
 
-    from provenance.media import read_video  # numpy + PyAV: only now that pixels may be needed
-
     evidence = evidence or ClipEvidence()
-    video, decode_note = evidence.video, None
-    no_video = None
+    pixels = decode_note = no_video = None
     if container.kind in ("audio", "image"):
         no_video = container.name
-    elif video is not None:
-        if max_frames is not None and video.num_frames > max_frames:
-            video = type(video)(video.frames[:max_frames], video.fps, video.meta)
+    elif evidence.video is not None:
+        pixels = _Pixels.of(evidence.video, max_frames, watermark_key is not None and evidence.watermark is None)
     elif watermark_key is not None or detector is not None or report is None:
         try:
-            video = read_video(path, max_frames=max_frames if (watermark_key is not None or detector is not None) else 1, segments=fragments)
+            pixels = _read_pixels(path, fragments, max_frames, watermark_key is not None, detector)
         except MediaError as exc:
             if exc.reason == "contains no video stream" and container.mime is not None:
                 no_video = f"{container.name} without a video stream"
@@ -347,8 +350,6 @@ def verify_file(
                 raise
             else:
                 decode_note = f"pixels not decodable ({exc.reason})"
-        if watermark_key is None and detector is None:
-            video = None  # decoded only to know it is a video
 
     verdict = Verdict(str(path), VerdictKind.NO_PROVENANCE)
     verdict.media = container.name
@@ -361,12 +362,12 @@ def verify_file(
         verdict.watermark = WatermarkResult(checked=False, note=f"no video stream ({no_video})")
     elif evidence.watermark is not None and watermark_key is not None:
         verdict.watermark = evidence.watermark
-    elif video is not None and watermark_key is not None:
-        verdict.watermark = read_watermark(video.frames, watermark_key)
+    elif pixels is not None and pixels.work is not None:
+        verdict.watermark = read_watermark(pixels.work, watermark_key)
     elif watermark_key is None:
         verdict.watermark = WatermarkResult(checked=False, note="no watermark key given")
-    if video is not None and detector is not None:
-        verdict.detector = detector(video)
+    if pixels is not None and pixels.video is not None and detector is not None:
+        verdict.detector = detector(pixels.video)
     mark = verdict.watermark
     mark_found = mark is not None and mark.found
 
@@ -387,6 +388,69 @@ def verify_file(
                 verdict.ai_generated, verdict.ai_basis = verdict.recovered.ai_generated, list(verdict.recovered.ai_basis)
                 verdict.notes.append("signer, time and generator come from the manifest recovered from the repository")
     return verdict
+
+
+@dataclass
+class _Pixels:
+    """What verify keeps of a clip's pixels: the watermark's work frames of its first frames, and the
+    frames the detector reads (``None`` where not wanted)."""
+
+    work: object | None = None  # provenance.watermark.WorkFrames
+    video: Video | None = None
+
+    @classmethod
+    def of(cls, video: Video, max_frames: int | None, watermark: bool) -> _Pixels:
+        if max_frames is not None and video.num_frames > max_frames:
+            video = type(video)(video.frames[:max_frames], video.fps, video.meta)
+        if not watermark:
+            return cls(None, video)
+        from provenance.watermark import work_frames
+
+        return cls(work_frames(video.frames), video)
+
+
+def _read_pixels(path: Path, fragments: list[Path], max_frames: int | None, watermark: bool, detector) -> _Pixels:
+    """Decode the clip chunk by chunk, keeping only what is judged — the watermark's work frames of the
+    first ``max_frames`` frames (kilobytes a frame) and the frames the detector reads (its ``frame_plan``)
+    — so memory does not grow with the frame size times the frames read. With neither, one frame is
+    decoded, to know the file is a video. A detector without a plan gets the first ``max_frames`` frames."""
+    from provenance.media import Video, iter_video, probe_video, read_video
+
+    if detector is not None and getattr(detector, "frame_plan", None) is None:
+        return _Pixels.of(read_video(path, max_frames=max_frames, segments=fragments), max_frames, watermark)
+    info = probe_video(path, segments=fragments)
+    plan = detector.frame_plan(info.fps, info.promised_frames or None) if detector is not None else None
+    limits = [max_frames if watermark else 0]
+    if detector is not None:
+        limits.append(max_frames if plan is None else plan[0] * (plan[1] - 1) + 1)
+    limit = None if None in limits else max(max(limits), 1)
+    works, kept, index = [], [], 0
+    for chunk in iter_video(path, chunk=PIXEL_CHUNK, max_frames=limit, segments=fragments):
+        if watermark and (max_frames is None or index < max_frames):
+            from provenance.watermark import work_frames
+
+            works.append(work_frames(chunk if max_frames is None else chunk[: max_frames - index]))
+        if detector is not None:
+            if plan is None:
+                kept.append(chunk if max_frames is None else chunk[: max_frames - index])
+            else:
+                stride, count = plan
+                wanted = [i - index for i in range(index, index + len(chunk)) if i % stride == 0 and i // stride < count]
+                if wanted:
+                    kept.append(chunk[wanted])  # a copy: the chunk itself is let go
+        index += len(chunk)
+    work = None
+    if works:
+        from provenance.watermark import WorkFrames
+
+        work = WorkFrames.concat(works)
+    video = None
+    if kept:
+        import numpy as np
+
+        meta = {} if plan is None else {"frame_plan": tuple(plan)}
+        video = Video(np.concatenate(kept), info.fps, meta)
+    return _Pixels(work, video)
 
 
 def _refuse_unjudgeable(path: Path, container, fragments: list[Path]) -> None:

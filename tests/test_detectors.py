@@ -464,3 +464,30 @@ def test_detect_train_realworld_recipe_on_a_corpus_manifest(tmp_path, capsys):
     manifest.write_text('{"class": "ai", "file": "ai/g0-0.mp4"}\n')
     code, _, err = _cli(capsys, "detect", "train", "--recipe", "realworld", "--data", manifest, "--out", tmp_path / "m2")
     assert code == 2 and err.strip().count("\n") == 0 and "line 1 needs class (ai|real), generator_or_source and file" in err
+
+
+@pytest.mark.parametrize("frames, size", [(40, (96, 128)), (5, (64, 64))], ids=["sampled", "too-short"])
+def test_verify_streams_only_the_frames_the_detector_reads_and_gets_its_score(tmp_path, frames, size):
+    """verify decodes chunk by chunk and hands the real-world detector only its planned frames (every
+    3rd at 25 fps); the estimate equals the detector's score of the whole decoded clip. A clip too short
+    to sample is handed its first frames, as the detector itself would take them."""
+    from detectors.cli import _load, verify_detector
+    from provenance.media import read_video
+    from provenance.verify import verify_file
+
+    clip = render(sample_prompts(1, np.random.default_rng(5))[0].text, frames=frames, size=size, fps=25.0, seed=2)
+    path = write_video(clip, tmp_path / "clip.mp4")
+    detector, estimate = _load(None), verify_detector(None)
+    plan = detector.frame_plan(25.0, frames)
+    assert plan == ((3, 16) if frames == 40 else (1, 16))
+    handed = []
+
+    def watched(video):
+        handed.append((video.num_frames, video.meta))
+        return estimate(video)
+
+    watched.frame_plan = estimate.frame_plan
+    verdict = verify_file(path, detector=watched)
+    decoded = read_video(path)
+    assert handed == [(len(range(0, frames, plan[0])), {"frame_plan": plan})]
+    assert verdict.detector.p_synthetic == round(detector.score(decoded.frames, decoded.fps), 6)

@@ -400,3 +400,25 @@ def test_key_of_any_length_above_the_minimum_works():
     out = embed(world(64, 2), PAYLOAD, long_key)
     assert detect(out, long_key).payload == PAYLOAD
     assert not detect(out, long_key[:-1]).found
+
+
+def test_detection_on_work_frames_made_chunk_by_chunk_is_detection_on_the_whole_clip():
+    """verify streams a clip: work frames of each chunk, joined, give the very Detection of the whole
+    frames — marked or not, with saturated pixels in one chunk only (the others have none)."""
+    from provenance.watermark import WorkFrames, detect_work, work_frames
+
+    clip = marked(96, 12)
+    calm = (clip.astype(np.float32) * 0.8 + 20).astype(np.uint8)  # no value at 0 or 255
+    boosted = calm.copy()
+    boosted[8:] = np.clip(boosted[8:].astype(np.int16) * 2, 0, 255).astype(np.uint8)  # saturates the last chunk only
+    for frames, key in ((clip, KEY), (calm, KEY), (boosted, KEY), (world(96, 12), KEY), (clip, OTHER_KEY)):
+        chunks = [work_frames(frames[i : i + 4]) for i in range(0, len(frames), 4)]
+        joined = WorkFrames.concat(chunks)
+        assert detect_work(joined, key) == detect(frames, key)
+        assert detect_work(joined[:6], key) == detect(frames[:6], key)
+    assert work_frames(calm).clipped is None and work_frames(boosted[:8]).clipped is None
+    assert detect(clip, KEY).found and detect(boosted, KEY) == detect_work(
+        WorkFrames.concat([work_frames(boosted[:8]), work_frames(boosted[8:])]), KEY
+    )
+    with pytest.raises(WatermarkError, match="different frame sizes"):
+        WorkFrames.concat([work_frames(world(96, 2)), work_frames(world(128, 2))])

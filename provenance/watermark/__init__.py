@@ -19,9 +19,12 @@ from provenance.watermark.core import (
     PAYLOAD_BYTES,
     Detection,
     EmbedReport,
+    WorkFrames,
     detect,
+    detect_work,
     embed,
     embed_stream,
+    work_frames,
 )
 
 __all__ = [
@@ -34,6 +37,9 @@ __all__ = [
     "MIN_KEY_BYTES",
     "PAYLOAD_BYTES",
     "Detection",
+    "WorkFrames",
+    "detect_work",
+    "work_frames",
     "EmbedReport",
     "detect",
     "embed",

@@ -993,20 +993,61 @@ def _search(means: np.ndarray, layout: _Layout, height: int, width: int) -> list
     return [(scores[h], *h) for h in best(_CANDIDATES)]
 
 
+@dataclass(frozen=True)
+class WorkFrames:
+    """What detection reads of a clip: per frame, the box-averaged luma and saturated fraction at the
+    work size (kilobytes a frame at any resolution). Made frame by frame, so a clip can be read in chunks
+    (:func:`work_frames` of each, :meth:`concat`) without holding its pixels: detect on the result is
+    detect on the whole clip, bit for bit."""
+
+    luma: np.ndarray  # float32 [T, h, w]
+    clipped: np.ndarray | None  # float32 [T, h, w]; None: no saturated value in any frame
+    height: int  # the frames' size before the box average
+    width: int
+
+    @property
+    def frames(self) -> int:
+        return int(self.luma.shape[0])
+
+    def __getitem__(self, index: slice) -> WorkFrames:
+        """Frames ``index`` (a slice) of the clip."""
+        return WorkFrames(self.luma[index], None if self.clipped is None else self.clipped[index], self.height, self.width)
+
+    @staticmethod
+    def concat(parts: list[WorkFrames]) -> WorkFrames:
+        if not parts or len({(p.height, p.width) for p in parts}) != 1:
+            raise WatermarkError("work frames: nothing to join, or chunks of different frame sizes")
+        clipped = None
+        if any(p.clipped is not None for p in parts):
+            clipped = np.concatenate([np.zeros_like(p.luma) if p.clipped is None else p.clipped for p in parts])
+        return WorkFrames(np.concatenate([p.luma for p in parts]), clipped, parts[0].height, parts[0].width)
+
+
+def work_frames(frames: np.ndarray) -> WorkFrames:
+    """The :class:`WorkFrames` of ``frames`` (uint8 ``[T, H, W, 3]``): all :func:`detect_work` needs."""
+    _check_frames(frames, MIN_DETECT_SIDE)
+    return WorkFrames(_work_luma(frames), _work_clipped(frames), int(frames.shape[1]), int(frames.shape[2]))
+
+
 def detect(frames: np.ndarray, key: bytes) -> Detection:
     """Look for a watermark made with ``key`` in ``frames`` (uint8 ``[T, H, W, 3]``, any order or rate).
 
     The unchanged geometry is decoded first (most clips are not cropped or shifted); only when that
     finds nothing does the crop/shift/gain search run, on both grids.
     """
-    _check_frames(frames, MIN_DETECT_SIDE)
+    _check_key(key)
+    return detect_work(work_frames(frames), key)
+
+
+def detect_work(work: WorkFrames, key: bytes) -> Detection:
+    """:func:`detect` on a clip's :class:`WorkFrames` (made at once or chunk by chunk)."""
     _check_key(key)
     check_key = _derive(key, "check")
-    height, width = frames.shape[1:3]
-    t = frames.shape[0]
-    luma = _work_luma(frames)
+    height, width = work.height, work.width
+    t = work.frames
+    luma = work.luma
     means = _chunk_means(luma)
-    clipped = _work_clipped(frames)
+    clipped = work.clipped
     clipped_means = None if clipped is None else _chunk_means(clipped)
     best: list[Detection] = []
 
