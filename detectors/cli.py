@@ -244,7 +244,7 @@ def verify_detector(model: Optional[Path] = None):
             log.info("no detector estimate: %s", exc)
             return None
 
-    estimate.frame_plan = detector.frame_plan
+    estimate.frame_plan, estimate.reduce_frames = detector.frame_plan, detector.reduce_frames
     return estimate
 
 

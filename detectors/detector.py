@@ -117,6 +117,16 @@ class Detector:
             return 1, COMMON_FRAMES
         return stride, COMMON_FRAMES
 
+    def reduce_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Frames as small as :meth:`score` can take them without changing the score: the common form's
+        square (``COMMON_SIZE``², frame by frame; resizing it again is the identity), else the frames.
+        verify applies it to each decoded chunk, so a 4K clip's planned frames take 200 KB each, not 25 MB."""
+        if self.preprocess != "common-form":
+            return frames
+        from detectors.common_form import resize_square
+
+        return resize_square(frames)
+
     def crops(self, frames, fps: float | None = None) -> np.ndarray:
         """The crops ``[K, t, s, s, 3]`` the score averages over (see the module docstring); with
         ``preprocess="common-form"`` cut from the clip's common form (``fps``: the clip's rate; None

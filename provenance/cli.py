@@ -439,15 +439,14 @@ def repo_merge(
 def _lookup_clip(repository, path: Path, wm_key_path: Path, load_watermark_key):
     """By the exact bytes first (cheap, certain), else by the watermark payload in the pixels."""
     from provenance.credentials import sha256_file
-    from provenance.media import read_video
-    from provenance.verify import MAX_DECODED_FRAMES, read_watermark
+    from provenance.verify import MAX_DECODED_FRAMES, read_pixels, read_watermark
 
     record = repository.lookup_file_sha256(sha256_file(path))
     if record is not None:
         return record, "file SHA-256"
     if not wm_key_path.exists():
         return None, "file SHA-256; no watermark key to read its payload"
-    mark = read_watermark(read_video(path, max_frames=MAX_DECODED_FRAMES).frames, load_watermark_key(wm_key_path))
+    mark = read_watermark(read_pixels(path, [], MAX_DECODED_FRAMES, True, None).work, load_watermark_key(wm_key_path))
     if not mark.found:
         return None, f"file SHA-256 and watermark ({mark.note or 'no watermark found'})"
     return repository.lookup(mark.payload), f"watermark payload {mark.payload}"

@@ -23,7 +23,7 @@ from provenance.keys import SignerConfig
 from provenance.media import Video, read_video, write_video
 from provenance.repository import PAYLOAD_BYTES, ManifestRepository
 from provenance.timing import StageTimer
-from provenance.verify import MAX_DECODED_FRAMES
+from provenance.verify import MAX_DECODED_FRAMES, read_pixels, watermark_frames
 
 if TYPE_CHECKING:
     from provenance.watermark.core import Detection
@@ -56,7 +56,7 @@ class CredentialedClip:
     # keep_decoded: the pixels of the delivered clip (decoded once, for the watermark check) and what the
     # check found in them. Signing adds a manifest box and moves no sample, so they are the clip's pixels.
     decoded: Video | None = None
-    detection: Detection | None = None  # the watermark search over decoded.frames[:CHECK_FRAMES]
+    detection: Detection | None = None  # the watermark search over the frames verify reads (watermark_frames)
 
 
 def _working_files(out: Path) -> tuple[Path, Path]:
@@ -119,15 +119,15 @@ def credential_clip(
     Content Credentials becomes the parentOf ingredient of the new manifest, which opens it
     (``c2pa.opened``) instead of claiming to have created it.
 
-    ``check_watermark`` decodes the encoded clip (its first :data:`CHECK_FRAMES` frames, what verify
-    reads) and looks for the payload; where the mark did not survive, it is embedded again
+    ``check_watermark`` reads the encoded clip as verify does (its first frames, streamed:
+    :func:`provenance.verify.read_pixels`) and looks for the payload; where the mark did not survive, it is embedded again
     pre-compensated for the codec, and then encoded :data:`CRF_FALLBACK_STEP` CRF lower at a time (down
     to CRF 1); a clip whose mark is still lost is reported (``watermark_verified=False``, and a warning)
     rather than registered silently under a payload no one can recover. ``payload_prefix`` fixes the
     first bytes of the payload (the generation pipeline puts its generator id there); the rest is random.
 
-    ``keep_decoded`` (with ``check_watermark``): the check decodes every frame, not only the first
-    :data:`CHECK_FRAMES`, and the result keeps them and the detection (``decoded``, ``detection``), so a
+    ``keep_decoded`` (with ``check_watermark``): the check decodes every frame, not only those the
+    watermark is read from, and the result keeps them and the detection (``decoded``, ``detection``), so a
     caller that scores the clip need not decode it again (a file in memory, not streamed: a pipeline's).
     """
     from provenance import watermark
@@ -204,8 +204,11 @@ def credential_clip(
             mark_and_encode(codec_crf, crf)
             if not check_watermark:
                 break
-            decoded = read_video(unsigned, max_frames=None if keep_decoded else CHECK_FRAMES)
-            detection = watermark.detect(decoded.frames[:CHECK_FRAMES], watermark_key)
+            if keep_decoded:
+                decoded = read_video(unsigned)
+                detection = watermark.detect(decoded.frames[: watermark_frames(decoded.height, decoded.width)], watermark_key)
+            else:  # streamed, as verify reads it: the watermark's work frames, never the frames themselves
+                detection = watermark.detect_work(read_pixels(unsigned, [], CHECK_FRAMES, True, None).work, watermark_key)
             timer.lap("watermark_check")
             verified = bool(detection.found and detection.payload == payload)
             if verified or (codec_crf is not None and crf <= CRF_FALLBACK_FLOOR):

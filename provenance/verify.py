@@ -94,7 +94,11 @@ NO_VIDEO_RULE = (
 # Every frame carries the whole watermark payload, so a few seconds of frames decide as well as all
 # of them; decoding a long 1080p clip whole would cost seconds and gigabytes.
 MAX_DECODED_FRAMES = 64
-PIXEL_CHUNK = 8  # frames decoded at a time: 200 MB at 4K
+# Above 1080p fewer frames carry as much evidence: the work frames box-average more pixels each, so the
+# watermark reads its first frames up to this many pixels (64 frames at 1080p, 16 at 4K), never under 8.
+WATERMARK_PIXELS = MAX_DECODED_FRAMES * 1920 * 1080
+MIN_WATERMARK_FRAMES = 8
+CHUNK_PIXELS = 8 * 1920 * 1080  # decoded at a time: 8 frames at 1080p (50 MB), 2 at 4K
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,9 @@ class DetectorEstimate:
 # Called with a provenance.media.Video of the clip's first frames. A detector that reads only some of them
 # says which with an attribute ``frame_plan(fps, frames) -> (stride, count) | None``: verify then decodes
 # the clip chunk by chunk and hands it just frames 0, stride, 2·stride, … (count of them), with
-# ``video.meta["frame_plan"] = (stride, count)``, so a 4K clip is never held whole.
+# ``video.meta["frame_plan"] = (stride, count)``, so a 4K clip is never held whole; an attribute
+# ``reduce_frames(frames) -> frames`` (applied to each chunk's planned frames) shrinks them as far as the
+# detector's own preprocessing would, without changing its score.
 Detector = Callable[["object"], DetectorEstimate]
 
 
@@ -339,10 +345,10 @@ def verify_file(
     if container.kind in ("audio", "image"):
         no_video = container.name
     elif evidence.video is not None:
-        pixels = _Pixels.of(evidence.video, max_frames, watermark_key is not None and evidence.watermark is None)
+        pixels = Pixels.of(evidence.video, max_frames, watermark_key is not None and evidence.watermark is None)
     elif watermark_key is not None or detector is not None or report is None:
         try:
-            pixels = _read_pixels(path, fragments, max_frames, watermark_key is not None, detector)
+            pixels = read_pixels(path, fragments, max_frames, watermark_key is not None, detector)
         except MediaError as exc:
             if exc.reason == "contains no video stream" and container.mime is not None:
                 no_video = f"{container.name} without a video stream"
@@ -390,8 +396,16 @@ def verify_file(
     return verdict
 
 
+def watermark_frames(height: int, width: int, max_frames: int | None = MAX_DECODED_FRAMES) -> int | None:
+    """How many of a clip's first frames the watermark is read from (see :data:`WATERMARK_PIXELS`): the
+    same for verify and for the read-back check when signing, so a signer sees what a verifier will."""
+    if max_frames is None:
+        return None
+    return min(max_frames, max(MIN_WATERMARK_FRAMES, WATERMARK_PIXELS // max(1, height * width)))
+
+
 @dataclass
-class _Pixels:
+class Pixels:
     """What verify keeps of a clip's pixels: the watermark's work frames of its first frames, and the
     frames the detector reads (``None`` where not wanted)."""
 
@@ -399,37 +413,40 @@ class _Pixels:
     video: Video | None = None
 
     @classmethod
-    def of(cls, video: Video, max_frames: int | None, watermark: bool) -> _Pixels:
+    def of(cls, video: Video, max_frames: int | None, watermark: bool) -> Pixels:
         if max_frames is not None and video.num_frames > max_frames:
             video = type(video)(video.frames[:max_frames], video.fps, video.meta)
         if not watermark:
             return cls(None, video)
         from provenance.watermark import work_frames
 
-        return cls(work_frames(video.frames), video)
+        return cls(work_frames(video.frames[: watermark_frames(video.height, video.width, max_frames)]), video)
 
 
-def _read_pixels(path: Path, fragments: list[Path], max_frames: int | None, watermark: bool, detector) -> _Pixels:
-    """Decode the clip chunk by chunk, keeping only what is judged — the watermark's work frames of the
-    first ``max_frames`` frames (kilobytes a frame) and the frames the detector reads (its ``frame_plan``)
+def read_pixels(path: Path, fragments: list[Path], max_frames: int | None, watermark: bool, detector) -> Pixels:
+    """Decode the clip chunk by chunk, keeping only what is judged — the watermark's work frames of its
+    first :func:`watermark_frames` frames (kilobytes a frame) and the frames the detector reads (its ``frame_plan``)
     — so memory does not grow with the frame size times the frames read. With neither, one frame is
     decoded, to know the file is a video. A detector without a plan gets the first ``max_frames`` frames."""
     from provenance.media import Video, iter_video, probe_video, read_video
 
     if detector is not None and getattr(detector, "frame_plan", None) is None:
-        return _Pixels.of(read_video(path, max_frames=max_frames, segments=fragments), max_frames, watermark)
+        return Pixels.of(read_video(path, max_frames=max_frames, segments=fragments), max_frames, watermark)
     info = probe_video(path, segments=fragments)
     plan = detector.frame_plan(info.fps, info.promised_frames or None) if detector is not None else None
-    limits = [max_frames if watermark else 0]
+    reduce = getattr(detector, "reduce_frames", None) or (lambda frames: frames)
+    marked = watermark_frames(info.height, info.width, max_frames)
+    limits = [marked if watermark else 0]
     if detector is not None:
         limits.append(max_frames if plan is None else plan[0] * (plan[1] - 1) + 1)
     limit = None if None in limits else max(max(limits), 1)
     works, kept, index = [], [], 0
-    for chunk in iter_video(path, chunk=PIXEL_CHUNK, max_frames=limit, segments=fragments):
-        if watermark and (max_frames is None or index < max_frames):
+    chunk_frames = max(1, CHUNK_PIXELS // max(1, info.height * info.width))
+    for chunk in iter_video(path, chunk=chunk_frames, max_frames=limit, segments=fragments):
+        if watermark and (marked is None or index < marked):
             from provenance.watermark import work_frames
 
-            works.append(work_frames(chunk if max_frames is None else chunk[: max_frames - index]))
+            works.append(work_frames(chunk if marked is None else chunk[: marked - index]))
         if detector is not None:
             if plan is None:
                 kept.append(chunk if max_frames is None else chunk[: max_frames - index])
@@ -437,7 +454,7 @@ def _read_pixels(path: Path, fragments: list[Path], max_frames: int | None, wate
                 stride, count = plan
                 wanted = [i - index for i in range(index, index + len(chunk)) if i % stride == 0 and i // stride < count]
                 if wanted:
-                    kept.append(chunk[wanted])  # a copy: the chunk itself is let go
+                    kept.append(reduce(chunk[wanted]))  # a copy: the chunk itself is let go
         index += len(chunk)
     work = None
     if works:
@@ -450,7 +467,7 @@ def _read_pixels(path: Path, fragments: list[Path], max_frames: int | None, wate
 
         meta = {} if plan is None else {"frame_plan": tuple(plan)}
         video = Video(np.concatenate(kept), info.fps, meta)
-    return _Pixels(work, video)
+    return Pixels(work, video)
 
 
 def _refuse_unjudgeable(path: Path, container, fragments: list[Path]) -> None:

@@ -382,3 +382,12 @@ def test_watermark_disagreeing_with_the_soft_binding_is_tampered(tmp_path, capsy
     assert result["payload_agreement"] is False and result["codes"] == ["synthvid.softBinding.mismatch"]
     code, out, _ = cli(capsys, "verify", lying.path, "--trust", keys.ca_cert, "--wm-key", keys.watermark_key)
     assert "DISAGREES" in out
+
+
+def test_the_watermark_is_read_from_a_pixel_budget_of_first_frames_the_same_for_sign_and_verify():
+    """64 frames up to 1080p, fewer above (the work frames average more pixels each), never under 8."""
+    from provenance.verify import watermark_frames
+
+    assert watermark_frames(64, 64) == watermark_frames(1080, 1920) == 64
+    assert watermark_frames(2160, 3840) == 16 and watermark_frames(4320, 7680) == 8
+    assert watermark_frames(2160, 3840, max_frames=4) == 4 and watermark_frames(2160, 3840, max_frames=None) is None

@@ -53,9 +53,10 @@ def make_record(finished: FinishedClip, request: ClipRequest, path: Path, spec: 
         video = read_video(path)
     watermark = None
     if watermark_key is not None:
-        from provenance.verify import MAX_DECODED_FRAMES, read_watermark
+        from provenance.verify import read_watermark, watermark_frames
 
-        watermark = read_watermark(video.frames[:MAX_DECODED_FRAMES], watermark_key, whole=finished.detection)
+        marked = video.frames[: watermark_frames(video.height, video.width)]
+        watermark = read_watermark(marked, watermark_key, whole=finished.detection)
     return ItemRecord(request, path, finished.row, video, spec, watermark)
 
 
