@@ -82,6 +82,27 @@ def measured(command: list[str]) -> tuple[dict, float, float]:
     return json.loads(done.stdout.strip().splitlines()[-1]), rss_kb / 1024, wall
 
 
+def verify_runs(path: Path, keys: Path, repo: Path) -> dict:
+    """``python -m provenance verify`` (C2PA, watermark, repository) and ``synthvid verify`` (the same plus
+    the default detector) of ``path`` in fresh processes under /usr/bin/time -v: peak RSS, wall, verdict."""
+    runs = {}
+    for name, module in (("provenance", "provenance"), ("with_detector", "genkit")):
+        options = ["--trust", str(keys / "ca.pem"), "--repo", str(repo), "--wm-key", str(keys / "watermark.key"), "--json"]
+        started = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", module, "verify", str(path), *options], capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+        verdict = json.loads(done.stdout)
+        verdict = verdict[0] if isinstance(verdict, list) else verdict
+        runs[name] = {
+            "rss_mb": rss_kb / 1024,
+            "wall": wall,
+            "verdict": verdict["verdict"],
+            "frames_used": (verdict.get("watermark") or {}).get("frames_used"),
+        }
+    return runs
+
+
 def sha256_seconds(path: Path) -> float:
     from provenance.credentials import sha256_file
 
@@ -109,6 +130,8 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--full-hd-seconds", type=float, default=5.0, help="the 1920x1080 clip for the C2PA-part check (0: skip)")
+    parser.add_argument("--uhd-seconds", type=float, default=0.0, help="a 3840x2160 clip, for verify's 4K memory and time (0: skip)")
+    parser.add_argument("--no-verify", action="store_true", help="sign only; do not time verify of each signed clip")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--rows", type=Path, help="write the section from the JSON rows a run printed (one a line) instead of running")
     parser.add_argument("--note", help="with --rows: when, where and under what load those rows were measured")
@@ -133,6 +156,8 @@ def main() -> None:
         cases = [(width, height, 60 * m) for m in args.minutes]
         if args.full_hd_seconds:
             cases.append((1920, 1080, args.full_hd_seconds))
+        if args.uhd_seconds:
+            cases.append((3840, 2160, args.uhd_seconds))
         for w, h, seconds in cases:
             source = make_source(tmp / f"source-{w}x{h}-{seconds:g}s.mp4", w, h, args.fps, seconds)
             out = tmp / "signed.mp4"
@@ -162,6 +187,8 @@ def main() -> None:
                     "sha_signed": sha256_seconds(out),
                 }
             )
+            if not args.no_verify:
+                rows[-1]["verify"] = verify_runs(out, keys.directory, tmp / "manifests.sqlite")
             print(json.dumps(rows[-1]), flush=True)
             source.unlink()
             out.unlink()
@@ -182,7 +209,7 @@ def section(rows: list[dict], args, started_at, load: float, from_log: bool = Fa
             f"{os.cpu_count()} CPUs shared with other jobs (load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)."
         ),
         f"Command: `nice -n 10 python benchmarks/sign_memory.py --minutes {' '.join(f'{m:g}' for m in args.minutes)} "
-        f"--size {args.size} --fps {args.fps:g}`. Sources: Big Buck Bunny scaled and looped, x264 ultrafast CRF 20, "
+        f"--size {args.size} --fps {args.fps:g}{f' --uhd-seconds {args.uhd_seconds:g}' if args.uhd_seconds else ''}`. Sources: Big Buck Bunny scaled and looped, x264 ultrafast CRF 20, "
         f"{args.fps:g} fps. Each sign is `credential_clip` (what `synthvid sign` runs) in a fresh process under "
         "`/usr/bin/time -v`; SHA-256 of the same file in-process, median of 3.",
         "",
@@ -199,6 +226,25 @@ def section(rows: list[dict], args, started_at, load: float, from_log: bool = Fa
             f"{1000 * s.get('sign', 0):.0f} ms | {1000 * s.get('register', 0):.0f} ms | {1000 * row['sha_source']:.0f} ms | "
             f"{1000 * row['sha_signed']:.0f} ms | {'yes' if s.get('sign', 0) <= limit else 'no'} ({1000 * limit:.0f} ms) |"
         )
+    verified = [row for row in rows if row.get("verify")]
+    if verified:
+        lines += [
+            "",
+            "Verify of each signed clip, in fresh processes under `/usr/bin/time -v` (the watermark is read from the "
+            "first frames up to 64 × 1080p pixels, streamed; the detector gets only its planned frames, shrunk to "
+            "its 256² common form):",
+            "",
+            "| clip | signed bytes | `python -m provenance verify`: peak RSS | wall | frames read | `synthvid verify` "
+            "(+ detector): peak RSS | wall | verdict | SHA-256 of the file |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        ]
+        for row in verified:
+            plain, full = row["verify"]["provenance"], row["verify"]["with_detector"]
+            lines.append(
+                f"| {row['size']} × {row['seconds']:g} s | {row['signed_bytes']:,} | {plain['rss_mb']:.0f} MB | {plain['wall']:.2f} s | "
+                f"{plain['frames_used']} | {full['rss_mb']:.0f} MB | {full['wall']:.2f} s | {plain['verdict']} / {full['verdict']} | "
+                f"{1000 * row['sha_signed']:.0f} ms |"
+            )
     return "\n".join(lines) + "\n"
 
 
