@@ -266,6 +266,12 @@ def verify(
         help="Trust anchor PEM: a CA certificate or a bundle such as the C2PA trust list (repeatable). "
         "Default: the key directory's ca.pem if it exists.",
     ),
+    allowed_list: Optional[List[Path]] = typer.Option(
+        None,
+        "--allowed-list",
+        help="PEM file of end-entity signer certificates trusted as they are, without a chain to a trust anchor "
+        "(repeatable; MP4-family files). The certificate is compared with the one in the signature, byte for byte.",
+    ),
     repo: Optional[Path] = typer.Option(None, "--repo", help="Manifest repository. Default: the user's, if it exists."),
     wm_key: Optional[Path] = typer.Option(None, "--wm-key", help="Watermark key file. Default: the key directory's, if it exists."),
     detector: bool = typer.Option(
@@ -290,12 +296,14 @@ def verify(
 
     Example: synthvid verify clip.mp4 --trust ca.pem --repo manifests.sqlite --wm-key watermark.key
     Example: synthvid verify init.mp4 seg*.m4s --trust C2PA-TRUST-LIST.pem
+    Example: synthvid verify clip.mp4 --trust C2PA-TRUST-LIST.pem --allowed-list newsroom-signers.pem
     """
-    from provenance.keys import WATERMARK_KEY, default_key_dir, load_trust_anchors, load_watermark_key
+    from provenance.keys import WATERMARK_KEY, default_key_dir, load_allowed_list, load_trust_anchors, load_watermark_key
     from provenance.repository import ManifestRepository, default_repository_path
     from provenance.verify import verify_file
 
     anchors = load_trust_anchors(trust)
+    allowed = load_allowed_list(allowed_list)
     key_path = wm_key or _existing(default_key_dir() / WATERMARK_KEY)
     watermark_key = load_watermark_key(key_path) if key_path else None
     repo_path = repo or _existing(default_repository_path())
@@ -310,7 +318,13 @@ def verify(
         for path, segments in _asset_groups(files):
             try:
                 verdict = verify_file(
-                    path, fragments=segments, trust_anchors_pem=anchors, repository=repository, watermark_key=watermark_key, detector=estimate
+                    path,
+                    fragments=segments,
+                    trust_anchors_pem=anchors,
+                    repository=repository,
+                    watermark_key=watermark_key,
+                    detector=estimate,
+                    allowed_certificates=allowed,
                 )
             except USER_ERRORS as exc:
                 if _debugging():

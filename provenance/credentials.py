@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import logging
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -803,6 +804,76 @@ def is_c2pa_box(path: str | Path, box: Box) -> bool:
     with open(path, "rb") as f:
         f.seek(box.offset + box.header_size)
         return f.read(16) == C2PA_BOX_UUID
+
+
+def embedded_store(path: str | Path) -> bytes | None:
+    """The C2PA manifest store (JUMBF) embedded in an MP4-family file — the body of its C2PA ``uuid`` box
+    after the purpose ``manifest`` and the 8-byte offset — or None where it carries none."""
+    for box in top_level_boxes(path):
+        if not is_c2pa_box(path, box):
+            continue
+        with open(path, "rb") as f:
+            f.seek(box.offset + box.header_size + 16 + 4)  # extended type, then version and flags
+            body = f.read(box.size - box.header_size - 20)
+        purpose, _, rest = body.partition(b"\0")
+        if purpose == b"manifest" and len(rest) > 8:
+            return rest[8:]
+    return None
+
+
+def _jumbf_boxes(data: bytes, start: int, end: int):
+    """``(type, payload start, payload end)`` of the boxes in ``data[start:end]``."""
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[at : at + 8])
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", data[at + 8 : at + 16])[0], 16
+        elif size == 0:
+            size = end - at
+        if size < header or at + size > end:
+            raise ManifestError(None, f"malformed JUMBF box at byte {at}")
+        yield kind, at + header, at + size
+        at += size
+
+
+def _jumbf_child(data: bytes, start: int, end: int, label: str) -> tuple[int, int] | None:
+    """The payload span of the JUMBF superbox labelled ``label`` among the boxes of ``data[start:end]``."""
+    for kind, s, e in _jumbf_boxes(data, start, end):
+        if kind != b"jumb":
+            continue
+        first = next(_jumbf_boxes(data, s, e), None)  # the description box: uuid, toggles, label
+        if first is None or first[0] != b"jumd" or not data[first[1] + 16] & 0x02:
+            continue
+        name_end = data.find(b"\0", first[1] + 17, first[2])
+        if name_end > 0 and data[first[1] + 17 : name_end].decode("utf-8", "replace") == label:
+            return s, e
+    return None
+
+
+def signer_certificate(store: bytes, label: str) -> bytes | None:
+    """The end-entity certificate (DER) that signed manifest ``label`` of a manifest store: the first of the
+    COSE_Sign1 signature's ``x5chain`` (header 33). None where the store has no such signature."""
+    import cbor2
+
+    top = _jumbf_child(store, 0, len(store), "c2pa")
+    manifest = top and _jumbf_child(store, *top, label)
+    signature = manifest and _jumbf_child(store, *manifest, "c2pa.signature")
+    if not signature:
+        return None
+    body = next((span for kind, *span in _jumbf_boxes(store, *signature) if kind == b"cbor"), None)
+    if body is None:
+        return None
+    try:
+        cose = cbor2.loads(store[body[0] : body[1]])
+        cose = cose.value if isinstance(cose, cbor2.CBORTag) else cose
+        protected = cbor2.loads(cose[0]) if cose[0] else {}
+        chain = protected.get(33) or cose[1].get(33) or cose[1].get("x5chain")
+    except (cbor2.CBORDecodeError, IndexError, TypeError, AttributeError, ValueError):
+        return None
+    if isinstance(chain, list):
+        chain = chain[0] if chain else None
+    return bytes(chain) if isinstance(chain, (bytes, bytearray)) else None
 
 
 def has_c2pa_box(path: str | Path) -> bool:

@@ -451,6 +451,27 @@ def load_trust_anchors(paths: list[str | Path] | None = None) -> bytes | None:
     return load_pem_bundle(paths, "trust anchor")
 
 
+def load_allowed_list(paths: list[str | Path] | None) -> list[bytes]:
+    """The end-entity certificates (DER) of allowed-list PEM files: signers trusted by their exact
+    certificate, whatever chain they carry (C2PA trust model, §14.4.3; c2pa-rs 0.91 ignores its
+    ``trust.allowed_list`` setting, so synthvid checks it). Refuses a CA certificate: an allowed list
+    names signers, not authorities."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    allowed = []
+    for path in paths or []:
+        for cert in load_certificates(_read_public(path, "allowed-list certificate"), path):
+            try:
+                is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+            except x509.ExtensionNotFound:
+                is_ca = False
+            if is_ca:
+                raise KeyFileError(path, f"holds a CA certificate ({cert.subject.rfc4514_string()}); an allowed list names end-entity signers")
+            allowed.append(cert.public_bytes(Encoding.DER))
+    return allowed
+
+
 def load_pem_bundle(paths: list[str | Path], what: str) -> bytes:
     """The given PEM certificate files joined into one bundle; each must hold at least one certificate."""
     bundle = b""

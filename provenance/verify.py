@@ -82,6 +82,7 @@ SOFT_BINDING_MISMATCH = "synthvid.softBinding.mismatch"
 SIGNED_FILE_MISMATCH = "synthvid.signedFile.mismatch"
 MANIFEST_CONFLICT = "synthvid.manifest.conflict"
 WATERMARK_UNDECLARED = "synthvid.watermark.undeclared"
+UNTRUSTED_CREDENTIAL = "signingCredential.untrusted"  # c2pa-rs: a valid signature by a signer no anchor vouches for
 # A clip that decodes to nothing as a whole is read again in halves of at least this many frames: a
 # splice of two marked clips carries two payloads, neither of which decodes over all frames.
 MIN_SEGMENT_FRAMES = 16
@@ -305,6 +306,7 @@ def verify_file(
     detector: Detector | None = None,
     max_frames: int | None = MAX_DECODED_FRAMES,
     evidence: ClipEvidence | None = None,
+    allowed_certificates: list[bytes] | tuple = (),
 ) -> Verdict:
     """The verdict for one asset. Raises :class:`MediaError` for bad input (missing, empty, truncated,
     neither a video nor a format C2PA is read from): a file that cannot be judged gets no verdict.
@@ -313,7 +315,9 @@ def verify_file(
     order); the manifest is validated with each and the pixels are read across them. ``repository``
     is a :class:`provenance.repository.ManifestRepository` (or ``None``); ``watermark_key`` enables the
     watermark check; ``detector`` adds a statistical estimate. Both see the first ``max_frames``
-    frames (``None``: all). ``evidence``: see :class:`ClipEvidence`.
+    frames (``None``: all). ``evidence``: see :class:`ClipEvidence`. ``allowed_certificates``: end-entity
+    certificates (DER, :func:`provenance.keys.load_allowed_list`) whose valid signatures are trusted
+    without a chain to an anchor (MP4-family files).
 
     Assets without video (audio, still images): see :data:`NO_VIDEO_RULE`.
     """
@@ -378,7 +382,7 @@ def verify_file(
     mark_found = mark is not None and mark.found
 
     if report is not None:
-        _judge_manifest(verdict, report, repository, path, trust_anchors_pem, evidence.file_sha256)
+        _judge_manifest(verdict, report, repository, path, trust_anchors_pem, evidence.file_sha256, allowed_certificates)
         verdict.fragment_results = list(report.fragments)
     elif mark_found:
         verdict.verdict = VerdictKind.WATERMARK_ONLY
@@ -512,7 +516,7 @@ def _claims(verdict: Verdict, report: ManifestReport) -> str:
     return f"this file's manifest {report.label} (signer {report.signer or 'unknown'}) claims {ai}{basis}"
 
 
-def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: Path, trust_anchors_pem, file_sha256: str | None) -> None:
+def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: Path, trust_anchors_pem, file_sha256: str | None, allowed=()) -> None:
     from provenance.watermark import ALGORITHM  # the soft-binding algorithm we can check
 
     verdict.validation_state = report.state
@@ -526,6 +530,8 @@ def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: 
         where = f"ingredient {ingredient.title or ingredient.manifest_label!r} (signer {ingredient.signer or 'unknown'})"
         verdict.explanations += [f"{where}: {text}" for text in ingredient.explanations]
     verdict.verdict = _c2pa_verdict(report, verdict.ingredients)
+    if allowed and verdict.verdict is VerdictKind.UNTRUSTED_SIGNER and set(report.failure_codes) == {UNTRUSTED_CREDENTIAL}:
+        _apply_allowed_list(verdict, report, path, allowed)
     c2pa_integrity_failure = verdict.verdict is VerdictKind.TAMPERED
 
     verdict.soft_binding_payloads = [p.hex() for alg, p in report.soft_bindings if alg == ALGORITHM]
@@ -640,6 +646,28 @@ def _judge_manifest(verdict: Verdict, report: ManifestReport, repository, path: 
         # Our watermark is in the pixels, and synthvid marks only what it credentials as generated.
         verdict.ai_generated = None
         verdict.ai_basis = ["disputed: the manifest says not AI-generated, but the pixels carry synthvid's watermark"]
+
+
+def _apply_allowed_list(verdict: Verdict, report: ManifestReport, path: Path, allowed) -> None:
+    """TRUSTED when the only fault c2pa-rs found is an untrusted signer whose end-entity certificate —
+    read from the signature itself, not from names — is on the allowed list."""
+    import hashlib
+
+    from provenance.credentials import embedded_store, signer_certificate
+
+    store = embedded_store(path) if report.label else None
+    certificate = signer_certificate(store, report.label) if store else None
+    if certificate is None:
+        verdict.notes.append("allowed list not checked: the signer's certificate could not be read from this file")
+        return
+    if certificate not in allowed:
+        return
+    verdict.verdict = VerdictKind.TRUSTED
+    verdict.codes = [code for code in verdict.codes if code != UNTRUSTED_CREDENTIAL]
+    verdict.notes.append(
+        f"trusted by the allowed list: the signer's certificate (SHA-256 {hashlib.sha256(certificate).hexdigest()[:16]}…) "
+        "is on it; c2pa-rs, which checks chains to the trust anchors only, reports signingCredential.untrusted"
+    )
 
 
 def _yes_no(flag: bool | None) -> str:

@@ -391,3 +391,30 @@ def test_the_watermark_is_read_from_a_pixel_budget_of_first_frames_the_same_for_
     assert watermark_frames(64, 64) == watermark_frames(1080, 1920) == 64
     assert watermark_frames(2160, 3840) == 16 and watermark_frames(4320, 7680) == 8
     assert watermark_frames(2160, 3840, max_frames=4) == 4 and watermark_frames(2160, 3840, max_frames=None) is None
+
+
+def test_an_allowed_list_trusts_exactly_the_listed_signer_certificate(capsys, signed, keys, other_keys, tmp_path):
+    """c2pa-rs 0.91 ignores trust.allowed_list; synthvid compares the certificate inside the signature with
+    the listed ones byte for byte. A forger's certificate with the very same names is not trusted, a
+    tampered file stays TAMPERED, and a CA certificate in the list is refused (an allowed list names signers)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    def leaf(paths, name):
+        certificate = x509.load_pem_x509_certificates(paths.signer_chain.read_bytes())[0]
+        (tmp_path / name).write_bytes(certificate.public_bytes(Encoding.PEM))
+        return tmp_path / name
+
+    ours, forged = leaf(keys, "ours.pem"), leaf(other_keys, "forged.pem")
+    code, [result], _ = verify_json(capsys, signed.path, "--trust", other_keys.ca_cert)
+    assert (code, result["verdict"]) == (1, "UNTRUSTED_SIGNER")
+    code, [result], _ = verify_json(capsys, signed.path, "--trust", other_keys.ca_cert, "--allowed-list", ours)
+    assert (code, result["verdict"]) == (0, "TRUSTED") and "signingCredential.untrusted" not in result["codes"]
+    assert any("allowed list" in note for note in result["notes"])
+    code, [result], _ = verify_json(capsys, signed.path, "--trust", other_keys.ca_cert, "--allowed-list", forged)
+    assert (code, result["verdict"]) == (1, "UNTRUSTED_SIGNER")
+    tampered = flip_byte_in_box(signed.path, tmp_path / "tampered.mp4", "mdat")
+    code, [result], _ = verify_json(capsys, tampered, "--trust", other_keys.ca_cert, "--allowed-list", ours)
+    assert (code, result["verdict"]) == (1, "TAMPERED")
+    code, _, err = cli(capsys, "verify", signed.path, "--allowed-list", keys.signer_chain)
+    assert code == 2 and "holds a CA certificate" in err and len(err.strip().splitlines()) == 1
