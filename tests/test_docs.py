@@ -776,6 +776,19 @@ def test_world_and_help_commands_run_as_documented(tmp_path):
     assert any("Recovered attributes" in out and "circle" in out for out in outputs.values()), outputs  # analyze found the clip
 
 
+def _allowed_list_files(folder: Path) -> None:
+    """The files the --allowed-list example names: a trust list of another CA (so the chain alone is not
+    trusted) and the signer's own certificate as the allowed list (so the clip is TRUSTED by it)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from provenance.keys import init_keys
+
+    shutil.copy(init_keys(folder / "other-ca").ca_cert, folder / "C2PA-TRUST-LIST.pem")
+    leaf = x509.load_pem_x509_certificates((folder / "keys" / "signer.pem").read_bytes())[0]
+    (folder / "newsroom-signers.pem").write_bytes(leaf.public_bytes(Encoding.PEM))
+
+
 @pytest.mark.slow
 def test_sign_verify_and_detect_commands_run_as_documented(tmp_path, mp4):
     """keys init → sign in.mp4 → verify and detect the signed clip (as clip.mp4, signed.mp4 and other.mp4),
@@ -791,6 +804,7 @@ def test_sign_verify_and_detect_commands_run_as_documented(tmp_path, mp4):
         if command.argv[0] == "keys":
             for name in ("ca.pem", "watermark.key"):
                 shutil.copy(tmp_path / "keys" / name, tmp_path / name)
+            _allowed_list_files(tmp_path)
         if command.argv[0] == "sign":
             payload = re.search(r"payload ([0-9a-f]{16})", done.stdout).group(1)
             for name in ("clip.mp4", "other.mp4"):
