@@ -18,6 +18,19 @@ PROMPTS = [
 SMALL = ("--model", "shapes-world", "--frames", "8", "--height", "64", "--width", "64")
 
 
+def load_script(name: str):
+    """``benchmarks/<name>.py`` as a module (registered in ``sys.modules``, where dataclasses look their
+    module up), so a test can call its functions."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_suite(folder: Path, prompts: list[str] = PROMPTS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     suite = folder / "suite.txt"

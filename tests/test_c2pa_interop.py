@@ -3,11 +3,10 @@ synthvid agrees with c2pa-rs or says more, never less. Skipped where ../shared/c
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from bench_helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "c2pa-fixtures"
@@ -16,11 +15,7 @@ pytestmark = pytest.mark.skipif(not (FIXTURES / "video").is_dir(), reason="../sh
 
 @pytest.fixture(scope="module")
 def interop():
-    spec = importlib.util.spec_from_file_location("c2pa_interop", ROOT / "benchmarks" / "c2pa_interop.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["c2pa_interop"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("c2pa_interop")
 
 
 SAMPLE = [

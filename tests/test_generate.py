@@ -460,14 +460,9 @@ def test_synthvid_tiny_training_stopped_and_resumed_ends_where_a_straight_run_do
 
 
 def _benchmark(name: str):
-    import importlib.util
-    from pathlib import Path
+    from bench_helpers import load_script
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 @pytest.mark.slow
