@@ -161,6 +161,7 @@ def test_stored_manifest_store_still_validates_its_signature(signed, anchors):
         read_manifest_store(b"\x00" * 64, None, anchors)
 
 
+@pytest.mark.slow  # waits for a leaf certificate to expire
 def test_expired_leaf_is_reported_expired(expiring_chain, anchors):
     path, not_after = expiring_chain
     wait_until(not_after)

@@ -150,7 +150,9 @@ def test_debug_shows_the_traceback(synthvid):
     ("argv", "message", "error_class"),
     [
         (["provenance", "verify", "nowhere.mp4"], "error: nowhere.mp4: no such file", "MediaError"),
-        (["eval", "eval", "--fake", "nowhere"], "error: nowhere: no such folder", "InputSetError"),
+        pytest.param(  # python -m eval imports torch and open_clip: about 10 s on 2 cores
+            ["eval", "eval", "--fake", "nowhere"], "error: nowhere: no such folder", "InputSetError", marks=pytest.mark.slow
+        ),
         (["detectors", "detect", "train", "--data", "nowhere.csv", "--out", "x"], "error: nowhere.csv: no such file or folder", "DatasetError"),
     ],
 )
