@@ -14,6 +14,7 @@ its column to ``genkit.bench.finalize.SCORE_COLUMNS``.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from genkit.bench.options import BenchOptions
@@ -35,7 +36,7 @@ class ScoringContext:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-class Scorer:
+class Scorer(ABC):
     """One per-item measurement. ``names``: the --metrics names that enable it (empty: see :meth:`wanted`)."""
 
     names: tuple[str, ...] = ()
@@ -48,11 +49,12 @@ class Scorer:
     def wanted(cls, context: ScoringContext) -> bool:
         return bool(set(cls.names) & set(context.options.metrics))
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook: a scorer without models loads nothing
         """Load models and check options, once per run."""
 
+    @abstractmethod
     def score(self, record: ItemRecord) -> dict:
-        raise NotImplementedError
+        """The columns this scorer adds to the record's row."""
 
     def score_reference(self, frames) -> dict:
         """Columns of a reference clip (``features``, ``p_synthetic``); empty if it scores none."""
@@ -80,7 +82,7 @@ class ClipMetrics(Scorer):
     names = ("clipsim", "temporal")
     stage = "clip_metrics"
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook: a scorer without models loads nothing
         from eval.evaluate import EvalSettings, FolderEvaluation
 
         options = self.context.options
@@ -105,7 +107,7 @@ class FvdFeatures(Scorer):
     names = ("fvd",)
     stage = "fvd_features"
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook: a scorer without models loads nothing
         from eval.fvd import make_extractor
 
         self.extractor = make_extractor(self.context.options.fvd_extractor)
@@ -155,7 +157,7 @@ class Verification(Scorer):
     def wanted(cls, context: ScoringContext) -> bool:
         return context.provenance is not None
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook: a scorer without models loads nothing
         from provenance.keys import load_trust_anchors
 
         self.trust_anchors = load_trust_anchors([self.context.provenance.trust_anchor])
@@ -195,7 +197,7 @@ class Robustness(Scorer):
             return False
         return super().wanted(context)
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook: a scorer without models loads nothing
         from provenance.watermark.attacks import ATTACKS_BY_NAME
 
         unknown = [name for name in self.context.options.attacks if name not in ATTACKS_BY_NAME]
@@ -229,7 +231,7 @@ class DetectorScore(Scorer):
     names = ("detector",)
     stage = "detector"
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - an optional hook: a scorer without models loads nothing
         import detectors
 
         try:
