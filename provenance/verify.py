@@ -229,8 +229,12 @@ def read_watermark(frames, key: bytes, whole: Detection | None = None) -> Waterm
     two marked clips)."""
     from provenance import watermark
 
-    work = frames if isinstance(frames, watermark.WorkFrames) else watermark.work_frames(frames)
-    found = watermark.detect_work(work, key) if whole is None else whole
+    # The work frames are made only if a search runs: a caller's ``whole`` that found the mark needs none.
+    work = frames if isinstance(frames, watermark.WorkFrames) else None
+    if whole is None:
+        work = work or watermark.work_frames(frames)
+        whole = watermark.detect_work(work, key)
+    found = whole
     result = WatermarkResult(
         checked=True,
         found=bool(found.found),
@@ -239,9 +243,10 @@ def read_watermark(frames, key: bytes, whole: Detection | None = None) -> Waterm
         bit_errors_corrected=found.bit_errors_corrected,
         frames_used=found.frames_used,
     )
-    total = work.frames
+    total = work.frames if work is not None else len(frames)
     if result.found or total < 2 * MIN_SEGMENT_FRAMES:
         return result
+    work = work or watermark.work_frames(frames)
     # Nothing over the whole clip: a splice of two marked clips reads as noise there, each half as one.
     for start, end in ((0, total // 2), (total // 2, total)):
         part = watermark.detect_work(work[start:end], key)
@@ -436,6 +441,10 @@ def read_pixels(path: Path, fragments: list[Path], max_frames: int | None, water
 
     if detector is not None and getattr(detector, "frame_plan", None) is None:
         return Pixels.of(read_video(path, max_frames=max_frames, segments=fragments), max_frames, watermark)
+    import numpy as np
+
+    from provenance.watermark import WorkFrames, work_frames
+
     info = probe_video(path, segments=fragments)
     plan = detector.frame_plan(info.fps, info.promised_frames or None) if detector is not None else None
     reduce = getattr(detector, "reduce_frames", None) or (lambda frames: frames)
@@ -448,8 +457,6 @@ def read_pixels(path: Path, fragments: list[Path], max_frames: int | None, water
     chunk_frames = max(1, CHUNK_PIXELS // max(1, info.height * info.width))
     for chunk in iter_video(path, chunk=chunk_frames, max_frames=limit, segments=fragments):
         if watermark and (marked is None or index < marked):
-            from provenance.watermark import work_frames
-
             works.append(work_frames(chunk if marked is None else chunk[: marked - index]))
         if detector is not None:
             if plan is None:
@@ -460,15 +467,9 @@ def read_pixels(path: Path, fragments: list[Path], max_frames: int | None, water
                 if wanted:
                     kept.append(reduce(chunk[wanted]))  # a copy: the chunk itself is let go
         index += len(chunk)
-    work = None
-    if works:
-        from provenance.watermark import WorkFrames
-
-        work = WorkFrames.concat(works)
+    work = WorkFrames.concat(works) if works else None
     video = None
     if kept:
-        import numpy as np
-
         meta = {} if plan is None else {"frame_plan": tuple(plan)}
         video = Video(np.concatenate(kept), info.fps, meta)
     return Pixels(work, video)
