@@ -66,8 +66,10 @@ class Video:
         return self.num_frames / self.fps
 
 
+@functools.cache
 def return_freed_buffers() -> None:
-    """Make freed frame buffers go back to the operating system (glibc; elsewhere nothing to do).
+    """Make freed frame buffers go back to the operating system (glibc; elsewhere nothing to do); once
+    per process, by :func:`iter_video`, through which every stream of frames starts.
 
     glibc raises its mmap threshold to the size of the largest block freed (up to 32 MB), so after the
     first chunk every frame buffer of a stream comes from the heap, where freed ones stay mapped between
@@ -467,6 +469,7 @@ def iter_video(path: str | Path, *, chunk: int = 1, max_frames: int | None = Non
 
     if chunk < 1:
         raise MediaError(path, f"chunk must be >= 1, got {chunk}")
+    return_freed_buffers()
     path = Path(path)
     container, stream, info, source = _open_video(path, segments)
     if threaded:

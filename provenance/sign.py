@@ -20,7 +20,7 @@ import numpy as np
 from provenance.credentials import GenerationParams, GeneratorInfo, build_manifest, sha256_file, sign_file
 from provenance.errors import SigningError
 from provenance.keys import SignerConfig
-from provenance.media import Video, read_video, return_freed_buffers, write_video
+from provenance.media import Video, read_video, write_video
 from provenance.repository import PAYLOAD_BYTES, ManifestRepository
 from provenance.timing import StageTimer
 from provenance.verify import MAX_DECODED_FRAMES, read_pixels, watermark_frames
@@ -136,7 +136,6 @@ def credential_clip(
 
     source = None if isinstance(clip, Video) else Path(clip)
     if source is not None:
-        return_freed_buffers()
         info = probe_video(source)
         fps, num_frames = info.fps, None
         fmt = c2pa_format(info.container)
