@@ -73,13 +73,16 @@ def sign_one(source: str, out: str, keys: str, repo: str) -> None:
     print(json.dumps({"seconds": result.seconds, "verified": result.watermark_verified, "crf": result.crf, "bytes": Path(out).stat().st_size}))
 
 
-def measured(command: list[str]) -> tuple[dict, float, float]:
-    """Run ``command`` under /usr/bin/time -v: (its JSON output, peak RSS in MB, wall seconds)."""
+def measured(command: list[str], exit_codes: tuple[int, ...] = (0,)) -> tuple[str, float, float]:
+    """Run ``command`` under /usr/bin/time -v: (its standard output, peak RSS in MB, wall seconds); an
+    exit code outside ``exit_codes`` is an error."""
     started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=True)
+    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
     wall = time.perf_counter() - started
+    if done.returncode not in exit_codes:
+        raise subprocess.CalledProcessError(done.returncode, command, done.stdout, done.stderr)
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    return json.loads(done.stdout.strip().splitlines()[-1]), rss_kb / 1024, wall
+    return done.stdout, rss_kb / 1024, wall
 
 
 def verify_runs(path: Path, keys: Path, repo: Path) -> dict:
@@ -88,14 +91,12 @@ def verify_runs(path: Path, keys: Path, repo: Path) -> dict:
     runs = {}
     for name, module in (("provenance", "provenance"), ("with_detector", "genkit")):
         options = ["--trust", str(keys / "ca.pem"), "--repo", str(repo), "--wm-key", str(keys / "watermark.key"), "--json"]
-        started = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", module, "verify", str(path), *options], capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-        verdict = json.loads(done.stdout)
+        # exit 1 is a verdict other than TRUSTED: still a measurement
+        out, rss_mb, wall = measured([sys.executable, "-m", module, "verify", str(path), *options], exit_codes=(0, 1))
+        verdict = json.loads(out)
         verdict = verdict[0] if isinstance(verdict, list) else verdict
         runs[name] = {
-            "rss_mb": rss_kb / 1024,
+            "rss_mb": rss_mb,
             "wall": wall,
             "verdict": verdict["verdict"],
             "frames_used": (verdict.get("watermark") or {}).get("frames_used"),
@@ -170,7 +171,8 @@ def main() -> None:
                 str(keys.directory),
                 str(tmp / "manifests.sqlite"),
             ]
-            report, rss, wall = measured(command)
+            printed, rss, wall = measured(command)
+            report = json.loads(printed.strip().splitlines()[-1])
             rows.append(
                 {
                     "size": f"{w}x{h}",
