@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from math import comb
 
 import numpy as np
@@ -26,10 +27,18 @@ BCH_T = 11
 _MESSAGE_BYTES = PAYLOAD_BYTES + TAG_BYTES
 
 
-def _bch():
-    import bchlib
+_local = threading.local()
 
-    return bchlib.BCH(BCH_T, m=8)
+
+def _bch():
+    """This thread's BCH codec: building one costs more than a decode, and a codec keeps the error
+    locations of its last decode for ``correct``, so threads must not share one."""
+    bch = getattr(_local, "bch", None)
+    if bch is None:
+        import bchlib
+
+        bch = _local.bch = bchlib.BCH(BCH_T, m=8)
+    return bch
 
 
 _PARITY_BITS = _bch().ecc_bits  # 84: bchlib pads the parity to whole bytes; the pad bits are not sent

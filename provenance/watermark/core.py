@@ -920,7 +920,7 @@ def embed_stream(
 
 
 def _evidence(values: np.ndarray, dither: np.ndarray, step: float, scale: float | None = None, weight: np.ndarray | float = 1.0) -> np.ndarray:
-    """Soft evidence per unit for bit 0 (positive) or 1 (negative), summed over the leading axis.
+    """Soft evidence per unit for bit 0 (positive) or 1 (negative), summed over the frame axis (second from last).
 
     Units of strong local contrast (``|value|`` large against ``scale``, :data:`CONTRAST_STEPS` coarse
     steps) are where codecs move values most; they count less. The weight is a function of the
@@ -928,11 +928,14 @@ def _evidence(values: np.ndarray, dither: np.ndarray, step: float, scale: float 
     """
     scale = step if scale is None else scale
     weight = weight / (1.0 + (values / (CONTRAST_STEPS * scale)) ** 2)
-    return (np.cos(2 * np.pi * (values / step - dither)) * weight).sum(axis=0)
+    return (np.cos(2 * np.pi * (values / step - dither)) * weight).sum(axis=-2)
 
 
 def _soft_bits(evidence: np.ndarray, units: np.ndarray, bit_of_unit: np.ndarray) -> np.ndarray:
-    return np.bincount(bit_of_unit, weights=evidence * units, minlength=code.CODE_BITS)
+    """Per code bit, the summed evidence of its visible units: ``[..., units]`` → ``[..., CODE_BITS]``."""
+    if evidence.ndim == 1:
+        return np.bincount(bit_of_unit, weights=evidence * units, minlength=code.CODE_BITS)
+    return np.stack([np.bincount(bit_of_unit, weights=row * units, minlength=code.CODE_BITS) for row in evidence])
 
 
 def _lattice_fit(values: np.ndarray, units: np.ndarray, dither: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -1064,14 +1067,20 @@ def detect_work(work: WorkFrames, key: bytes) -> Detection:
             frame_weight = 1.0 if clipped is None else _unclipped_weight(clipped, view)
             fine_fit = _lattice_fit(frame_values, view.units, layout.fine_dither, step * GAINS / FINE)
             trials += [("frames", g) for g in _gain_order(fine_fit)]
+        # The soft bits of every trial at once (one array operation per statistic, not one per gain).
+        soft = {}
+        for name, values, dither, fine, weight in (
+            ("mean", mean_values, layout.dither, 1, mean_weight),
+            ("frames", frame_values if t > 1 else None, layout.fine_dither, FINE, frame_weight if t > 1 else None),
+        ):
+            indices = [g for n, g in trials if n == name]
+            if indices:
+                gains = GAINS[indices][:, None, None]
+                evidence = _evidence(values[None], dither, step * gains / fine, step * gains, weight)
+                soft[name] = dict(zip(indices, _soft_bits(evidence, view.units, layout.bit_of_unit)))
         for name, gain_index in trials:
             gain = float(GAINS[gain_index])
-            if name == "mean":
-                evidence = _evidence(mean_values, layout.dither, step * gain, weight=mean_weight)
-            else:
-                evidence = _evidence(frame_values, layout.fine_dither, step * gain / FINE, step * gain, frame_weight)
-            soft = _soft_bits(evidence, view.units, layout.bit_of_unit)
-            decoded = code.decode((soft < 0).astype(np.uint8), check_key, layout.scramble)
+            decoded = code.decode((soft[name][gain_index] < 0).astype(np.uint8), check_key, layout.scramble)
             if decoded is None:
                 continue
             payload, errors = decoded
