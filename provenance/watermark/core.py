@@ -958,7 +958,7 @@ def _search(means: np.ndarray, layout: _Layout, height: int, width: int) -> list
     three products with the image (one per vertical shift), shared by its nine shift hypotheses.
     """
     probe = means[0]
-    grid, factor = layout.grid, _box_factor(height, width)
+    grid = layout.grid
     steps = (_step(grid) * GAINS[::_COARSE_GAIN_STRIDE]).astype(np.float32)
     dither = layout.dither.astype(np.float32)
     scores: dict[tuple[int, float, float], float] = {}
@@ -968,22 +968,14 @@ def _search(means: np.ndarray, layout: _Layout, height: int, width: int) -> list
             return
         # The nine shifts at once, from the three row and three column axes they share (what _view
         # and _lattice_fit compute per hypothesis, vectorised: the search scores ~1,400 of them).
-        crop = float(CROPS[crop_index])
-        axes_y = [_axis(height, factor, crop, shift, grid) for shift in SHIFTS]
-        axes_x = [_axis(width, factor, crop, shift, grid) for shift in SHIFTS]
-        rows = np.stack([bumps.T for bumps, _ in axes_y])  # [3, grid, h]
-        cols = np.stack([bumps for bumps, _ in axes_x])  # [3, w, grid]
+        rows, cols, norm, units, mask, any_visible = _search_geometry(height, width, grid, crop_index)
         chips = (rows @ probe)[:, None] @ cols[None]  # [3 (y), 3 (x), grid, grid]
-        norm = rows.sum(axis=2)[:, None, :, None] * cols.sum(axis=1)[None, :, None, :]
-        visible = np.array([v for _, v in axes_y])[:, None, :, None] & np.array([v for _, v in axes_x])[None, :, None, :]
-        units = (visible & (norm > 1e-3)).reshape(9, grid, grid // UNIT_X, UNIT_X).all(axis=3).reshape(9, -1)
-        signed = (chips / np.maximum(norm, 1e-6) * layout.signs).reshape(9, grid, grid // UNIT_X, UNIT_X)
+        signed = (chips / norm * layout.signs).reshape(9, grid, grid // UNIT_X, UNIT_X)
         x = signed.mean(axis=3).reshape(9, 1, -1) / steps[None, :, None] - dither[None, None, :]
-        mask = units.astype(np.float32)
         fit = (np.cos(4 * np.pi * x) * mask[:, None, :]).sum(axis=2) / np.sqrt(np.maximum(mask.sum(axis=1), 1))[:, None]
         hypotheses = [(crop_index, sy, sx) for sy in SHIFTS for sx in SHIFTS]
-        for hypothesis, row, any_visible in zip(hypotheses, fit, units.any(axis=1)):
-            scores[hypothesis] = float(row.max()) if any_visible else -np.inf
+        for hypothesis, row, visible in zip(hypotheses, fit, any_visible):
+            scores[hypothesis] = float(row.max()) if visible else -np.inf
 
     def best(count):
         return sorted(scores, key=scores.get, reverse=True)[:count]
@@ -994,6 +986,24 @@ def _search(means: np.ndarray, layout: _Layout, height: int, width: int) -> list
         for i in range(max(0, crop_index - _COARSE_CROP_STRIDE + 1), min(len(CROPS), crop_index + _COARSE_CROP_STRIDE)):
             score(i)
     return [(scores[h], *h) for h in best(_CANDIDATES)]
+
+
+@lru_cache(maxsize=512)  # a frame size's crops on both grids: the same for every clip of that size
+def _search_geometry(height: int, width: int, grid: int, crop_index: int) -> tuple:
+    """What :func:`_search` needs of one crop hypothesis and its nine shifts, apart from the picture: the
+    stacked row and column bumps, the bump mass per chip, and which units are fully visible."""
+    crop, factor = float(CROPS[crop_index]), _box_factor(height, width)
+    axes_y = [_axis(height, factor, crop, shift, grid) for shift in SHIFTS]
+    axes_x = [_axis(width, factor, crop, shift, grid) for shift in SHIFTS]
+    rows = np.stack([bumps.T for bumps, _ in axes_y])  # [3, grid, h]
+    cols = np.stack([bumps for bumps, _ in axes_x])  # [3, w, grid]
+    norm = rows.sum(axis=2)[:, None, :, None] * cols.sum(axis=1)[None, :, None, :]
+    visible = np.array([v for _, v in axes_y])[:, None, :, None] & np.array([v for _, v in axes_x])[None, :, None, :]
+    units = (visible & (norm > 1e-3)).reshape(9, grid, grid // UNIT_X, UNIT_X).all(axis=3).reshape(9, -1)
+    out = (rows, cols, np.maximum(norm, 1e-6), units, units.astype(np.float32), units.any(axis=1))
+    for array in out:
+        array.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True)
