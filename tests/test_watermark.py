@@ -72,7 +72,7 @@ def test_round_trip_is_exact_invisible_and_keeps_shape(clip):
     out = embed(frames, PAYLOAD, KEY)
     assert out.shape == frames.shape and out.dtype == np.uint8
     assert not np.array_equal(out, frames)
-    assert psnr(frames, out) >= 42.0
+    assert psnr(frames, out) >= core.PSNR_FLOOR
     assert np.mean([core._ssim(a, b) for a, b in zip(frames, out)]) >= 0.98
     result = assert_recovers(out)
     assert result.bit_errors_corrected == 0
@@ -170,7 +170,7 @@ def test_one_frame_is_enough():
 def test_64px_clip_is_invisible_and_survives_resizing_brightness_and_frame_drop(clip):
     frames = clip(64, 8)
     out = embed(frames, PAYLOAD, KEY)
-    assert psnr(frames, out) >= 42.0
+    assert psnr(frames, out) >= core.PSNR_FLOOR
     assert np.mean([core._ssim(a, b) for a, b in zip(frames, out)]) >= 0.98
     for name in ("resize ×0.5", "resize ×0.75 back", "brightness ×0.5", "drop 20% frames"):
         assert_recovers(ATTACKS_BY_NAME[name].apply(out, 8.0, np.random.default_rng(1))[0])
@@ -422,3 +422,19 @@ def test_detection_on_work_frames_made_chunk_by_chunk_is_detection_on_the_whole_
     )
     with pytest.raises(WatermarkError, match="different frame sizes"):
         WorkFrames.concat([work_frames(world(96, 2)), work_frames(world(128, 2))])
+
+
+@pytest.mark.parametrize("lowered", [0, 42], ids=["nominal", "lowered-by-the-floors"])
+def test_marks_made_before_the_step_was_raised_are_still_found(monkeypatch, lowered):
+    """Issue #18 raised the step by STEP_GAIN_STEPS gain steps; clips marked before it (the old step, or
+    that step lowered by up to 42 gain steps by the quality floors) stay inside the detector's gain search."""
+    frames = camera(128, 8)
+    old = 1.025 ** -(core.STEP_GAIN_STEPS + lowered)
+    with monkeypatch.context() as patch:
+        patch.setattr(core, "STEP", core.STEP * old)
+        patch.setattr(core, "SMALL_STEP", core.SMALL_STEP * old)
+        patch.setattr(core, "PSNR_FLOOR", 0.0)
+        patch.setattr(core, "SSIM_FLOOR", 0.0)
+        marked = embed(frames, PAYLOAD, KEY)
+    result = assert_recovers(marked)
+    assert result.gain == pytest.approx(old, rel=1e-9)
