@@ -896,8 +896,9 @@ def embed_stream(
         rows = Rows(step, loss)
         per_frame = [_frame_mse(window_plan(i, step, loss)[0], synth, layout.signs) for i in range(len(windows))]
         predicted = _psnr_of(np.concatenate(per_frame))
-        if predicted < floor and scale == 1.0:  # lower the step before rendering
-            scale = float(GAINS[GAINS < 10 ** ((predicted - floor) / 20) * 0.995].max(initial=GAINS[0]))
+        if predicted < floor and attempt < 2:  # lower the step before rendering
+            scale = float(GAINS[GAINS < scale * 10 ** ((predicted - floor) / 20) * 0.995].max(initial=GAINS[0]))
+            loss = None  # the codec takes a larger share of a smaller mark: measure it again at the new step
             continue
         # The SSIM check needs only the middle frame: when it fails, the pass measures without writing.
         middle_marked = render_middle(rows)
@@ -921,6 +922,7 @@ def embed_stream(
             break
         # A whole number of gain steps (so that the detector's gain grid meets it exactly), with a margin.
         scale = float(GAINS[GAINS < scale * factor * 0.99].max(initial=GAINS[0]))
+        loss = None
         log.debug("embed: step lowered to %.3f of nominal for PSNR/SSIM", scale)
     return EmbedReport(t, shape[0], shape[1], scale, passes["source"], passes["written"])
 
