@@ -346,7 +346,17 @@ def _before_after(before: dict[str, dict], after: list[dict]) -> list[str]:
     return lines
 
 
-def report(args, records: list[dict], wall: float, before: dict[str, dict] | None = None) -> list[str]:
+def spread(rows: list[dict]) -> list[dict]:
+    """``rows`` round-robin over their (class, generator or source) groups: the first clip of every group,
+    then the second, ..., so that a run stopped early has measured every group it reached once."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["class"], row["generator_or_source"]), []).append(row)
+    rounds = max((len(g) for g in groups.values()), default=0)
+    return [group[i] for i in range(rounds) for group in groups.values() if i < len(group)]
+
+
+def report(args, records: list[dict], wall: float, before: dict[str, dict] | None = None, missing: int = 0) -> list[str]:
     done = [r for r in records if "cases" in r]
     failed = [r for r in records if "error" in r]
     splits = {"report": [r for r in done if r["split"] == "report"], "tune": [r for r in done if r["split"] == "tune"]}
@@ -358,6 +368,11 @@ def report(args, records: list[dict], wall: float, before: dict[str, dict] | Non
         f"({sum(r['class'] == 'ai' for r in done)} from AI generators, {sum(r['class'] == 'real' for r in done)} real camera clips; "
         f"{len({r['source'] for r in done})} generators and sources; read from there, nothing of them kept here); {len(failed)} skipped"
         + (": " + "; ".join(f"`{r['file']}` ({r['error']})" for r in failed[:8]) if failed else "")
+        + (
+            f"; **{missing} clips of the manifest not measured** (the run was stopped; the same command with the same `--cache` measures them)"
+            if missing
+            else ""
+        )
         + f". Wall time {wall / 60:.0f} min on 2 cores ({args.jobs} processes, niced). Only the *tune* split "
         f"({len(splits['tune'])} clips; sources with CRC-32 ≡ 0 mod 4) was looked at when issue #18 chose the step and PSNR floor; "
         f"the *report* split ({len(splits['report'])} clips, {len({r['source'] for r in splits['report']})} sources) is what the targets are judged on. "
@@ -481,6 +496,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "watermark_protocol.jsonl", help="finished clips (JSON lines): resume")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "watermark_protocol.md")
     parser.add_argument("--before", type=Path, default=None, help="an earlier run's --cache: add a before/after table of the clips both measured")
+    parser.add_argument(
+        "--spread", action="store_true", help="measure clips round-robin over generators and sources (a stopped run still covers them all)"
+    )
+    parser.add_argument("--report-only", action="store_true", help="write the report from --cache without measuring the clips it lacks")
     args = parser.parse_args(argv)
     if not (args.corpus / "manifest.jsonl").is_file():
         print(f"error: {args.corpus / 'manifest.jsonl'}: no real-world corpus there (../shared/realworld)", file=sys.stderr)
@@ -488,7 +507,9 @@ def main(argv=None) -> int:
     rows = rows_of(args.corpus)[: args.clips] if args.clips else rows_of(args.corpus)
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     records = _read_cache(args.cache) if args.cache.exists() else {}
-    todo = [r for r in rows if r["file"] not in records]
+    todo = [r for r in rows if r["file"] not in records] if not args.report_only else []
+    if args.spread:
+        todo = spread(todo)
     peers = tuple(p for p in args.peers.split(",") if p)
     start = time.perf_counter()
     print(f"{len(rows)} clips, {len(rows) - len(todo)} already in {args.cache}", file=sys.stderr)
@@ -504,9 +525,9 @@ def main(argv=None) -> int:
         - start
         + sum(r.get("seconds", 0.0) for r in records.values() if r["file"] not in {t["file"] for t in todo}) / max(args.jobs, 1)
     )
-    ordered = [records[r["file"]] for r in rows]
+    ordered = [records[r["file"]] for r in rows if r["file"] in records]
     before = _read_cache(args.before) if args.before else None
-    text = "\n".join(report(args, ordered, wall, before)) + "\n"
+    text = "\n".join(report(args, ordered, wall, before, missing=len(rows) - len(ordered))) + "\n"
     args.out.write_text(text)
     print(text)
     return 0

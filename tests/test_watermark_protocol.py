@@ -75,3 +75,14 @@ def test_one_real_clip_end_to_end_and_its_report(bench, tmp_path):
     assert "| native 16f | H.264 CRF 28 | exact ≥ 99.5 % |" in text
     assert "1 skipped: `real/none/missing.mp4` (gone)" in text
     assert "| real | DeepLabCut |" in text
+
+
+def test_spread_visits_every_group_before_any_second_clip(bench):
+    rows = [
+        {"class": c, "generator_or_source": s, "file": f"{c}/{s}/{i}"}
+        for c, s, n in (("ai", "A", 3), ("ai", "B", 1), ("real", "C", 2))
+        for i in range(n)
+    ]
+    order = [(r["generator_or_source"], r["file"][-1]) for r in bench.spread(rows)]
+    assert order == [("A", "0"), ("B", "0"), ("C", "0"), ("A", "1"), ("C", "1"), ("A", "2")]
+    assert sorted(r["file"] for r in bench.spread(rows)) == sorted(r["file"] for r in rows)
