@@ -363,7 +363,7 @@ def report(args, records: list[dict], wall: float, before: dict[str, dict] | Non
     lines = [
         "# The watermark on real footage: VideoSeal's protocol",
         "",
-        f"`nice -n 10 python benchmarks/watermark_protocol.py{' --clips ' + str(args.clips) if args.clips else ''}` — {ALGORITHM}, default strength, "
+        f"`nice -n 10 python benchmarks/watermark_protocol.py{' --clips ' + str(args.clips) if args.clips else ''}{' --spread' if getattr(args, 'spread', False) else ''}` — {ALGORITHM}, default strength, "
         f"embedder and detector as shipped. Material: {len(done)} clips of `../shared/realworld/manifest.jsonl` "
         f"({sum(r['class'] == 'ai' for r in done)} from AI generators, {sum(r['class'] == 'real' for r in done)} real camera clips; "
         f"{len({r['source'] for r in done})} generators and sources; read from there, nothing of them kept here); {len(failed)} skipped"
