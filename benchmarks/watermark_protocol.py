@@ -49,7 +49,6 @@ from typing import Callable
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
-os.environ.setdefault("SVT_LOG", "1")
 
 import numpy as np  # noqa: E402
 

@@ -581,6 +581,8 @@ def _encoder_settings(height: int, width: int, *, crf: int, preset: str, codec: 
         options["x264-params"] = f"asm={X264_DETERMINISTIC_ASM}"
     if not lossless and codec in _OTHER_ENCODERS:
         options = _OTHER_ENCODERS[codec](crf, preset)
+    if codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration to stderr otherwise
     return codec, pix_fmt, options, pad_h, pad_w
 
 
@@ -674,8 +676,6 @@ class VideoWriter:
     def _open(self, height: int, width: int) -> None:
         import av
 
-        if self.codec == "libsvtav1":
-            os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration to stderr otherwise
         codec, pix_fmt, options, self._pad_h, self._pad_w = _encoder_settings(
             height, width, crf=self.crf, preset=self.preset, codec=self.codec, lossless=self.lossless
         )
@@ -799,8 +799,6 @@ class CodecRoundTrip:
     def _open(self, height: int, width: int) -> None:
         import av
 
-        if self.codec == "libsvtav1":
-            os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration to stderr otherwise
         codec, pix_fmt, options, self._pad_h, self._pad_w = _encoder_settings(
             height, width, crf=self.crf, preset=self.preset, codec=self.codec, lossless=False
         )
