@@ -689,7 +689,7 @@ def embed(frames: np.ndarray, payload: bytes, key: bytes, strength: float = DEFA
     ``payload`` is exactly 8 bytes; ``key`` is a secret of at least 16 bytes (any length above; it is
     only ever passed through HMAC-SHA256). ``strength`` scales the lattice step; at 1.0 the step is
     lowered, where a clip needs it, until PSNR >= 42.0 dB and SSIM >= 0.981 (floors that move with
-    ``strength``). The detector finds strengths within its gain search (0.35–2.0 × brightness) itself.
+    ``strength``). The detector finds strengths within its gain search (0.29–2.0 × brightness) itself.
 
     ``codec_crf`` pre-compensates one H.264 round trip at that CRF whatever the frame size; by default
     frames of at least :data:`LOOP_MIN_SIDE` pixels are pre-compensated for CRF :data:`LOOP_CRF` and
@@ -1082,23 +1082,20 @@ def detect_work(work: WorkFrames, key: bytes) -> Detection:
         mean_values = _unit_values(means, view, layout.signs)
         mean_weight = 1.0 if clipped is None else _unclipped_weight(clipped_means, view)
         gain_fit = _lattice_fit(mean_values, view.units, layout.dither, step * GAINS)
-        trials = [("mean", g) for g in _gain_order(gain_fit)]
+        # Per statistic: (unit values, lattice offsets, lattice divisor, weights, gains to decode).
+        statistics = {"mean": (mean_values, layout.dither, 1, mean_weight, _gain_order(gain_fit))}
         if t > 1:  # one frame: both statistics are the same
             frame_values = _unit_values(luma, view, layout.signs)
             frame_weight = 1.0 if clipped is None else _unclipped_weight(clipped, view)
             fine_fit = _lattice_fit(frame_values, view.units, layout.fine_dither, step * GAINS / FINE)
-            trials += [("frames", g) for g in _gain_order(fine_fit)]
+            statistics["frames"] = (frame_values, layout.fine_dither, FINE, frame_weight, _gain_order(fine_fit))
+        trials = [(name, g) for name, (*_, order) in statistics.items() for g in order]
         # The soft bits of every trial at once (one array operation per statistic, not one per gain).
         soft = {}
-        for name, values, dither, fine, weight in (
-            ("mean", mean_values, layout.dither, 1, mean_weight),
-            ("frames", frame_values if t > 1 else None, layout.fine_dither, FINE, frame_weight if t > 1 else None),
-        ):
-            indices = [g for n, g in trials if n == name]
-            if indices:
-                gains = GAINS[indices][:, None, None]
-                evidence = _evidence(values[None], dither, step * gains / fine, step * gains, weight)
-                soft[name] = dict(zip(indices, _soft_bits(evidence, view.units, layout.bit_of_unit)))
+        for name, (values, dither, fine, weight, order) in statistics.items():
+            gains = GAINS[order][:, None, None]
+            evidence = _evidence(values[None], dither, step * gains / fine, step * gains, weight)
+            soft[name] = dict(zip(order, _soft_bits(evidence, view.units, layout.bit_of_unit)))
         for name, gain_index in trials:
             gain = float(GAINS[gain_index])
             decoded = code.decode((soft[name][gain_index] < 0).astype(np.uint8), check_key, layout.scramble)
