@@ -64,7 +64,9 @@ def eval_command(
     prompts: Optional[Path] = typer.Option(
         None, "--prompts", help="Prompts for CLIPSIM: .txt (one a line, clips in name order), .csv/.jsonl/.json (clip, prompt)."
     ),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated: fvd,clipsim,temporal (default: all that the inputs allow)."),
+    metrics: Optional[str] = typer.Option(
+        None, "--metrics", help="Comma-separated: fvd,clipsim,temporal,aesthetic (default: all that the inputs allow)."
+    ),
     fvd_extractor: str = typer.Option(
         "synthvid-tiny-video",
         "--fvd-extractor",
@@ -76,8 +78,8 @@ def eval_command(
         "--protocol",
         help="Reference protocols, comma-separated. FVD: synthvid (default: first 16 frames, ÷N−1), cd-fvd "
         "(cd-fvd 0.1.1: every frame, ÷N), or StyleGAN-V's fvd2048_16f, fvd2048_128f, fvd2048_128f_subsample8f (I3D only). "
-        "Temporal: vbench (VBench 0.1.5's resize/crop, DINO position interpolation, dynamic-degree subsampling and "
-        "rounding; default synthvid). E.g. --protocol cd-fvd,vbench.",
+        "Temporal and aesthetic: vbench (VBench 0.1.5's resize/crop, DINO position interpolation, dynamic-degree "
+        "subsampling and rounding; default synthvid). E.g. --protocol cd-fvd,vbench.",
     ),
     clip_model: str = typer.Option(
         "synthvid-tiny-clip",
@@ -88,6 +90,12 @@ def eval_command(
     quick_gelu: bool = typer.Option(False, "--quick-gelu", help="Force QuickGELU (OpenAI weights with a plain model name)."),
     subject_encoder: Optional[str] = typer.Option(
         None, "--subject-encoder", help="Encoder of subject consistency: clip (default) or timm:NAME:CHECKPOINT (VBench: DINO ViT-B/16)."
+    ),
+    aesthetic_head: Optional[Path] = typer.Option(
+        None,
+        "--aesthetic-head",
+        help="LAION's aesthetic predictor head (sa_0_4_vit_l_14_linear.pth, github.com/LAION-AI/aesthetic-predictor) for "
+        "VBench's aesthetic quality; VBench runs it on OpenAI CLIP ViT-L/14: --clip-model ViT-L-14-quickgelu --clip-pretrained ViT-L-14.pt.",
     ),
     reference_frames: Optional[int] = typer.Option(
         None, "--reference-frames", min=2, max=1024, help="Frames of world clips (default: the fake clips')."
@@ -117,6 +125,9 @@ def eval_command(
     (cd-fvd or StyleGAN-V's fvd2048_16f, ...); every FVD result names its protocol.
 
     Example: synthvid eval --fake runs/gen --reference world:shapes-smoke --metrics fvd,clipsim,temporal --json
+
+    Example (VBench's aesthetic quality): synthvid eval --fake runs/gen --metrics aesthetic --protocol vbench
+    --clip-model ViT-L-14-quickgelu --clip-pretrained ViT-L-14.pt --aesthetic-head sa_0_4_vit_l_14_linear.pth
 
     Example: synthvid eval --fake runs/gen --real ucf101/ --fvd-extractor i3d:i3d_pretrained_400.pt --protocol cd-fvd --save-reference ucf.npz
     (later: synthvid eval --fake runs/gen2 --reference ucf.npz --fvd-extractor i3d:i3d_pretrained_400.pt --protocol cd-fvd)
@@ -148,9 +159,14 @@ def eval_command(
         fakes.prompts = read_prompts(prompts, fakes)
     has_reference = reals is not None or reference is not None
     if chosen is None:
-        chosen = tuple(m for m in ("fvd", "clipsim", "temporal") if (m != "fvd" or has_reference) and (m != "clipsim" or fakes.prompts))
-    if temporal_protocol is not None and "temporal" not in chosen:
-        raise EvalError(None, f"--protocol: {temporal_protocol} is a protocol of the temporal metrics, which --metrics leaves out")
+        allowed = {"fvd": has_reference, "clipsim": bool(fakes.prompts), "temporal": True, "aesthetic": aesthetic_head is not None}
+        chosen = tuple(m for m, ok in allowed.items() if ok)
+    if temporal_protocol is not None and not {"temporal", "aesthetic"} & set(chosen):
+        raise EvalError(None, f"--protocol: {temporal_protocol} is a protocol of the temporal and aesthetic metrics, which --metrics leaves out")
+    if "aesthetic" in chosen and aesthetic_head is None:
+        raise EvalError(
+            None, "aesthetic quality needs --aesthetic-head FILE: LAION's sa_0_4_vit_l_14_linear.pth (github.com/LAION-AI/aesthetic-predictor)"
+        )
     if "fvd" in chosen and not has_reference:
         raise EvalError(fake, "FVD needs a reference set: give --real DIR or --reference world:SUITE")
     if "clipsim" in chosen:
@@ -170,6 +186,7 @@ def eval_command(
         quick_gelu=quick_gelu,
         subject_encoder=subject_encoder,
         temporal_protocol=temporal_protocol,
+        aesthetic_head=str(aesthetic_head) if aesthetic_head else None,
         max_frames=max_frames,
         batch_size=batch_size,
     )
@@ -285,6 +302,11 @@ def _print_report(rows: list[dict], summary: dict, target: Optional[Path]) -> No
         t = summary["temporal"]
         lines.append(f"Temporal (protocol {t['protocol']}): " + ", ".join(f"{k} {v:.4f}" for k, v in t.items() if isinstance(v, float)))
         for note in t.get("notes", []):
+            lines.append(f"  [yellow]note:[/] {note}")
+    if "aesthetic" in summary and summary["aesthetic"]["value"] is not None:
+        a = summary["aesthetic"]
+        lines.append(f"Aesthetic quality ({a['model']}, protocol {a['protocol']}): {a['value']:.4f} over {a['clips']} clips")
+        for note in a.get("notes", []):
             lines.append(f"  [yellow]note:[/] {note}")
     from eval.domain import is_out_of_domain
 

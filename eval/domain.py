@@ -43,12 +43,13 @@ ALTERNATIVES = {
     "clip_temp": OPENAI_CLIP,
     "background_consistency": OPENAI_CLIP,
     "subject_consistency": f"{DINO}, or {OPENAI_CLIP}",
+    "aesthetic_quality": "--clip-model ViT-L-14-quickgelu --clip-pretrained ViT-L-14.pt with LAION's head",
 }
 UNKNOWN = "domain unknown: embedded encoders are trained on the shapes world only"
 
 
 def embedded_metrics(metrics, *, clip_model: str | None, fvd_extractor: str | None, subject_encoder: str | None = None) -> dict[str, str]:
-    """``{metric: embedded encoder}`` for the metrics of ``metrics`` (groups fvd, clipsim, temporal)
+    """``{metric: embedded encoder}`` for the metrics of ``metrics`` (groups fvd, clipsim, temporal, aesthetic)
     that this configuration computes with an encoder trained on the shapes world only."""
     out: dict[str, str] = {}
     metrics = set(metrics)
@@ -61,6 +62,8 @@ def embedded_metrics(metrics, *, clip_model: str | None, fvd_extractor: str | No
             out["clip_temp"] = out["background_consistency"] = TINY_CLIP
             if subject_encoder in (None, "clip"):
                 out["subject_consistency"] = TINY_CLIP
+        if "aesthetic" in metrics:  # only a head as wide as the tiny CLIP's embedding gets this far
+            out["aesthetic_quality"] = TINY_CLIP
     return out
 
 

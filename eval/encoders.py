@@ -131,6 +131,13 @@ class ImageEncoder(nn.Module, abc.ABC):
     def embed_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Embeddings ``[N, D]`` (not normalised) of preprocessed pixels ``[N, 3, h, w]``."""
 
+    def embedding_width(self) -> int:
+        """D, the width of the embeddings (the model's ``output_dim`` where it says, else from one black frame)."""
+        width = getattr(getattr(getattr(self, "model", None), "visual", None), "output_dim", None)
+        if isinstance(width, int):
+            return width
+        return int(self.encode_frames(torch.zeros(1, *self.size, 3, dtype=torch.uint8)).shape[-1])
+
     def encode_frames(self, frames) -> torch.Tensor:
         """L2-normalised embeddings of frames (a clip, a batch of clips, or ``[N, H, W, 3]``)."""
         flat = frames_tensor(frames).to(self.mean.device)

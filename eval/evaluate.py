@@ -29,7 +29,8 @@ from provenance.runfolder import CLIPS_DIR, PATH_COLUMN, PROMPT_COLUMN, RESULTS_
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
-METRIC_GROUPS = ("fvd", "clipsim", "temporal")
+METRIC_GROUPS = ("fvd", "clipsim", "temporal", "aesthetic")
+ENCODER_GROUPS = ("clipsim", "temporal", "aesthetic")  # the groups that embed frames with the CLIP encoder
 TEMPORAL_ENCODED = ("clip_temp", "subject_consistency", "background_consistency")  # temporal scores from frame embeddings
 
 
@@ -132,7 +133,8 @@ class EvalSettings:
     clip_pretrained: str | None = None
     quick_gelu: bool = False
     subject_encoder: str | None = None
-    temporal_protocol: str | None = None  # eval.temporal.TEMPORAL_PROTOCOLS name; None: synthvid's default
+    temporal_protocol: str | None = None  # eval.temporal.TEMPORAL_PROTOCOLS name (temporal and aesthetic); None: synthvid's default
+    aesthetic_head: str | None = None  # LAION's aesthetic head (eval.quality), for the aesthetic group
     max_frames: int | None = None
     batch_size: int = 8
     keep_features: bool = True
@@ -154,7 +156,7 @@ class FolderEvaluation:
             ),
             in_domain,
         )
-        self.fvd = self.clipsim = self.temporal = None
+        self.fvd = self.clipsim = self.temporal = self.aesthetic = None
         self.encoder = self.subject_encoder = None
         self.failed: list[dict] = []
         self.dynamic_count = 0
@@ -162,10 +164,15 @@ class FolderEvaluation:
             from eval.fvd import FrechetVideoDistance
 
             self.fvd = FrechetVideoDistance(settings.fvd_extractor, protocol=settings.fvd_protocol, keep_features=settings.keep_features)
-        if "clipsim" in settings.metrics or "temporal" in settings.metrics:
+        if set(ENCODER_GROUPS) & set(settings.metrics):
             from eval.encoders import load_clip
+            from eval.temporal import check_protocol
 
             self.encoder = load_clip(settings.clip_model, settings.clip_pretrained, quick_gelu=settings.quick_gelu)
+            # One encoder object serves CLIPSIM, CLIP-Temp, background consistency and aesthetic quality: under
+            # vbench all of them see VBench's CLIP transform.
+            self.temporal_protocol = check_protocol(settings.temporal_protocol)
+            self.encoder.set_protocol(self.temporal_protocol)
         if "clipsim" in settings.metrics:
             from eval.clipsim import CLIPSIM
 
@@ -179,15 +186,10 @@ class FolderEvaluation:
                 SubjectConsistency,
                 TemporalFlickering,
                 WarpingError,
-                check_protocol,
             )
 
-            self.temporal_protocol = check_protocol(settings.temporal_protocol)
             self.subject_encoder = load_image_encoder(settings.subject_encoder, clip=self.encoder)
-            # One encoder object serves CLIPSIM, CLIP-Temp and background consistency: under vbench all three
-            # see VBench's CLIP transform (and the subject encoder VBench's DINO transform).
-            self.encoder.set_protocol(self.temporal_protocol)
-            self.subject_encoder.set_protocol(self.temporal_protocol)
+            self.subject_encoder.set_protocol(self.temporal_protocol)  # under vbench: VBench's DINO transform
             self.temporal = {
                 "clip_temp": CLIPTemp(self.encoder),
                 "subject_consistency": SubjectConsistency(self.subject_encoder),
@@ -196,6 +198,12 @@ class FolderEvaluation:
                 "warping_error": WarpingError(),
                 "motion_magnitude": MotionMagnitude(protocol=self.temporal_protocol),
             }
+        if "aesthetic" in settings.metrics:
+            from eval.quality import AestheticQuality, load_aesthetic_head
+
+            if settings.aesthetic_head is None:
+                raise EvalError(None, "aesthetic quality needs --aesthetic-head FILE (LAION's sa_0_4_vit_l_14_linear.pth)")
+            self.aesthetic = AestheticQuality(self.encoder, load_aesthetic_head(settings.aesthetic_head, self.encoder.embedding_width()))
 
     def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None, in_domain: bool | None = None) -> int:
         """Feed reference clips (frames) to FVD; returns how many were used. ``in_domain``: what the clips
@@ -277,8 +285,8 @@ class FolderEvaluation:
             row["in_domain"] = bool(in_domain)
         if self.clipsim is not None and prompt is None:
             raise EvalError(path, "no prompt for this clip (CLIPSIM needs one: give --prompts FILE or a run folder)")
-        # CLIPSIM and the temporal metrics see the same CLIP frame embeddings: encode the frames once.
-        embeddings = self.encoder.encode_frames(frames) if self.clipsim is not None and self.temporal is not None else None
+        # CLIPSIM, the temporal metrics and aesthetic quality see the same CLIP frame embeddings: encode the frames once.
+        embeddings = self.encoder.encode_frames(frames) if self.encoder is not None else None
         if self.clipsim is not None:
             from eval.clipsim import clip_scores
 
@@ -305,8 +313,15 @@ class FolderEvaluation:
                 self.temporal["motion_magnitude"].add_dynamic(scores["dynamic"])
             row.update({name: scores[name] for name in self.temporal})
             row["dynamic"] = bool(scores["dynamic"])
+        if self.aesthetic is not None:
+            from eval.quality import aesthetic_score
+
+            row["aesthetic_quality"] = aesthetic_score(embeddings, self.aesthetic.head)
+            if accumulate:
+                self.aesthetic.update(scores=[row["aesthetic_quality"]])
         if accumulate:
             scored = (("clipsim",) if self.clipsim is not None else ()) + (TEMPORAL_ENCODED if self.temporal is not None else ())
+            scored += ("aesthetic_quality",) if self.aesthetic is not None else ()
             self.domain.count(scored, in_domain)
         return row
 
@@ -361,6 +376,15 @@ class FolderEvaluation:
             entry["subject_encoder"] = self.subject_encoder.name
             entry.update(temporal_protocol_entry(self.temporal_protocol, self.encoder, self.subject_encoder))
             out["temporal"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in entry.items()}
+        if self.aesthetic is not None:
+            clips = int(self.aesthetic.weight_sum)
+            out["aesthetic"] = {
+                "value": float(self.aesthetic.compute()) if clips else None,
+                "clips": clips,
+                "model": self.encoder.name,
+                "head": str(self.settings.aesthetic_head),
+                **aesthetic_protocol_entry(self.temporal_protocol, self.encoder),
+            }
         if self.domain.active:
             out["domain"] = self.domain.notes()
         return out
@@ -383,6 +407,20 @@ def temporal_protocol_entry(protocol: str, encoder, subject_encoder) -> dict:
                 "background_consistency is VBench's only with OpenAI CLIP ViT-B/32: --clip-model ViT-B-32-quickgelu --clip-pretrained ViT-B-32.pt"
             )
         entry["notes"] = notes
+    return entry
+
+
+def aesthetic_protocol_entry(protocol: str, encoder) -> dict:
+    """The aesthetic score's preprocessing ``protocol`` and, under vbench, ``notes`` on what still differs
+    from VBench's setup."""
+    from eval.quality import AESTHETIC_CLIP
+
+    entry: dict = {
+        "protocol": protocol,
+        "protocol_description": "VBench 0.1.5's clip_transform(224)" if protocol == "vbench" else "the CLIP model's own eval transform",
+    }
+    if protocol == "vbench" and "ViT-L-14" not in str(encoder.name):
+        entry["notes"] = [f"aesthetic_quality is VBench's only with {AESTHETIC_CLIP} and LAION's head"]
     return entry
 
 

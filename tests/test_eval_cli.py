@@ -120,7 +120,14 @@ def test_table_output_lists_every_clip(capsys, models, world_run):
         ),
         (["--fake", "{run}", "--protocol", "vbench2"], "unknown or repeated protocol 'vbench2'"),
         (["--fake", "{run}", "--protocol", "cd-fvd,fvd2048_16f"], "unknown or repeated protocol 'fvd2048_16f'"),
-        (["--fake", "{run}", "--metrics", "clipsim", "--protocol", "vbench"], "vbench is a protocol of the temporal metrics"),
+        (["--fake", "{run}", "--metrics", "clipsim", "--protocol", "vbench"], "vbench is a protocol of the temporal and aesthetic metrics"),
+        (["--fake", "{run}", "--metrics", "aesthetic"], "aesthetic quality needs --aesthetic-head FILE"),
+        (
+            ["--fake", "{run}", "--aesthetic-head", "{tmp}/none.pth"],
+            "none.pth: no such aesthetic head: VBench uses LAION's sa_0_4_vit_l_14_linear.pth",
+        ),
+        (["--fake", "{run}", "--aesthetic-head", "{tmp}/two.txt"], "two.txt: not a state dict of the aesthetic head"),
+        (["--fake", "{run}", "--aesthetic-head", "{tmp}/head768.pth"], "tensor weight has shape [1, 768], the aesthetic head on 96-wide"),
         (
             ["--fake", "{run}", "--metrics", "temporal", "--protocol", "vbench", "--subject-encoder", "timm:resnet18"],
             "the vbench protocol runs subject consistency's encoder as DINO's ViT",
@@ -131,6 +138,7 @@ def test_bad_input_exits_2_with_one_line(capsys, world_run, tmp_path, args, mess
     folder, _ = world_run
     (tmp_path / "empty").mkdir()
     (tmp_path / "two.txt").write_text("a red circle moving left on a blue background\na blue circle moving up on a red background\n")
+    torch.save(torch.nn.Linear(768, 1).state_dict(), tmp_path / "head768.pth")  # LAION's ViT-L/14 head; the tiny CLIP is narrower
     argv = [a.format(tmp=tmp_path, run=folder) for a in args]
     capsys.readouterr()
     assert run(["eval", *argv]) == 2
@@ -197,3 +205,29 @@ def test_python_m_eval_says_world_references_need_the_umbrella(tmp_path):
     )
     assert done.returncode == 2
     assert "run `synthvid eval`" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_aesthetic_quality_is_the_heads_rating_over_ten_averaged_over_frames(capsys, models, world_run, tmp_path):
+    from eval.encoders import load_clip
+    from provenance.media import read_video
+
+    folder, _ = world_run
+    clip_args = models[2:]
+    constant, first_axis = torch.nn.Linear(32, 1), torch.nn.Linear(32, 1)
+    with torch.no_grad():
+        constant.weight.zero_(), constant.bias.fill_(7.0)
+        first_axis.weight.zero_(), first_axis.weight[0, 0].fill_(1.0), first_axis.bias.zero_()
+    torch.save(constant.state_dict(), tmp_path / "constant.pth")
+    torch.save(first_axis.state_dict(), tmp_path / "first_axis.pth")
+    code, result, err = eval_json(capsys, "--fake", folder, "--metrics", "aesthetic", *clip_args, "--aesthetic-head", tmp_path / "constant.pth")
+    assert code == 0, err
+    assert result["metrics"] == ["aesthetic"] and result["aesthetic"]["clips"] == len(PROMPTS)
+    assert result["aesthetic"]["value"] == pytest.approx(0.7) and all(row["aesthetic_quality"] == pytest.approx(0.7) for row in result["per_clip"])
+    code, result, err = eval_json(capsys, "--fake", folder, "--metrics", "aesthetic", *clip_args, "--aesthetic-head", tmp_path / "first_axis.pth")
+    assert code == 0, err
+    encoder = load_clip(clip_args[1])
+    expected = [float(encoder.encode_frames(read_video(folder / row["clip"]).frames)[:, 0].mean()) / 10 for row in result["per_clip"]]
+    assert [row["aesthetic_quality"] for row in result["per_clip"]] == pytest.approx(expected, rel=1e-5)
+    assert result["aesthetic"]["value"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+    assert len(set(round(v, 6) for v in expected)) > 1  # the clips differ, so the mean proves the per-clip order too
+    assert result["aesthetic"]["protocol"] == "synthvid" and "notes" not in result["aesthetic"]

@@ -22,6 +22,10 @@ vbench`` scores the same files; tolerance: 1e-6 relative.
   at ViT-S/16 size under the name VBench asks for (``dino_vitb16``) to keep the test fast; its
   random weights are a DINO-format state dict that we load as ``timm:vit_small_patch16_224.dino``.
   Everything else is VBench's: frame reading, ``dino_transform``, the formula, the aggregation.
+- Aesthetic quality: the same small CLIP with a 768-wide embedding (the width of ViT-L/14, which
+  LAION's head takes) at VBench's ``clip_model/ViT-L-14.pt``, and a random ``Linear(768, 1)`` saved as
+  VBench's ``aesthetic_model/emb_reader/sa_0_4_vit_l_14_linear.pth`` (bias 5, weights ~N(0, 1): frame
+  scores spread around VBench's typical 0.5).
 - Temporal flickering: VBench's own code on the same files, no weights.
 - Dynamic degree: VBench's ``DynamicDegree`` (OpenCV frame reading, subsampling to ~8 fps, RAFT's
   padding, ``get_score``, ``set_params``, ``check_move``) with its RAFT replaced by OpenCV DIS, the flow
@@ -58,7 +62,7 @@ RTOL = 1e-6
 SIZES = {"square": ((96, 96), 18, 8.0), "nonsquare": ((90, 151), 20, 24.0)}  # (H, W), frames, fps
 
 CLIP_CONFIG = {  # open_clip's description of the archive's model (OpenAI CLIPs use QuickGELU)
-    "embed_dim": 64,
+    "embed_dim": 64,  # 768 for the aesthetic head's archive
     "quick_gelu": True,
     "vision_cfg": {"image_size": 224, "layers": 2, "width": 128, "patch_size": 32, "head_width": 64},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 1},
@@ -182,28 +186,36 @@ def reference(tmp_path_factory):
         write_video(Video(frames_, fps, {}), videos / f"{name}.mp4", lossless=True)
         assert np.array_equal(read_video(videos / f"{name}.mp4").frames, frames_)
 
-    torch.manual_seed(0)
-    clip_model = CLIP(
-        embed_dim=64,
-        image_resolution=224,
-        vision_layers=2,
-        vision_width=128,
-        vision_patch_size=32,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=64,
-        transformer_heads=1,
-        transformer_layers=1,
-    )
-    clip_model.eval()
-    with torch.no_grad():  # patch embeddings that outweigh the constant class and position embeddings
-        clip_model.visual.conv1.weight.mul_(8)
-    convert_weights(clip_model)  # float16, as OpenAI ships its weights
-    archive = torch.jit.trace(OpenAIArchive(clip_model, input_resolution=224, context_length=77), torch.zeros(1, 3, 224, 224, dtype=torch.float16))
-    assert archive.state_dict()["visual.conv1.weight"].dtype == torch.float16
     (cache / "clip_model").mkdir(parents=True)
-    torch.jit.save(archive, str(cache / "clip_model" / "ViT-B-32.pt"))
-    (root / "clip.json").write_text(json.dumps(CLIP_CONFIG))
+    for seed, (embed_dim, name, config) in enumerate(((64, "ViT-B-32.pt", "clip.json"), (768, "ViT-L-14.pt", "ViT-L-14-tiny.json"))):
+        torch.manual_seed(seed)
+        clip_model = CLIP(
+            embed_dim=embed_dim,
+            image_resolution=224,
+            vision_layers=2,
+            vision_width=128,
+            vision_patch_size=32,
+            context_length=77,
+            vocab_size=49408,
+            transformer_width=64,
+            transformer_heads=1,
+            transformer_layers=1,
+        )
+        clip_model.eval()
+        with torch.no_grad():  # patch embeddings that outweigh the constant class and position embeddings
+            clip_model.visual.conv1.weight.mul_(8)
+        convert_weights(clip_model)  # float16, as OpenAI ships its weights
+        example = torch.zeros(1, 3, 224, 224, dtype=torch.float16)
+        archive = torch.jit.trace(OpenAIArchive(clip_model, input_resolution=224, context_length=77), example)
+        assert archive.state_dict()["visual.conv1.weight"].dtype == torch.float16
+        torch.jit.save(archive, str(cache / "clip_model" / name))
+        (root / config).write_text(json.dumps({**CLIP_CONFIG, "embed_dim": embed_dim}))
+    head = torch.nn.Linear(768, 1)
+    with torch.no_grad():
+        head.weight.normal_(generator=torch.Generator().manual_seed(2))
+        head.bias.fill_(5.0)
+    (cache / "aesthetic_model" / "emb_reader").mkdir(parents=True)
+    torch.save(head.state_dict(), cache / "aesthetic_model" / "emb_reader" / "sa_0_4_vit_l_14_linear.pth")
 
     torch.manual_seed(1)
     dino = create_model("vit_small_patch16_224.dino", pretrained=False, num_classes=0)
@@ -265,6 +277,27 @@ def test_consistency_and_flickering_equal_vbench(reference, capsys, monkeypatch,
     print("relative gaps to vbench:", json.dumps(gaps))
     assert gaps.pop("synthvid protocol, subject, nonsquare") > 1e-4
     assert all(g <= RTOL for clip_gaps in gaps.values() for g in clip_gaps.values()), gaps
+
+
+def test_aesthetic_quality_equals_vbench(reference, capsys, monkeypatch, tmp_path):
+    cache, videos, _, root = reference
+    value, per_clip = vbench_evaluate(cache, videos, tmp_path, ["aesthetic_quality"], monkeypatch)["aesthetic_quality"]
+    head = cache / "aesthetic_model" / "emb_reader" / "sa_0_4_vit_l_14_linear.pth"
+    ours = ["--clip-model", root / "ViT-L-14-tiny.json", "--clip-pretrained", cache / "clip_model" / "ViT-L-14.pt", "--aesthetic-head", head]
+    capsys.readouterr()
+    assert run(["eval", "--fake", str(videos), "--metrics", "aesthetic", "--protocol", "vbench", *map(str, ours), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    summary, rows = result["aesthetic"], {row["clip"]: row for row in result["per_clip"]}
+    assert summary["protocol"] == "vbench" and summary["clips"] == len(SIZES) and "notes" not in summary  # a ViT-L-14 name: VBench's setup
+    assert abs(per_clip["square.mp4"] - per_clip["nonsquare.mp4"]) > 1e-3, per_clip  # the clips tell apart
+    gaps = {"set": gap(summary["value"], value), **{name: gap(rows[name]["aesthetic_quality"], v) for name, v in per_clip.items()}}
+    print("aesthetic quality, relative gaps to vbench:", json.dumps(gaps))
+    assert all(g <= RTOL for g in gaps.values()), gaps
+    # synthvid's default protocol (antialiased resize) is another preprocessing: the non-square clip moves
+    capsys.readouterr()
+    assert run(["eval", "--fake", str(videos), "--metrics", "aesthetic", *map(str, ours), "--json"]) == 0
+    default = {row["clip"]: row for row in json.loads(capsys.readouterr().out)["per_clip"]}
+    assert gap(default["nonsquare.mp4"]["aesthetic_quality"], per_clip["nonsquare.mp4"]) > 1e-5
 
 
 class DISAsRAFT(torch.nn.Module):

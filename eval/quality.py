@@ -1,0 +1,70 @@
+"""Per-frame quality metrics of VBench as torchmetrics ``Metric`` objects.
+
+Aesthetic quality (VBench 0.1.5, ``vbench/aesthetic_quality.py``): LAION's aesthetic predictor — one
+linear layer, ``Linear(768, 1)``, trained on L2-normalised OpenAI CLIP ViT-L/14 image embeddings
+(file ``sa_0_4_vit_l_14_linear.pth`` of github.com/LAION-AI/aesthetic-predictor) — scores every frame;
+a clip's score is the mean over its frames of ``head(embedding) / 10``, and the set's the mean over
+clips. The frames go through the CLIP encoder's preprocessing, so ``--protocol vbench`` gives VBench's
+``clip_transform(224)`` (:mod:`eval.encoders`). The score is VBench's only with OpenAI's ViT-L/14 and
+LAION's head; any other CLIP whose embedding has the head's width runs, and the summary says it is not
+VBench's setup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from eval.encoders import ImageEncoder
+from eval.errors import ModelFileError, check_state_dict, first_line
+from eval.temporal import ClipMeanMetric
+
+AESTHETIC_HEAD_FILE = "sa_0_4_vit_l_14_linear.pth"
+AESTHETIC_HEAD_SOURCE = "github.com/LAION-AI/aesthetic-predictor"
+AESTHETIC_CLIP = "OpenAI CLIP ViT-L/14: --clip-model ViT-L-14-quickgelu --clip-pretrained ViT-L-14.pt"
+AESTHETIC_SCALE = 10.0  # VBench divides LAION's 1–10 rating by 10
+
+
+def load_aesthetic_head(path: str | Path, width: int) -> nn.Linear:
+    """LAION's aesthetic head from ``path`` (a ``torch.save`` state dict of ``Linear(width, 1)``, as
+    LAION ships it, or the same tensors in ``.safetensors``), or :class:`ModelFileError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, f"no such aesthetic head: VBench uses LAION's {AESTHETIC_HEAD_FILE} ({AESTHETIC_HEAD_SOURCE}) on {AESTHETIC_CLIP}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load and safetensors raise many types for a file that is not theirs
+        raise ModelFileError(path, f"not a state dict of the aesthetic head ({first_line(exc)})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelFileError(path, f"not a state dict of the aesthetic head (LAION's {AESTHETIC_HEAD_FILE} holds weight and bias)")
+    head = nn.Linear(width, 1)
+    check_state_dict(path, f"the aesthetic head on {width}-wide CLIP embeddings, Linear({width}, 1)", state, head.state_dict())
+    head.load_state_dict({k: v.float() for k, v in state.items()})
+    return head.eval()
+
+
+def aesthetic_score(embeddings: torch.Tensor, head: nn.Linear) -> float:
+    """A clip's aesthetic quality: the mean over frames of ``head(embedding) / 10``, ``embeddings`` the
+    clip's L2-normalised CLIP frame embeddings ``[T, D]``."""
+    with torch.inference_mode():
+        return float((head(embeddings.float()).squeeze(-1) / AESTHETIC_SCALE).mean())
+
+
+class AestheticQuality(ClipMeanMetric):
+    """VBench's aesthetic quality: LAION's head on CLIP frame embeddings, mean over frames and clips."""
+
+    higher_is_better = True
+
+    def __init__(self, encoder: ImageEncoder, head: nn.Linear, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.head = encoder, head
+
+    def scores(self, videos, fps):
+        return [aesthetic_score(self.encoder.encode_frames(clip), self.head) for clip in videos], None
