@@ -61,10 +61,11 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	touch $@
 
 # vbench 0.1.5 pins numpy<2 and transformers==4.33.2, which it does not need for the dimensions we test
-# against it: it is installed without its dependencies (tests/test_vbench_reference.py).
-$(DEV_INSTALLED): pyproject.toml | $(BIN)/python
+# against it: it is installed without its dependencies (tests/test_vbench_reference.py), and so is pyiqa,
+# whose MUSIQ class vbench's imaging quality imports (pyiqa asks for datasets, bitsandbytes, facexlib, ...).
+$(DEV_INSTALLED): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev,refs]'
-	$(BIN)/python -m pip install --no-deps vbench==0.1.5 openai-clip==1.0.1 decord==0.6.0 easydict
+	$(BIN)/python -m pip install --no-deps vbench==0.1.5 openai-clip==1.0.1 decord==0.6.0 easydict pyiqa==0.1.16
 	touch $@ $(INSTALLED)
 
 # Per-stage timings of the default run (make run's benchmark); writes benchmarks/results/pipeline.md.

@@ -65,7 +65,7 @@ def eval_command(
         None, "--prompts", help="Prompts for CLIPSIM: .txt (one a line, clips in name order), .csv/.jsonl/.json (clip, prompt)."
     ),
     metrics: Optional[str] = typer.Option(
-        None, "--metrics", help="Comma-separated: fvd,clipsim,temporal,aesthetic (default: all that the inputs allow)."
+        None, "--metrics", help="Comma-separated: fvd,clipsim,temporal,aesthetic,imaging (default: all that the inputs allow)."
     ),
     fvd_extractor: str = typer.Option(
         "synthvid-tiny-video",
@@ -96,6 +96,12 @@ def eval_command(
         "--aesthetic-head",
         help="LAION's aesthetic predictor head (sa_0_4_vit_l_14_linear.pth, github.com/LAION-AI/aesthetic-predictor) for "
         "VBench's aesthetic quality; VBench runs it on OpenAI CLIP ViT-L/14: --clip-model ViT-L-14-quickgelu --clip-pretrained ViT-L-14.pt.",
+    ),
+    musiq: Optional[Path] = typer.Option(
+        None,
+        "--musiq",
+        help="pyiqa's MUSIQ checkpoint (musiq_spaq_ckpt-358bb6af.pth, github.com/chaofengc/IQA-PyTorch release "
+        "v0.1-weights) for VBench's imaging quality (--metrics imaging).",
     ),
     reference_frames: Optional[int] = typer.Option(
         None, "--reference-frames", min=2, max=1024, help="Frames of world clips (default: the fake clips')."
@@ -159,7 +165,13 @@ def eval_command(
         fakes.prompts = read_prompts(prompts, fakes)
     has_reference = reals is not None or reference is not None
     if chosen is None:
-        allowed = {"fvd": has_reference, "clipsim": bool(fakes.prompts), "temporal": True, "aesthetic": aesthetic_head is not None}
+        allowed = {
+            "fvd": has_reference,
+            "clipsim": bool(fakes.prompts),
+            "temporal": True,
+            "aesthetic": aesthetic_head is not None,
+            "imaging": musiq is not None,
+        }
         chosen = tuple(m for m, ok in allowed.items() if ok)
     if temporal_protocol is not None and not {"temporal", "aesthetic"} & set(chosen):
         raise EvalError(None, f"--protocol: {temporal_protocol} is a protocol of the temporal and aesthetic metrics, which --metrics leaves out")
@@ -167,6 +179,8 @@ def eval_command(
         raise EvalError(
             None, "aesthetic quality needs --aesthetic-head FILE: LAION's sa_0_4_vit_l_14_linear.pth (github.com/LAION-AI/aesthetic-predictor)"
         )
+    if "imaging" in chosen and musiq is None:
+        raise EvalError(None, "imaging quality needs --musiq FILE: pyiqa's musiq_spaq_ckpt-358bb6af.pth (github.com/chaofengc/IQA-PyTorch)")
     if "fvd" in chosen and not has_reference:
         raise EvalError(fake, "FVD needs a reference set: give --real DIR or --reference world:SUITE")
     if "clipsim" in chosen:
@@ -187,6 +201,7 @@ def eval_command(
         subject_encoder=subject_encoder,
         temporal_protocol=temporal_protocol,
         aesthetic_head=str(aesthetic_head) if aesthetic_head else None,
+        musiq=str(musiq) if musiq else None,
         max_frames=max_frames,
         batch_size=batch_size,
     )
@@ -308,6 +323,8 @@ def _print_report(rows: list[dict], summary: dict, target: Optional[Path]) -> No
         lines.append(f"Aesthetic quality ({a['model']}, protocol {a['protocol']}): {a['value']:.4f} over {a['clips']} clips")
         for note in a.get("notes", []):
             lines.append(f"  [yellow]note:[/] {note}")
+    if "imaging" in summary and summary["imaging"]["value"] is not None:
+        lines.append(f"Imaging quality ({summary['imaging']['model']}): {summary['imaging']['value']:.4f} over {summary['imaging']['clips']} clips")
     from eval.domain import is_out_of_domain
 
     for metric, note in (summary.get("domain") or {}).items():

@@ -29,7 +29,7 @@ from provenance.runfolder import CLIPS_DIR, PATH_COLUMN, PROMPT_COLUMN, RESULTS_
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
-METRIC_GROUPS = ("fvd", "clipsim", "temporal", "aesthetic")
+METRIC_GROUPS = ("fvd", "clipsim", "temporal", "aesthetic", "imaging")
 ENCODER_GROUPS = ("clipsim", "temporal", "aesthetic")  # the groups that embed frames with the CLIP encoder
 TEMPORAL_ENCODED = ("clip_temp", "subject_consistency", "background_consistency")  # temporal scores from frame embeddings
 
@@ -135,6 +135,7 @@ class EvalSettings:
     subject_encoder: str | None = None
     temporal_protocol: str | None = None  # eval.temporal.TEMPORAL_PROTOCOLS name (temporal and aesthetic); None: synthvid's default
     aesthetic_head: str | None = None  # LAION's aesthetic head (eval.quality), for the aesthetic group
+    musiq: str | None = None  # pyiqa's MUSIQ checkpoint (eval.musiq), for the imaging group
     max_frames: int | None = None
     batch_size: int = 8
     keep_features: bool = True
@@ -156,7 +157,7 @@ class FolderEvaluation:
             ),
             in_domain,
         )
-        self.fvd = self.clipsim = self.temporal = self.aesthetic = None
+        self.fvd = self.clipsim = self.temporal = self.aesthetic = self.imaging = None
         self.encoder = self.subject_encoder = None
         self.failed: list[dict] = []
         self.dynamic_count = 0
@@ -204,6 +205,13 @@ class FolderEvaluation:
             if settings.aesthetic_head is None:
                 raise EvalError(None, "aesthetic quality needs --aesthetic-head FILE (LAION's sa_0_4_vit_l_14_linear.pth)")
             self.aesthetic = AestheticQuality(self.encoder, load_aesthetic_head(settings.aesthetic_head, self.encoder.embedding_width()))
+        if "imaging" in settings.metrics:
+            from eval.musiq import MUSIQ_FILE, load_musiq
+            from eval.quality import ImagingQuality
+
+            if settings.musiq is None:
+                raise EvalError(None, f"imaging quality needs --musiq FILE (pyiqa's {MUSIQ_FILE})")
+            self.imaging = ImagingQuality(load_musiq(settings.musiq))
 
     def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None, in_domain: bool | None = None) -> int:
         """Feed reference clips (frames) to FVD; returns how many were used. ``in_domain``: what the clips
@@ -319,6 +327,12 @@ class FolderEvaluation:
             row["aesthetic_quality"] = aesthetic_score(embeddings, self.aesthetic.head)
             if accumulate:
                 self.aesthetic.update(scores=[row["aesthetic_quality"]])
+        if self.imaging is not None:
+            from eval.quality import imaging_score
+
+            row["imaging_quality"] = imaging_score(frames, self.imaging.model)
+            if accumulate:
+                self.imaging.update(scores=[row["imaging_quality"]])
         if accumulate:
             scored = (("clipsim",) if self.clipsim is not None else ()) + (TEMPORAL_ENCODED if self.temporal is not None else ())
             scored += ("aesthetic_quality",) if self.aesthetic is not None else ()
@@ -384,6 +398,18 @@ class FolderEvaluation:
                 "model": self.encoder.name,
                 "head": str(self.settings.aesthetic_head),
                 **aesthetic_protocol_entry(self.temporal_protocol, self.encoder),
+            }
+        if self.imaging is not None:
+            from eval.musiq import MUSIQ_FILE
+
+            clips = int(self.imaging.weight_sum)
+            out["imaging"] = {
+                "value": float(self.imaging.compute()) if clips else None,
+                "clips": clips,
+                "model": f"MUSIQ ({self.settings.musiq})",
+                "protocol": "vbench",
+                "protocol_description": "VBench 0.1.5's imaging quality: longer side to 512 when above it (bilinear, no "
+                f"antialias), MUSIQ per frame, mean ÷ 100; VBench's number with pyiqa's {MUSIQ_FILE}",
             }
         if self.domain.active:
             out["domain"] = self.domain.notes()

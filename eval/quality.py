@@ -8,6 +8,12 @@ clips. The frames go through the CLIP encoder's preprocessing, so ``--protocol v
 ``clip_transform(224)`` (:mod:`eval.encoders`). The score is VBench's only with OpenAI's ViT-L/14 and
 LAION's head; any other CLIP whose embedding has the head's width runs, and the summary says it is not
 VBench's setup.
+
+Imaging quality (VBench 0.1.5, ``vbench/imaging_quality.py``, its default ``longer`` preprocessing):
+frames whose longer side exceeds 512 are resized (bilinear, no antialias, sizes truncated) so it is
+512, then scored one by one by MUSIQ with the SPAQ checkpoint (:mod:`eval.musiq`); a clip's score is
+the mean over its frames ÷ 100 (VBench keeps per-clip scores in 0–100 and divides the set's mean by
+100: the set-level numbers are equal).
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ from torch import nn
 from eval.encoders import ImageEncoder
 from eval.errors import ModelFileError, check_state_dict, first_line
 from eval.temporal import ClipMeanMetric
+
+IMAGING_LONGER_SIDE = 512  # VBench's "longer" mode: frames above it are brought down to it
+IMAGING_SCALE = 100.0  # SPAQ's MOS is 0–100
+IMAGING_BATCH = 4  # frames per MUSIQ forward: one frame's sequence is a few hundred 32×32 patches
 
 AESTHETIC_HEAD_FILE = "sa_0_4_vit_l_14_linear.pth"
 AESTHETIC_HEAD_SOURCE = "github.com/LAION-AI/aesthetic-predictor"
@@ -68,3 +78,37 @@ class AestheticQuality(ClipMeanMetric):
 
     def scores(self, videos, fps):
         return [aesthetic_score(self.encoder.encode_frames(clip), self.head) for clip in videos], None
+
+
+def imaging_frames(frames) -> torch.Tensor:
+    """VBench's imaging-quality preprocessing of uint8 ``[T, H, W, 3]``: float ``[T, 3, h, w]`` in [0, 1],
+    the longer side brought to 512 when above it (``int(512/long·side)``, bilinear, no antialias)."""
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(frames).permute(0, 3, 1, 2).float()
+    h, w = x.shape[-2:]
+    if max(h, w) > IMAGING_LONGER_SIDE:
+        scale = IMAGING_LONGER_SIDE / max(h, w)
+        x = F.interpolate(x, (int(scale * h), int(scale * w)), mode="bilinear", align_corners=False, antialias=False)
+    return x / 255.0
+
+
+def imaging_score(frames, model: nn.Module) -> float:
+    """A clip's imaging quality: MUSIQ's mean score over its frames ÷ 100."""
+    x = imaging_frames(frames)
+    with torch.inference_mode():
+        scores = torch.cat([model(x[start : start + IMAGING_BATCH]) for start in range(0, x.shape[0], IMAGING_BATCH)])
+    return float(scores.double().mean()) / IMAGING_SCALE
+
+
+class ImagingQuality(ClipMeanMetric):
+    """VBench's imaging quality: MUSIQ (SPAQ) per frame ÷ 100, mean over frames and clips."""
+
+    higher_is_better = True
+
+    def __init__(self, model: nn.Module, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    def scores(self, videos, fps):
+        return [imaging_score(clip.cpu().numpy(), self.model) for clip in videos], None

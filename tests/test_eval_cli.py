@@ -128,6 +128,10 @@ def test_table_output_lists_every_clip(capsys, models, world_run):
         ),
         (["--fake", "{run}", "--aesthetic-head", "{tmp}/two.txt"], "two.txt: not a state dict of the aesthetic head"),
         (["--fake", "{run}", "--aesthetic-head", "{tmp}/head768.pth"], "tensor weight has shape [1, 768], the aesthetic head on 96-wide"),
+        (["--fake", "{run}", "--metrics", "imaging"], "imaging quality needs --musiq FILE"),
+        (["--fake", "{run}", "--musiq", "{tmp}/none.pth"], "none.pth: no such MUSIQ checkpoint: VBench's imaging quality uses pyiqa's"),
+        (["--fake", "{run}", "--musiq", "{tmp}/two.txt"], "two.txt: not a MUSIQ checkpoint"),
+        (["--fake", "{run}", "--musiq", "{tmp}/head768.pth"], "head768.pth: keys differ from pyiqa's MUSIQ"),
         (
             ["--fake", "{run}", "--metrics", "temporal", "--protocol", "vbench", "--subject-encoder", "timm:resnet18"],
             "the vbench protocol runs subject consistency's encoder as DINO's ViT",

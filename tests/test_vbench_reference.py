@@ -26,6 +26,10 @@ vbench`` scores the same files; tolerance: 1e-6 relative.
   LAION's head takes) at VBench's ``clip_model/ViT-L-14.pt``, and a random ``Linear(768, 1)`` saved as
   VBench's ``aesthetic_model/emb_reader/sa_0_4_vit_l_14_linear.pth`` (bias 5, weights ~N(0, 1): frame
   scores spread around VBench's typical 0.5).
+- Imaging quality: pyiqa's own ``MUSIQ`` class (installed without its dependencies by ``make test``)
+  at random weights, its head's bias set to 50 (SPAQ's scores are 0–100), saved at VBench's
+  ``pyiqa_model/musiq_spaq_ckpt-358bb6af.pth``; a third, wide clip (530×288) takes VBench's resize to a
+  512 longer side.
 - Temporal flickering: VBench's own code on the same files, no weights.
 - Dynamic degree: VBench's ``DynamicDegree`` (OpenCV frame reading, subsampling to ~8 fps, RAFT's
   padding, ``get_score``, ``set_params``, ``check_move``) with its RAFT replaced by OpenCV DIS, the flow
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 import types
 
@@ -298,6 +303,34 @@ def test_aesthetic_quality_equals_vbench(reference, capsys, monkeypatch, tmp_pat
     assert run(["eval", "--fake", str(videos), "--metrics", "aesthetic", *map(str, ours), "--json"]) == 0
     default = {row["clip"]: row for row in json.loads(capsys.readouterr().out)["per_clip"]}
     assert gap(default["nonsquare.mp4"]["aesthetic_quality"], per_clip["nonsquare.mp4"]) > 1e-5
+
+
+def test_imaging_quality_equals_vbench(reference, capsys, monkeypatch, tmp_path):
+    musiq_arch = pytest.importorskip("pyiqa.archs.musiq_arch")
+    cache, videos, _, _ = reference
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in SIZES:
+        shutil.copy(videos / f"{name}.mp4", folder)
+    write_video(Video(varying_clip(6, 288, 530, seed=7), 8.0, {}), folder / "wide.mp4", lossless=True)
+    torch.manual_seed(3)
+    musiq = musiq_arch.MUSIQ(pretrained=False, num_class=1)
+    with torch.no_grad():
+        musiq.head.bias.fill_(50.0)
+    weights = cache / "pyiqa_model" / "musiq_spaq_ckpt-358bb6af.pth"
+    weights.parent.mkdir(exist_ok=True)
+    torch.save(musiq.state_dict(), weights)
+    value, per_clip = vbench_evaluate(cache, folder, tmp_path / "out", ["imaging_quality"], monkeypatch)["imaging_quality"]
+    capsys.readouterr()
+    assert run(["eval", "--fake", str(folder), "--metrics", "imaging", "--musiq", str(weights), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    summary, rows = result["imaging"], {row["clip"]: row for row in result["per_clip"]}
+    assert summary["clips"] == 3 and summary["protocol"] == "vbench"
+    assert len({round(v, 4) for v in per_clip.values()}) == 3, per_clip  # the clips tell apart
+    # VBench keeps per-clip scores in MUSIQ's 0–100 and divides the set's mean by 100
+    gaps = {"set": gap(summary["value"], value), **{name: gap(rows[name]["imaging_quality"], v / 100) for name, v in per_clip.items()}}
+    print("imaging quality, relative gaps to vbench:", json.dumps(gaps))
+    assert all(g <= RTOL for g in gaps.values()), gaps
 
 
 class DISAsRAFT(torch.nn.Module):
