@@ -41,6 +41,12 @@ def clip_scores(encoder: ClipEncoder, videos, prompts, *, frame_embeddings: torc
     return torch.einsum("btd,bd->bt", frames, text).mean(dim=1)
 
 
+def embedding_clipsim(encoder: ClipEncoder, frame_embeddings: torch.Tensor, prompt: str) -> float:
+    """CLIPSIM of one clip from its frame embeddings ``[T, D]`` (what :func:`clip_scores` computes for it)."""
+    text = encoder.encode_text([prompt])
+    return float(torch.einsum("btd,bd->bt", frame_embeddings[None], text).mean(dim=1)[0])
+
+
 class CLIPSIM(Metric):
     """Mean over clips of the mean frame–prompt cosine similarity (see the module docstring)."""
 

@@ -53,6 +53,7 @@ TINY_CLIP_TRAIN = "synthvid eval-train clip --minutes 15 --out runs/train-tiny-c
 
 ENCODER_PROTOCOLS = ("synthvid", "vbench")
 VBENCH_SIZE = 224  # VBench's clip_transform(224) and dino_transform(224)
+PREPROCESS_BYTES = 256 * 2**20  # full-size float frames of one encoder batch: 24 frames of 720p, 64 of 480p
 VBENCH_CLIP_MEAN, VBENCH_CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 VBENCH_DINO_MEAN, VBENCH_DINO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -139,12 +140,15 @@ class ImageEncoder(nn.Module, abc.ABC):
         return int(self.encode_frames(torch.zeros(1, *self.size, 3, dtype=torch.uint8)).shape[-1])
 
     def encode_frames(self, frames) -> torch.Tensor:
-        """L2-normalised embeddings of frames (a clip, a batch of clips, or ``[N, H, W, 3]``)."""
+        """L2-normalised embeddings of frames (a clip, a batch of clips, or ``[N, H, W, 3]``), ``batch_size``
+        frames a forward at most, fewer when large frames' float copies would pass :data:`PREPROCESS_BYTES`."""
         flat = frames_tensor(frames).to(self.mean.device)
+        per_frame = 4 * 3 * flat.shape[1] * flat.shape[2]  # the float32 copy preprocessing makes before resizing
+        batch = max(1, min(self.batch_size, PREPROCESS_BYTES // per_frame))
         out = []
         with torch.inference_mode():
-            for start in range(0, flat.shape[0], self.batch_size):
-                out.append(self.embed_images(self.preprocess(flat[start : start + self.batch_size])).float())
+            for start in range(0, flat.shape[0], batch):
+                out.append(self.embed_images(self.preprocess(flat[start : start + batch])).float())
         return F.normalize(torch.cat(out), dim=-1)
 
     def _set_normalisation(self, mean, std) -> None:

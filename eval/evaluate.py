@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 METRIC_GROUPS = ("fvd", "clipsim", "temporal", "aesthetic", "imaging")
 ENCODER_GROUPS = ("clipsim", "temporal", "aesthetic")  # the groups that embed frames with the CLIP encoder
+STREAM_CHUNK = 16  # frames decoded at a time when a clip is streamed (no FVD)
 TEMPORAL_ENCODED = ("clip_temp", "subject_consistency", "background_consistency")  # temporal scores from frame embeddings
 
 
@@ -242,22 +243,37 @@ class FolderEvaluation:
             return None
 
     def run(self, clips: ClipSet, on_clip: Callable[[], None] | None = None) -> Iterator[dict]:
-        """Score every fake clip; yields one row per readable clip (FVD features are batched)."""
+        """Score every fake clip; yields one row per readable clip (FVD features are batched).
+
+        Without FVD a clip is decoded :data:`STREAM_CHUNK` frames at a time and never held whole (memory
+        does not grow with its length); FVD's extractors read whole clips (the embedded one spreads its
+        frames over the clip, the reference protocols may take every frame), so with FVD each clip is
+        read whole and kept until its batch is scored."""
+        from provenance.errors import MediaError
+        from provenance.media import iter_video, probe_video
+
         pending: list[tuple[np.ndarray, dict]] = []
         for path in clips.paths:
-            video = self.read(path)
-            if video is not None:
-                try:
-                    row = self.score_clip(path, video.frames, clips.prompts.get(path), clips.root, fps=video.fps)
-                except EvalError as exc:
-                    self.failed.append({"path": str(path), "error": " ".join(str(exc).split())})
-                    row = None
-                if row is not None:
-                    self.domain.count(("fvd",) if self.fvd is not None else (), row.get("in_domain"))
-                    pending.append((video.frames, row))
+            row = frames = None
+            try:
+                if self.fvd is not None:
+                    video = self.read(path)
+                    if video is not None:
+                        frames = video.frames
+                        row = self.score_clip(path, frames, clips.prompts.get(path), clips.root, fps=video.fps)
+                else:
+                    fps = probe_video(path).fps
+                    chunks = iter_video(path, chunk=STREAM_CHUNK, max_frames=self.settings.max_frames)
+                    row = self.score_stream(path, chunks, clips.prompts.get(path), clips.root, fps=fps)
+            except (EvalError, MediaError) as exc:
+                self.failed.append({"path": str(path), "error": " ".join(str(exc).split())})
+                row = None
+            if row is not None:
+                self.domain.count(("fvd",) if self.fvd is not None else (), row.get("in_domain"))
+                pending.append((frames, row))
             if on_clip:
                 on_clip()
-            if pending and (len(pending) >= self.settings.batch_size or pending[0][0].shape != pending[-1][0].shape):
+            if self.fvd is None or (pending and (len(pending) >= self.settings.batch_size or pending[0][0].shape != pending[-1][0].shape)):
                 yield from self._flush(pending)
                 pending = []
         yield from self._flush(pending)
@@ -271,10 +287,14 @@ class FolderEvaluation:
         for _, row in pending:
             yield row
 
-    def score_clip(
+    def score_clip(self, path: Path, frames: np.ndarray, prompt: str | None, root: Path, **options) -> dict:
+        """One clip's row from its frames in memory: :meth:`score_stream` of one chunk (same options)."""
+        return self.score_stream(path, [frames], prompt, root, **options)
+
+    def score_stream(
         self,
         path: Path,
-        frames: np.ndarray,
+        chunks: Iterable[np.ndarray],
         prompt: str | None,
         root: Path,
         *,
@@ -282,58 +302,74 @@ class FolderEvaluation:
         in_domain: bool | None = None,
         accumulate: bool = True,
     ) -> dict:
-        """One clip's row. ``in_domain``: whether it is a shapes-world clip, when the caller knows; else the
-        evaluation's check decides (``in_domain`` in the row when known). ``accumulate=False``: the row
-        only, the set-level metric states untouched (a caller that aggregates rows itself, as the bench
-        does from its ledger)."""
-        row: dict = {"clip": _relative(path, root), "frames": int(frames.shape[0]), "size": f"{frames.shape[2]}x{frames.shape[1]}"}
-        if in_domain is None:
-            in_domain = self.domain.judge(frames)
-        if in_domain is not None:
-            row["in_domain"] = bool(in_domain)
+        """One clip's row from its frames in consecutive uint8 ``[n, H, W, 3]`` chunks; only frame
+        embeddings and per-frame-pair terms are kept. ``in_domain``: whether it is a shapes-world clip,
+        when the caller knows; else the evaluation's check decides on the first chunk (``in_domain`` in
+        the row when known). ``accumulate=False``: the row only, the set-level metric states untouched (a
+        caller that aggregates rows itself, as the bench does from its ledger). Set-level states change
+        only after the last chunk, so a clip that fails midway leaves them as they were."""
+        row: dict = {"clip": _relative(path, root), "frames": 0, "size": None}
         if self.clipsim is not None and prompt is None:
             raise EvalError(path, "no prompt for this clip (CLIPSIM needs one: give --prompts FILE or a run folder)")
-        # CLIPSIM, the temporal metrics and aesthetic quality see the same CLIP frame embeddings: encode the frames once.
-        embeddings = self.encoder.encode_frames(frames) if self.encoder is not None else None
-        if self.clipsim is not None:
-            from eval.clipsim import clip_scores
-
-            score = float(clip_scores(self.encoder, frames, [prompt], frame_embeddings=embeddings)[0])
-            if accumulate:
-                self.clipsim.update(scores=[score])
-            row["prompt"] = prompt
-            row["clipsim"] = score
+        temporal = None
         if self.temporal is not None:
-            from eval.temporal import temporal_clip_scores
+            from eval.temporal import TemporalStream
 
-            scores = temporal_clip_scores(
-                frames,
-                clip_encoder=self.encoder,
-                subject_encoder=self.subject_encoder,
-                fps=fps,
-                clip_embeddings=embeddings,
-                protocol=self.temporal_protocol,
-            )
-            if accumulate:
-                for name, metric in self.temporal.items():
-                    weight = scores["consistency_pairs"] if name in ("subject_consistency", "background_consistency") else 1.0
-                    metric.update(scores=[scores[name]], weights=[weight])
-                self.temporal["motion_magnitude"].add_dynamic(scores["dynamic"])
+            temporal = TemporalStream(clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps, protocol=self.temporal_protocol)
+        embeddings: list = []  # CLIPSIM, the temporal metrics and aesthetic quality share the CLIP frame embeddings
+        imaging: list = []
+        for chunk in chunks:
+            if not len(chunk):
+                continue
+            if row["size"] is None:
+                row["size"] = f"{chunk.shape[2]}x{chunk.shape[1]}"
+                if in_domain is None:
+                    in_domain = self.domain.judge(chunk)
+            row["frames"] += int(chunk.shape[0])
+            chunk_embeddings = self.encoder.encode_frames(chunk) if self.encoder is not None else None
+            embeddings.append(chunk_embeddings)
+            if temporal is not None:
+                temporal.add(chunk, clip_embeddings=chunk_embeddings)
+            if self.imaging is not None:
+                from eval.quality import imaging_frame_scores
+
+                imaging.append(imaging_frame_scores(chunk, self.imaging.model))
+        if row["size"] is None:
+            raise EvalError(path, "no frames to score")
+        if in_domain is not None:
+            row["in_domain"] = bool(in_domain)
+        import torch
+
+        frame_embeddings = torch.cat(embeddings) if self.encoder is not None else None
+        if self.clipsim is not None:
+            from eval.clipsim import embedding_clipsim
+
+            row["prompt"] = prompt
+            row["clipsim"] = embedding_clipsim(self.encoder, frame_embeddings, prompt)
+        if temporal is not None:
+            scores = temporal.result()
             row.update({name: scores[name] for name in self.temporal})
             row["dynamic"] = bool(scores["dynamic"])
         if self.aesthetic is not None:
             from eval.quality import aesthetic_score
 
-            row["aesthetic_quality"] = aesthetic_score(embeddings, self.aesthetic.head)
-            if accumulate:
-                self.aesthetic.update(scores=[row["aesthetic_quality"]])
+            row["aesthetic_quality"] = aesthetic_score(frame_embeddings, self.aesthetic.head)
         if self.imaging is not None:
-            from eval.quality import imaging_score
+            from eval.quality import imaging_of_frame_scores
 
-            row["imaging_quality"] = imaging_score(frames, self.imaging.model)
-            if accumulate:
-                self.imaging.update(scores=[row["imaging_quality"]])
+            row["imaging_quality"] = imaging_of_frame_scores(torch.cat(imaging))
         if accumulate:
+            if self.clipsim is not None:
+                self.clipsim.update(scores=[row["clipsim"]])
+            if temporal is not None:
+                for name, metric in self.temporal.items():
+                    weight = scores["consistency_pairs"] if name in ("subject_consistency", "background_consistency") else 1.0
+                    metric.update(scores=[scores[name]], weights=[weight])
+                self.temporal["motion_magnitude"].add_dynamic(scores["dynamic"])
+            if self.aesthetic is not None:
+                self.aesthetic.update(scores=[row["aesthetic_quality"]])
+            if self.imaging is not None:
+                self.imaging.update(scores=[row["imaging_quality"]])
             scored = (("clipsim",) if self.clipsim is not None else ()) + (TEMPORAL_ENCODED if self.temporal is not None else ())
             scored += ("aesthetic_quality",) if self.aesthetic is not None else ()
             self.domain.count(scored, in_domain)

@@ -93,12 +93,21 @@ def imaging_frames(frames) -> torch.Tensor:
     return x / 255.0
 
 
-def imaging_score(frames, model: nn.Module) -> float:
-    """A clip's imaging quality: MUSIQ's mean score over its frames ÷ 100."""
+def imaging_frame_scores(frames, model: nn.Module) -> torch.Tensor:
+    """MUSIQ's score of every frame of uint8 ``[T, H, W, 3]``, :data:`IMAGING_BATCH` frames a forward."""
     x = imaging_frames(frames)
     with torch.inference_mode():
-        scores = torch.cat([model(x[start : start + IMAGING_BATCH]) for start in range(0, x.shape[0], IMAGING_BATCH)])
+        return torch.cat([model(x[start : start + IMAGING_BATCH]) for start in range(0, x.shape[0], IMAGING_BATCH)])
+
+
+def imaging_of_frame_scores(scores: torch.Tensor) -> float:
+    """A clip's imaging quality from its frames' MUSIQ scores: their mean ÷ 100."""
     return float(scores.double().mean()) / IMAGING_SCALE
+
+
+def imaging_score(frames, model: nn.Module) -> float:
+    """A clip's imaging quality: MUSIQ's mean score over its frames ÷ 100."""
+    return imaging_of_frame_scores(imaging_frame_scores(frames, model))
 
 
 class ImagingQuality(ClipMeanMetric):

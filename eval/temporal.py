@@ -161,14 +161,23 @@ def warping_error(frames: np.ndarray, flows: ClipFlows) -> float:
     """Lai et al. 2018 warping error: (1/(T−1)) Σ_t Σ_p M_t(p) ‖f_t(p) − ŵ_t(p)‖² / Σ_p M_t(p)·C, with
     frames in [0, 1], ŵ_t = f_{t+1} warped back along the forward flow, M_t = 1 − occlusion mask and
     C = 3 channels (all pixels when everything is occluded), as ``evaluate_WarpError.py`` does."""
-    images = frames.astype(np.float32) / 255.0
     total = 0.0
     for t in range(len(flows.forward)):
-        visible = ~occlusion_mask(flows.forward[t], flows.backward[t])
-        diff = warp(images[t + 1], flows.forward[t]) - images[t]
-        count = visible.sum() * diff.shape[-1]
-        total += float(np.square(diff)[visible].sum() / count) if count else float(np.square(diff).mean())
+        total += warping_term(unit_image(frames[t]), unit_image(frames[t + 1]), flows.forward[t], flows.backward[t])
     return total / len(flows.forward)
+
+
+def unit_image(frame: np.ndarray) -> np.ndarray:
+    """A uint8 frame as float32 in [0, 1] (the warping error's scale)."""
+    return frame.astype(np.float32) / 255.0
+
+
+def warping_term(image: np.ndarray, following: np.ndarray, forward: np.ndarray, backward: np.ndarray) -> float:
+    """One frame pair's term of :func:`warping_error`: float32 images in [0, 1] and the pair's flows."""
+    visible = ~occlusion_mask(forward, backward)
+    diff = warp(following, forward) - image
+    count = visible.sum() * diff.shape[-1]
+    return float(np.square(diff)[visible].sum() / count) if count else float(np.square(diff).mean())
 
 
 def pair_motion(flows: ClipFlows, protocol: str = DEFAULT_TEMPORAL_PROTOCOL) -> np.ndarray:
@@ -404,25 +413,95 @@ def temporal_clip_scores(
     (CLIPSIM encodes the same frames). Returns ``{name: value}`` for :data:`TEMPORAL_METRICS` plus
     ``dynamic`` (VBench's rule) and ``consistency_pairs`` (the weight of the two VBench consistencies).
     ``protocol`` (:data:`TEMPORAL_PROTOCOLS`) chooses the dynamic-degree rules; the encoders'
-    preprocessing follows their own ``protocol`` attribute (``ImageEncoder.set_protocol``).
+    preprocessing follows their own ``protocol`` attribute (``ImageEncoder.set_protocol``). This is
+    :class:`TemporalStream` given the clip as one chunk.
     """
-    protocol = check_protocol(protocol)
-    if frames.shape[0] < 2:
-        raise FramesError(None, f"temporal metrics need clips of at least 2 frames, got {frames.shape[0]}")
-    if clip_embeddings is None:
-        clip_embeddings = clip_encoder.encode_frames(frames)
-    subject_embeddings = clip_embeddings if subject_encoder in (None, clip_encoder) else subject_encoder.encode_frames(frames)
-    flows = optical_flows(frames)
-    per_pair = dynamic_pairs(frames, fps, protocol, flows)
-    subject_sum, pairs = vbench_consistency(subject_embeddings)
-    background_sum, _ = vbench_consistency(clip_embeddings)
-    return {
-        "clip_temp": clip_temp(clip_embeddings),
-        "subject_consistency": subject_sum / pairs,
-        "background_consistency": background_sum / pairs,
-        "temporal_flickering": flickering_score(frames),
-        "warping_error": warping_error(frames, flows),
-        "motion_magnitude": float(np.nanmean(per_pair)) if len(per_pair) and not np.isnan(per_pair).all() else float("nan"),
-        "dynamic": is_dynamic(per_pair, frames.shape[1], frames.shape[2], fps, protocol),
-        "consistency_pairs": pairs,
-    }
+    stream = TemporalStream(clip_encoder=clip_encoder, subject_encoder=subject_encoder, fps=fps, protocol=protocol)
+    stream.add(frames, clip_embeddings=clip_embeddings)
+    return stream.result()
+
+
+class TemporalStream:
+    """The temporal scores of one clip whose frames arrive in chunks of any size (``add``), in memory
+    independent of its length: frame embeddings and per-pair terms are kept, frames and flows are not
+    (the last frame is, for the next pair). ``result()`` gives what :func:`temporal_clip_scores` gives for
+    the whole clip, whatever the chunking (each pair's terms are computed from the same two frames)."""
+
+    def __init__(self, *, clip_encoder: ImageEncoder, subject_encoder: ImageEncoder | None = None, fps: float = 8.0, protocol: str | None = None):
+        import cv2
+
+        self.protocol = check_protocol(protocol)
+        self.clip_encoder = clip_encoder
+        self.subject_encoder = None if subject_encoder in (None, clip_encoder) else subject_encoder
+        self.fps = fps
+        self.clip_embeddings: list[torch.Tensor] = []
+        self.subject_embeddings: list[torch.Tensor] = []
+        self.flicker: list[float] = []
+        self.warping: list[float] = []
+        self.motion: list[float] = []  # every pair's top-5 % flow (the synthvid dynamic rule)
+        self.kept_motion: list[float] = []  # pairs of the frames VBench's dynamic degree keeps (vbench)
+        self.frames = 0
+        self.shape: tuple[int, int] | None = None
+        self.previous = None  # (grey, BGR float32, [0, 1] float32) of the last frame
+        self.kept_grey = None  # the last frame VBench's subsampling kept, padded as RAFT pads, grey
+        self.step = vbench_frame_step(fps)
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def add(self, frames: np.ndarray, clip_embeddings: torch.Tensor | None = None) -> TemporalStream:
+        """Add the next uint8 ``[n, H, W, 3]`` frames (``clip_embeddings``: their CLIP embeddings, when known)."""
+        import cv2
+
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise FramesError(None, f"temporal metrics take uint8 [T, H, W, 3] frames, got {frames.dtype} {list(frames.shape)}")
+        if self.shape is None:
+            self.shape = frames.shape[1:3]
+        elif frames.shape[1:3] != self.shape:
+            raise FramesError(None, f"frame size changed from {self.shape} to {frames.shape[1:3]} within the clip")
+        if not len(frames):
+            return self
+        self.clip_embeddings.append(self.clip_encoder.encode_frames(frames) if clip_embeddings is None else clip_embeddings)
+        if self.subject_encoder is not None:
+            self.subject_embeddings.append(self.subject_encoder.encode_frames(frames))
+        for frame in frames:
+            frame = np.ascontiguousarray(frame)
+            grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR).astype(np.float32)
+            image = unit_image(frame)
+            if self.previous is not None:
+                previous_grey, previous_bgr, previous_image = self.previous
+                self.flicker.append(float(np.mean(cv2.absdiff(previous_bgr, bgr))))
+                forward = self.dis.calc(previous_grey, grey, None)
+                backward = self.dis.calc(grey, previous_grey, None)
+                self.warping.append(warping_term(previous_image, image, forward, backward))
+                if self.protocol != "vbench":
+                    self.motion.append(float(pair_motion(ClipFlows(forward[None], backward[None]), self.protocol)[0]))
+            if self.protocol == "vbench" and self.frames % self.step == 0:
+                kept = cv2.cvtColor(np.ascontiguousarray(raft_padded(frame[None])[0]), cv2.COLOR_RGB2GRAY)
+                if self.kept_grey is not None:
+                    flow = self.dis.calc(self.kept_grey, kept, None)[None]
+                    self.kept_motion.append(float(pair_motion(ClipFlows(flow, flow), "vbench")[0]))
+                self.kept_grey = kept
+            self.previous = (grey, bgr, image)
+            self.frames += 1
+        return self
+
+    def result(self) -> dict:
+        """The scores (see :func:`temporal_clip_scores`)."""
+        if self.frames < 2:
+            raise FramesError(None, f"temporal metrics need clips of at least 2 frames, got {self.frames}")
+        clip_embeddings = torch.cat(self.clip_embeddings)
+        subject_embeddings = torch.cat(self.subject_embeddings) if self.subject_encoder is not None else clip_embeddings
+        per_pair = np.array(self.kept_motion if self.protocol == "vbench" else self.motion, dtype=np.float64)
+        subject_sum, pairs = vbench_consistency(subject_embeddings)
+        background_sum, _ = vbench_consistency(clip_embeddings)
+        height, width = self.shape
+        return {
+            "clip_temp": clip_temp(clip_embeddings),
+            "subject_consistency": subject_sum / pairs,
+            "background_consistency": background_sum / pairs,
+            "temporal_flickering": (255.0 - np.array(self.flicker, dtype=np.float32).mean().item()) / 255.0,
+            "warping_error": sum(self.warping) / len(self.warping),
+            "motion_magnitude": float(np.nanmean(per_pair)) if len(per_pair) and not np.isnan(per_pair).all() else float("nan"),
+            "dynamic": is_dynamic(per_pair, height, width, self.fps, self.protocol),
+            "consistency_pairs": pairs,
+        }

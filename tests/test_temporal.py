@@ -17,8 +17,10 @@ from eval.temporal import (
     MotionMagnitude,
     SubjectConsistency,
     TemporalFlickering,
+    TemporalStream,
     WarpingError,
     clip_temp,
+    dynamic_pairs,
     flickering_score,
     is_dynamic,
     occlusion_mask,
@@ -124,6 +126,29 @@ def test_metric_objects_agree_with_the_per_clip_scores(encoder):
         expected = np.mean([scores[name] for scores in per_clip])  # equal lengths: VBench's pair weighting = clip mean
         assert float(metric.compute()) == pytest.approx(expected, rel=1e-5, abs=1e-7), name
     assert metrics["motion_magnitude"].dynamic_share() == pytest.approx(np.mean([s["dynamic"] for s in per_clip]))
+
+
+@pytest.mark.parametrize("protocol", ["synthvid", "vbench"])
+def test_streamed_chunks_give_the_whole_clips_scores(encoder, protocol):
+    """Frames in chunks of any size (a long clip decoded piece by piece) score as the whole clip does;
+    the per-pair terms are the whole-clip functions' own (flows, warping error, VBench's kept pairs)."""
+    clip = render("a yellow star moving right on a textured blue background", frames=13, size=64, seed=5).frames
+    fps = 24.0  # VBench keeps every 3rd frame
+    whole = TemporalStream(clip_encoder=encoder, fps=fps, protocol=protocol).add(clip).result()
+    flows = optical_flows(clip)
+    assert whole["warping_error"] == pytest.approx(warping_error(clip, flows), rel=1e-12)
+    assert whole["temporal_flickering"] == flickering_score(clip)
+    assert whole["motion_magnitude"] == pytest.approx(float(np.nanmean(dynamic_pairs(clip, fps, protocol, flows))), rel=1e-6)
+    for size in (1, 4, 12):
+        stream = TemporalStream(clip_encoder=encoder, fps=fps, protocol=protocol)
+        for start in range(0, len(clip), size):
+            stream.add(clip[start : start + size])
+        chunked = stream.result()
+        assert chunked.keys() == whole.keys()
+        for name, value in whole.items():
+            assert chunked[name] == pytest.approx(value, rel=1e-6, abs=1e-9), (size, name)
+    with pytest.raises(FramesError, match="frame size changed"):
+        TemporalStream(clip_encoder=encoder, fps=fps).add(clip[:2]).add(clip[:2, :32])
 
 
 def test_shuffled_frames_raise_warping_error_and_flicker():
