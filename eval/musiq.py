@@ -16,8 +16,9 @@ file loads as it is; the forward pass is the same arithmetic:
 
 pyiqa pads each scale's sequence to a fixed length and masks the padding out of the attention with
 −1000 before the softmax; the padded tokens never reach a real token (exp(−1000) is 0 in float32),
-so here the sequence holds only the real patches. Frames of one size share one token layout and go
-through the network as one batch.
+so here the sequence holds only the real patches (a third fewer tokens at 16:9; 1.3× less CPU time than
+pyiqa's class per 640×360 frame). Frames of one size share one token layout, so a batch of frames is
+allowed, but one frame a forward is the fastest on 2 cores.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from eval.temporal import ClipMeanMetric
 
 IMAGING_LONGER_SIDE = 512  # VBench's "longer" mode: frames above it are brought down to it
 IMAGING_SCALE = 100.0  # SPAQ's MOS is 0–100
-IMAGING_BATCH = 4  # frames per MUSIQ forward: one frame's sequence is a few hundred 32×32 patches
+IMAGING_BATCH = 1  # frames per MUSIQ forward: one frame's few hundred patches fill the cores; larger batches ran slower
 
 AESTHETIC_HEAD_FILE = "sa_0_4_vit_l_14_linear.pth"
 AESTHETIC_HEAD_SOURCE = "github.com/LAION-AI/aesthetic-predictor"
