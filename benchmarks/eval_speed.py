@@ -8,9 +8,11 @@ Sections (``--sections``, default all):
   (``no_grad``, one clip a call, contiguous) against ours (``inference_mode``, ``channels_last_3d``,
   batches); random weights (speed does not depend on their values).
 - ``metrics``: clips/s of every metric of ``synthvid eval`` on 16×64² shapes-world clips.
-- ``vbench``: subject consistency, background consistency, temporal flickering and dynamic degree beside
-  vbench 0.1.5 (installed) on real camera clips of ``../shared/realworld`` (``--real-clips``), the same
-  random weights on both sides, each side in its own process: CPU and wall seconds, peak RSS, values.
+- ``vbench``: subject consistency, background consistency, temporal flickering, dynamic degree, aesthetic
+  quality and imaging quality beside vbench 0.1.5 (installed, with pyiqa) on real camera clips of
+  ``../shared/realworld`` (``--real-clips``; the two quality dimensions on ``--vbench-quality-clips`` of
+  them), the same random weights on both sides, each side in its own process: CPU and wall seconds,
+  peak RSS, values.
 
 Medians of ``--repeats`` runs. Times are CPU seconds of the process (all threads): the machine is shared
 with a training job at higher priority, so wall time mostly measures waiting for a core (both are
@@ -281,6 +283,22 @@ def _vbench_models(root: Path, save: bool = False) -> dict:
     exec(compile(hubconf, "hubconf.py", "exec"), namespace)
     torch.manual_seed(0)
     dino = namespace["ViT"](dim=768, depth=12, heads=12).eval()
+    clip_large = CLIP(
+        embed_dim=768,
+        image_resolution=224,
+        vision_layers=24,
+        vision_width=1024,
+        vision_patch_size=14,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=768,
+        transformer_heads=12,
+        transformer_layers=12,
+    ).eval()
+    head = torch.nn.Linear(768, 1)
+    from pyiqa.archs.musiq_arch import MUSIQ
+
+    musiq = MUSIQ(pretrained=False, num_class=1).eval()
     clip_model = CLIP(
         embed_dim=512,
         image_resolution=224,
@@ -296,10 +314,15 @@ def _vbench_models(root: Path, save: bool = False) -> dict:
     if save:
         torch.save(dino.state_dict(), root / "dino_vitbase16.pth")
         torch.save(clip_model.state_dict(), root / "clip_vitb32.pt")
+        torch.save(clip_large.state_dict(), root / "clip_vitl14.pt")
+        torch.save(head.state_dict(), root / "aesthetic_head.pth")
+        torch.save(musiq.state_dict(), root / "musiq.pth")
         return {}
     dino.load_state_dict(torch.load(root / "dino_vitbase16.pth"))
     clip_model.load_state_dict(torch.load(root / "clip_vitb32.pt"))
-    return {"dino": dino, "clip": clip_model}
+    clip_large.load_state_dict(torch.load(root / "clip_vitl14.pt"))
+    head.load_state_dict(torch.load(root / "aesthetic_head.pth"))
+    return {"dino": dino, "clip": clip_model, "clip_large": clip_large, "head": head}
 
 
 def _in_child(function, *args):
@@ -321,6 +344,9 @@ def _in_child(function, *args):
     return result
 
 
+DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flickering", "dynamic_degree", "aesthetic_quality", "imaging_quality")
+
+
 def bench_vbench(args) -> list[str]:
     import tempfile
 
@@ -329,6 +355,7 @@ def bench_vbench(args) -> list[str]:
     clips = pick_real_clips(args.real_clips)
     paths = [str(REALWORLD / c["file"]) for c in clips]
     dynamic_paths = paths[: args.vbench_dynamic_clips]
+    quality_paths = paths[: args.vbench_quality_clips]
     root = Path(tempfile.mkdtemp(prefix="eval-speed-"))
     _in_child(_vbench_models, root, True)
 
@@ -342,11 +369,25 @@ def bench_vbench(args) -> list[str]:
             encoder = TimmImageEncoder("vit_base_patch16_224.dino", root / "dino_vitbase16.pth").set_protocol("vbench")
         elif dimension == "background_consistency":
             encoder = load_clip("ViT-B-32-quickgelu", root / "clip_vitb32.pt").set_protocol("vbench")
+        elif dimension == "aesthetic_quality":
+            from eval.quality import aesthetic_score, load_aesthetic_head
+
+            encoder = load_clip("ViT-L-14-quickgelu", root / "clip_vitl14.pt").set_protocol("vbench")
+            head = load_aesthetic_head(root / "aesthetic_head.pth", 768)
+        elif dimension == "imaging_quality":
+            from eval.musiq import load_musiq
+            from eval.quality import imaging_score
+
+            musiq = load_musiq(root / "musiq.pth")
         total = count = 0.0
         values = []
         for path in files:
             video = read_video(path)
-            if dimension == "temporal_flickering":
+            if dimension == "aesthetic_quality":
+                values.append(aesthetic_score(encoder.encode_frames(video.frames), head))
+            elif dimension == "imaging_quality":
+                values.append(imaging_score(video.frames, musiq))
+            elif dimension == "temporal_flickering":
                 values.append(flickering_score(video.frames))
             elif dimension == "dynamic_degree":
                 pairs = dynamic_pairs(video.frames, video.fps, "vbench")
@@ -360,7 +401,7 @@ def bench_vbench(args) -> list[str]:
         from easydict import EasyDict
 
         torch.set_num_threads(args.threads)
-        models = _vbench_models(root) if "consistency" in dimension else {}
+        models = _vbench_models(root) if "consistency" in dimension or "aesthetic" in dimension else {}
         if dimension == "subject_consistency":
             from vbench.subject_consistency import subject_consistency
 
@@ -373,6 +414,25 @@ def bench_vbench(args) -> list[str]:
             from vbench.temporal_flickering import temporal_flickering
 
             return temporal_flickering(files)[0]
+        if dimension == "aesthetic_quality":
+            from vbench.aesthetic_quality import laion_aesthetic
+
+            class Encoder(torch.nn.Module):  # openai-clip's CLIP as clip.load builds it on the CPU: float32
+                def __init__(self, model):
+                    super().__init__()
+                    self.model = model
+
+                def encode_image(self, images):
+                    return self.model.encode_image(images)
+
+            return laion_aesthetic(models["head"], Encoder(models["clip_large"]), files, "cpu")[0]
+        if dimension == "imaging_quality":
+            from pyiqa.archs.musiq_arch import MUSIQ
+            from vbench.imaging_quality import technical_quality
+
+            model = MUSIQ(pretrained_model_path=str(root / "musiq.pth"))
+            model.training = False
+            return technical_quality(model, files, "cpu")[0]  # the mean over clips ÷ 100, as ours
         from vbench.dynamic_degree import DynamicDegree
         from vbench.third_party.RAFT.core.raft import RAFT
 
@@ -395,13 +455,15 @@ def bench_vbench(args) -> list[str]:
         "to the score (decoding included: VBench's decord/OpenCV, ours PyAV); CPU seconds of that process (all "
         "threads), wall seconds, its peak RSS. Dynamic degree: VBench's RAFT (random weights) against our DIS flow "
         f"— not the same numbers; VBench's RAFT is timed on the first {len(dynamic_paths)} clip(s) only (too slow "
-        "on 2 cores for all), ours on the same ones.",
+        "on 2 cores for all), ours on the same ones. Aesthetic quality (OpenAI CLIP ViT-L/14 at random weights, a "
+        f"random LAION-format head) and imaging quality (pyiqa's MUSIQ at random weights) on the first {len(quality_paths)} "
+        "clip(s): ViT-L/14 and MUSIQ take about a second a frame on 2 cores.",
         "",
         "| dimension | clips | synthvid CPU s | vbench CPU s | speed-up (CPU) | synthvid wall s | vbench wall s | synthvid peak RSS | vbench peak RSS | synthvid value | vbench value |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for dimension in ("subject_consistency", "background_consistency", "temporal_flickering", "dynamic_degree"):
-        files = dynamic_paths if dimension == "dynamic_degree" else paths
+    for dimension in [d.strip() for d in args.dimensions.split(",") if d.strip()]:
+        files = dynamic_paths if dimension == "dynamic_degree" else quality_paths if dimension.endswith("_quality") else paths
         mine = _in_child(ours, dimension, files)
         peer = _in_child(theirs, dimension, files)
         lines.append(
@@ -428,6 +490,8 @@ def main() -> None:
     parser.add_argument("--metric-clips", type=int, default=16, help="clips per metric measurement")
     parser.add_argument("--real-clips", type=int, default=6, help="real camera clips of the vbench section")
     parser.add_argument("--vbench-dynamic-clips", type=int, default=2, help="clips of VBench's RAFT dynamic degree (slow)")
+    parser.add_argument("--vbench-quality-clips", type=int, default=2, help="clips of aesthetic and imaging quality (slow)")
+    parser.add_argument("--dimensions", default=",".join(DIMENSIONS), help="the vbench section's dimensions, comma-separated")
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file to write")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -455,6 +519,15 @@ def main() -> None:
                 f"--seed {args.seed}",
                 f"--i3d-clips {args.i3d_clips}",
                 f"--metric-clips {args.metric_clips}",
+                *(
+                    [
+                        f"--real-clips {args.real_clips}",
+                        f"--vbench-dynamic-clips {args.vbench_dynamic_clips}",
+                        f"--vbench-quality-clips {args.vbench_quality_clips}",
+                    ]
+                    if "vbench" in sections
+                    else []
+                ),
             ]
         )
     )
