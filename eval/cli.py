@@ -103,6 +103,12 @@ def eval_command(
         help="pyiqa's MUSIQ checkpoint (musiq_spaq_ckpt-358bb6af.pth, github.com/chaofengc/IQA-PyTorch release "
         "v0.1-weights) for VBench's imaging quality (--metrics imaging).",
     ),
+    raft: Optional[Path] = typer.Option(
+        None,
+        "--raft",
+        help="The original RAFT weights (raft-things.pth, github.com/princeton-vl/RAFT models.zip) for VBench's dynamic "
+        "degree under --protocol vbench (default: OpenCV DIS flow, whose decisions can differ from VBench's).",
+    ),
     reference_frames: Optional[int] = typer.Option(
         None, "--reference-frames", min=2, max=1024, help="Frames of world clips (default: the fake clips')."
     ),
@@ -179,6 +185,8 @@ def eval_command(
         raise EvalError(
             None, "aesthetic quality needs --aesthetic-head FILE: LAION's sa_0_4_vit_l_14_linear.pth (github.com/LAION-AI/aesthetic-predictor)"
         )
+    if raft is not None and (temporal_protocol != "vbench" or "temporal" not in chosen):
+        raise EvalError(raft, "--raft is the flow of VBench's dynamic degree: give it with --metrics temporal and --protocol vbench")
     if "imaging" in chosen and musiq is None:
         raise EvalError(None, "imaging quality needs --musiq FILE: pyiqa's musiq_spaq_ckpt-358bb6af.pth (github.com/chaofengc/IQA-PyTorch)")
     if "fvd" in chosen and not has_reference:
@@ -202,6 +210,7 @@ def eval_command(
         temporal_protocol=temporal_protocol,
         aesthetic_head=str(aesthetic_head) if aesthetic_head else None,
         musiq=str(musiq) if musiq else None,
+        raft=str(raft) if raft else None,
         max_frames=max_frames,
         batch_size=batch_size,
     )

@@ -137,6 +137,7 @@ class EvalSettings:
     temporal_protocol: str | None = None  # eval.temporal.TEMPORAL_PROTOCOLS name (temporal and aesthetic); None: synthvid's default
     aesthetic_head: str | None = None  # LAION's aesthetic head (eval.quality), for the aesthetic group
     musiq: str | None = None  # pyiqa's MUSIQ checkpoint (eval.musiq), for the imaging group
+    raft: str | None = None  # the original raft-things.pth (eval.raft): VBench's dynamic-degree flow
     max_frames: int | None = None
     batch_size: int = 8
     keep_features: bool = True
@@ -159,7 +160,7 @@ class FolderEvaluation:
             in_domain,
         )
         self.fvd = self.clipsim = self.temporal = self.aesthetic = self.imaging = None
-        self.encoder = self.subject_encoder = None
+        self.encoder = self.subject_encoder = self.raft = None
         self.failed: list[dict] = []
         self.dynamic_count = 0
         if "fvd" in settings.metrics:
@@ -190,6 +191,12 @@ class FolderEvaluation:
                 WarpingError,
             )
 
+            if settings.raft is not None:
+                from eval.raft import load_raft
+
+                if self.temporal_protocol != "vbench":
+                    raise EvalError(None, "--raft: RAFT is the flow of VBench's dynamic degree; use it with --protocol vbench")
+                self.raft = load_raft(settings.raft)
             self.subject_encoder = load_image_encoder(settings.subject_encoder, clip=self.encoder)
             self.subject_encoder.set_protocol(self.temporal_protocol)  # under vbench: VBench's DINO transform
             self.temporal = {
@@ -315,7 +322,9 @@ class FolderEvaluation:
         if self.temporal is not None:
             from eval.temporal import TemporalStream
 
-            temporal = TemporalStream(clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps, protocol=self.temporal_protocol)
+            temporal = TemporalStream(
+                clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps, protocol=self.temporal_protocol, raft=self.raft
+            )
         embeddings: list = []  # CLIPSIM, the temporal metrics and aesthetic quality share the CLIP frame embeddings
         imaging: list = []
         for chunk in chunks:
@@ -424,7 +433,7 @@ class FolderEvaluation:
             entry["dynamic_degree"] = self.temporal["motion_magnitude"].dynamic_share()
             entry["encoder"] = self.encoder.name
             entry["subject_encoder"] = self.subject_encoder.name
-            entry.update(temporal_protocol_entry(self.temporal_protocol, self.encoder, self.subject_encoder))
+            entry.update(temporal_protocol_entry(self.temporal_protocol, self.encoder, self.subject_encoder, raft=self.raft is not None))
             out["temporal"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in entry.items()}
         if self.aesthetic is not None:
             clips = int(self.aesthetic.weight_sum)
@@ -452,13 +461,17 @@ class FolderEvaluation:
         return out
 
 
-def temporal_protocol_entry(protocol: str, encoder, subject_encoder) -> dict:
+def temporal_protocol_entry(protocol: str, encoder, subject_encoder, raft: bool = False) -> dict:
     """``protocol``, its description and, under vbench, ``notes`` on what still differs from VBench's setup."""
     from eval.temporal import TEMPORAL_PROTOCOLS
 
     entry: dict = {"protocol": protocol, "protocol_description": TEMPORAL_PROTOCOLS[protocol]}
     if protocol == "vbench":
-        notes = ["dynamic_degree uses OpenCV DIS flow, not VBench's RAFT: its decisions can differ from VBench's"]
+        notes = (
+            []
+            if raft
+            else ["dynamic_degree uses OpenCV DIS flow, not VBench's RAFT (--raft raft-things.pth): its decisions can differ from VBench's"]
+        )
         if subject_encoder is encoder or not str(subject_encoder.name).startswith("timm:"):
             notes.append(
                 "subject_consistency is VBench's only with DINO ViT-B/16: --subject-encoder "

@@ -18,7 +18,8 @@ Two protocols (:data:`TEMPORAL_PROTOCOLS`); every output names the one it follow
   degree rules: frames subsampled to about 8 fps (every ``max(1, round(fps/8))``-th), threshold
   6·min(H, W)/256 px, ``round(4·frames/16)`` moving pairs needed (Python's rounding, which may be 0),
   flow on frames padded to multiples of 8 (RAFT's ``InputPadder``), top-5 % count ``int(0.05·H·W)`` of
-  the padded field. Flow is still DIS, not RAFT: dynamic decisions can differ from VBench's.
+  the padded field. The flow is RAFT's with the original ``raft-things.pth`` when given
+  (:mod:`eval.raft`, ``--raft``): then dynamic degree is VBench's; else DIS, whose decisions can differ.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ TEMPORAL_PROTOCOLS = {
     "pairs; not a published protocol",
     "vbench": "VBench 0.1.5: shorter side to 224 without antialias (CLIP: bicubic + centre crop; DINO: bilinear, no crop, "
     "DINO's position interpolation); dynamic degree on frames subsampled to ~8 fps (every max(1, round(fps/8))-th), "
-    "threshold 6·min(H,W)/256 px, round(4·frames/16) pairs; flow is OpenCV DIS, not VBench's RAFT",
+    "threshold 6·min(H,W)/256 px, round(4·frames/16) pairs; flow: RAFT given --raft raft-things.pth, else OpenCV DIS",
 }
 DEFAULT_TEMPORAL_PROTOCOL = "synthvid"
 
@@ -406,6 +407,7 @@ def temporal_clip_scores(
     fps: float = 8.0,
     clip_embeddings: torch.Tensor | None = None,
     protocol: str | None = None,
+    raft: torch.nn.Module | None = None,
 ) -> dict:
     """Every temporal score of one uint8 ``[T, H, W, 3]`` clip, embeddings and flows computed once.
 
@@ -413,10 +415,11 @@ def temporal_clip_scores(
     (CLIPSIM encodes the same frames). Returns ``{name: value}`` for :data:`TEMPORAL_METRICS` plus
     ``dynamic`` (VBench's rule) and ``consistency_pairs`` (the weight of the two VBench consistencies).
     ``protocol`` (:data:`TEMPORAL_PROTOCOLS`) chooses the dynamic-degree rules; the encoders'
-    preprocessing follows their own ``protocol`` attribute (``ImageEncoder.set_protocol``). This is
-    :class:`TemporalStream` given the clip as one chunk.
+    preprocessing follows their own ``protocol`` attribute (``ImageEncoder.set_protocol``). ``raft``
+    (:func:`eval.raft.load_raft`, ``vbench`` only): the flow of VBench's dynamic degree instead of DIS.
+    This is :class:`TemporalStream` given the clip as one chunk.
     """
-    stream = TemporalStream(clip_encoder=clip_encoder, subject_encoder=subject_encoder, fps=fps, protocol=protocol)
+    stream = TemporalStream(clip_encoder=clip_encoder, subject_encoder=subject_encoder, fps=fps, protocol=protocol, raft=raft)
     stream.add(frames, clip_embeddings=clip_embeddings)
     return stream.result()
 
@@ -427,10 +430,21 @@ class TemporalStream:
     (the last frame is, for the next pair). ``result()`` gives what :func:`temporal_clip_scores` gives for
     the whole clip, whatever the chunking (each pair's terms are computed from the same two frames)."""
 
-    def __init__(self, *, clip_encoder: ImageEncoder, subject_encoder: ImageEncoder | None = None, fps: float = 8.0, protocol: str | None = None):
+    def __init__(
+        self,
+        *,
+        clip_encoder: ImageEncoder,
+        subject_encoder: ImageEncoder | None = None,
+        fps: float = 8.0,
+        protocol: str | None = None,
+        raft: torch.nn.Module | None = None,
+    ):
         import cv2
 
         self.protocol = check_protocol(protocol)
+        if raft is not None and self.protocol != "vbench":
+            raise EvalError(None, "RAFT is the flow of VBench's dynamic degree: use it with --protocol vbench")
+        self.raft = raft
         self.clip_encoder = clip_encoder
         self.subject_encoder = None if subject_encoder in (None, clip_encoder) else subject_encoder
         self.fps = fps
@@ -443,7 +457,7 @@ class TemporalStream:
         self.frames = 0
         self.shape: tuple[int, int] | None = None
         self.previous = None  # (grey, BGR float32, [0, 1] float32) of the last frame
-        self.kept_grey = None  # the last frame VBench's subsampling kept, padded as RAFT pads, grey
+        self.kept = None  # the last frame VBench's subsampling kept, padded as RAFT pads (RGB for RAFT, else grey)
         self.step = vbench_frame_step(fps)
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
@@ -476,14 +490,25 @@ class TemporalStream:
                 if self.protocol != "vbench":
                     self.motion.append(float(pair_motion(ClipFlows(forward[None], backward[None]), self.protocol)[0]))
             if self.protocol == "vbench" and self.frames % self.step == 0:
-                kept = cv2.cvtColor(np.ascontiguousarray(raft_padded(frame[None])[0]), cv2.COLOR_RGB2GRAY)
-                if self.kept_grey is not None:
-                    flow = self.dis.calc(self.kept_grey, kept, None)[None]
-                    self.kept_motion.append(float(pair_motion(ClipFlows(flow, flow), "vbench")[0]))
-                self.kept_grey = kept
+                kept = np.ascontiguousarray(raft_padded(frame[None])[0])
+                if self.raft is None:
+                    kept = cv2.cvtColor(kept, cv2.COLOR_RGB2GRAY)
+                if self.kept is not None:
+                    self.kept_motion.append(float(pair_motion(ClipFlows(self._kept_flow(kept), None), "vbench")[0]))
+                self.kept = kept
             self.previous = (grey, bgr, image)
             self.frames += 1
         return self
+
+    def _kept_flow(self, kept: np.ndarray) -> np.ndarray:
+        """Flow ``[1, H, W, 2]`` from the previous kept frame to ``kept``: RAFT's when given, else DIS's."""
+        if self.raft is None:
+            return self.dis.calc(self.kept, kept, None)[None]
+        from eval.raft import RAFT_MIN_SIDE, raft_flow
+
+        if min(kept.shape[:2]) < RAFT_MIN_SIDE:
+            raise FramesError(None, f"RAFT (torchvision's) needs frames of at least {RAFT_MIN_SIDE} px a side, got {kept.shape[1]}x{kept.shape[0]}")
+        return raft_flow(self.raft, self.kept, kept)[None]
 
     def result(self) -> dict:
         """The scores (see :func:`temporal_clip_scores`)."""

@@ -346,6 +346,35 @@ class DISAsRAFT(torch.nn.Module):
         return None, torch.from_numpy(flow).permute(2, 0, 1)[None]
 
 
+def test_dynamic_degree_with_raft_equals_vbench(reference, capsys, tmp_path):
+    """VBench's own DynamicDegree with its RAFT, loading the original raft-things.pth layout (random
+    weights, DataParallel keys), against ``--raft`` on a clip large enough for torchvision's RAFT."""
+    from easydict import EasyDict
+    from vbench.dynamic_degree import DynamicDegree
+    from vbench.third_party.RAFT.core.raft import RAFT
+
+    _, _, ours, _ = reference
+    torch.manual_seed(4)
+    original = RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False))
+    weights = tmp_path / "raft-things.pth"
+    torch.save({f"module.{k}": v for k, v in original.state_dict().items()}, weights)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_video(Video(varying_clip(16, 136, 200, seed=9, block=8), 24.0, {}), folder / "raft.mp4", lossless=True)
+    detector = DynamicDegree(EasyDict(model=str(weights), small=False, mixed_precision=False, alternate_corr=False), "cpu")
+    frames = detector.get_frames(str(folder / "raft.mp4"))
+    detector.set_params(frame=frames[0], count=len(frames))
+    with torch.no_grad():  # as DynamicDegree.infer runs it
+        theirs = [detector.get_score(a, detector.model(a, b, iters=20, test_mode=True)[1]) for a, b in zip(frames[:-1], frames[1:])]
+    row = synthvid_eval(capsys, folder, [*ours, "--raft", weights])["per_clip"][0]
+    assert len(theirs) == 5 and min(theirs) > 0
+    print("dynamic degree with RAFT, relative gap of the mean statistic:", gap(row["motion_magnitude"], float(np.mean(theirs))))
+    assert gap(row["motion_magnitude"], float(np.mean(theirs))) <= RTOL, (row["motion_magnitude"], theirs)
+    assert row["dynamic"] == detector.check_move(theirs)
+    temporal = synthvid_eval(capsys, folder, [*ours, "--raft", weights])["temporal"]
+    assert not any("DIS" in note for note in temporal["notes"])
+
+
 def test_dynamic_degree_rules_equal_vbench(reference, capsys):
     from easydict import EasyDict
     from vbench.dynamic_degree import DynamicDegree
