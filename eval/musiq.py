@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eval.errors import ModelFileError, check_state_dict, first_line
+from eval.errors import check_state_dict
 
 MUSIQ_FILE = "musiq_spaq_ckpt-358bb6af.pth"
 MUSIQ_SOURCE = "github.com/chaofengc/IQA-PyTorch, release v0.1-weights"
@@ -210,19 +210,11 @@ class Musiq(nn.Module):
 def load_musiq(path: str | Path) -> Musiq:
     """MUSIQ from pyiqa's checkpoint file (a ``torch.save`` state dict; ``params``/``state_dict`` wrappers
     and DataParallel's ``module.`` prefix accepted), or :class:`ModelFileError` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(path, f"no such MUSIQ checkpoint: VBench's imaging quality uses pyiqa's {MUSIQ_FILE} ({MUSIQ_SOURCE})")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types for a file that is not a checkpoint
-        raise ModelFileError(path, f"not a MUSIQ checkpoint ({first_line(exc)})") from exc
-    for wrapper in ("params", "state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelFileError(path, f"not a MUSIQ checkpoint (pyiqa's {MUSIQ_FILE} is a state dict of tensors)")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    from eval.checkpoints import load_state_dict_file
+
+    state = load_state_dict_file(
+        path, "MUSIQ", f"VBench's imaging quality uses pyiqa's {MUSIQ_FILE} ({MUSIQ_SOURCE})", wrappers=("params", "state_dict")
+    )
     head = state.get("head.weight", state.get("head.0.weight"))
     model = Musiq(classes=1 if head is None else head.shape[0])
     check_state_dict(path, "pyiqa's MUSIQ", state, model.state_dict())

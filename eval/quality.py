@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from eval.encoders import ImageEncoder
-from eval.errors import ModelFileError, check_state_dict, first_line
+from eval.errors import check_state_dict
 from eval.temporal import ClipMeanMetric
 
 IMAGING_LONGER_SIDE = 512  # VBench's "longer" mode: frames above it are brought down to it
@@ -40,20 +40,11 @@ AESTHETIC_SCALE = 10.0  # VBench divides LAION's 1–10 rating by 10
 def load_aesthetic_head(path: str | Path, width: int) -> nn.Linear:
     """LAION's aesthetic head from ``path`` (a ``torch.save`` state dict of ``Linear(width, 1)``, as
     LAION ships it, or the same tensors in ``.safetensors``), or :class:`ModelFileError` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(path, f"no such aesthetic head: VBench uses LAION's {AESTHETIC_HEAD_FILE} ({AESTHETIC_HEAD_SOURCE}) on {AESTHETIC_CLIP}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from eval.checkpoints import load_state_dict_file
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load and safetensors raise many types for a file that is not theirs
-        raise ModelFileError(path, f"not a state dict of the aesthetic head ({first_line(exc)})") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelFileError(path, f"not a state dict of the aesthetic head (LAION's {AESTHETIC_HEAD_FILE} holds weight and bias)")
+    state = load_state_dict_file(
+        path, "LAION aesthetic head", f"VBench uses LAION's {AESTHETIC_HEAD_FILE} ({AESTHETIC_HEAD_SOURCE}) on {AESTHETIC_CLIP}"
+    )
     head = nn.Linear(width, 1)
     check_state_dict(path, f"the aesthetic head on {width}-wide CLIP embeddings, Linear({width}, 1)", state, head.state_dict())
     head.load_state_dict({k: v.float() for k, v in state.items()})

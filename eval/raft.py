@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from eval.errors import ModelFileError, check_state_dict, first_line
+from eval.errors import check_state_dict
 
 RAFT_FILE = "raft-things.pth"
 RAFT_SOURCE = "github.com/princeton-vl/RAFT (models.zip; VBench: raft_model/models/raft-things.pth)"
@@ -63,15 +63,9 @@ def load_raft(path: str | Path) -> nn.Module:
     a file already in torchvision's names), or :class:`ModelFileError` naming the file."""
     from torchvision.models.optical_flow import raft_large
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(path, f"no such RAFT checkpoint: VBench's dynamic degree uses {RAFT_FILE} from {RAFT_SOURCE}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types for a file that is not a checkpoint
-        raise ModelFileError(path, f"not a RAFT checkpoint ({first_line(exc)})") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelFileError(path, f"not a RAFT checkpoint (the original {RAFT_FILE} is a state dict of tensors)")
+    from eval.checkpoints import load_state_dict_file
+
+    state = load_state_dict_file(path, "RAFT", f"VBench's dynamic degree uses {RAFT_FILE} from {RAFT_SOURCE}")
     model = raft_large(weights=None)
     state = torchvision_state_dict(state)
     check_state_dict(path, "RAFT (large, the original raft-things.pth layout)", state, model.state_dict())

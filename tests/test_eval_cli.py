@@ -132,9 +132,9 @@ def test_table_output_lists_every_clip(capsys, models, world_run):
         (["--fake", "{run}", "--metrics", "aesthetic"], "aesthetic quality needs --aesthetic-head FILE"),
         (
             ["--fake", "{run}", "--aesthetic-head", "{tmp}/none.pth"],
-            "none.pth: no such aesthetic head: VBench uses LAION's sa_0_4_vit_l_14_linear.pth",
+            "none.pth: no such LAION aesthetic head checkpoint: VBench uses LAION's sa_0_4_vit_l_14_linear.pth",
         ),
-        (["--fake", "{run}", "--aesthetic-head", "{tmp}/two.txt"], "two.txt: not a state dict of the aesthetic head"),
+        (["--fake", "{run}", "--aesthetic-head", "{tmp}/two.txt"], "two.txt: not a LAION aesthetic head checkpoint"),
         (["--fake", "{run}", "--aesthetic-head", "{tmp}/head768.pth"], "tensor weight has shape [1, 768], the aesthetic head on 96-wide"),
         (["--fake", "{run}", "--metrics", "imaging"], "imaging quality needs --musiq FILE"),
         (["--fake", "{run}", "--raft", "{tmp}/none.pth"], "none.pth: --raft is the flow of VBench's dynamic degree"),
