@@ -65,7 +65,7 @@ def eval_command(
         None, "--prompts", help="Prompts for CLIPSIM: .txt (one a line, clips in name order), .csv/.jsonl/.json (clip, prompt)."
     ),
     metrics: Optional[str] = typer.Option(
-        None, "--metrics", help="Comma-separated: fvd,clipsim,temporal,aesthetic,imaging (default: all that the inputs allow)."
+        None, "--metrics", help="Comma-separated: fvd,clipsim,temporal,aesthetic,imaging,smoothness (default: all that the inputs allow)."
     ),
     fvd_extractor: str = typer.Option(
         "synthvid-tiny-video",
@@ -108,6 +108,11 @@ def eval_command(
         "--raft",
         help="The original RAFT weights (raft-things.pth, github.com/princeton-vl/RAFT models.zip) for VBench's dynamic "
         "degree under --protocol vbench (default: OpenCV DIS flow, whose decisions can differ from VBench's).",
+    ),
+    amt: Optional[Path] = typer.Option(
+        None,
+        "--amt",
+        help="AMT-S weights (amt-s.pth, github.com/MCG-NKU/AMT) for VBench's motion smoothness (--metrics smoothness).",
     ),
     reference_frames: Optional[int] = typer.Option(
         None, "--reference-frames", min=2, max=1024, help="Frames of world clips (default: the fake clips')."
@@ -177,6 +182,7 @@ def eval_command(
             "temporal": True,
             "aesthetic": aesthetic_head is not None,
             "imaging": musiq is not None,
+            "smoothness": amt is not None,
         }
         chosen = tuple(m for m, ok in allowed.items() if ok)
     if temporal_protocol is not None and not {"temporal", "aesthetic"} & set(chosen):
@@ -187,6 +193,8 @@ def eval_command(
         )
     if raft is not None and (temporal_protocol != "vbench" or "temporal" not in chosen):
         raise EvalError(raft, "--raft is the flow of VBench's dynamic degree: give it with --metrics temporal and --protocol vbench")
+    if "smoothness" in chosen and amt is None:
+        raise EvalError(None, "motion smoothness needs --amt FILE: AMT-S's amt-s.pth (github.com/MCG-NKU/AMT)")
     if "imaging" in chosen and musiq is None:
         raise EvalError(None, "imaging quality needs --musiq FILE: pyiqa's musiq_spaq_ckpt-358bb6af.pth (github.com/chaofengc/IQA-PyTorch)")
     if "fvd" in chosen and not has_reference:
@@ -211,6 +219,7 @@ def eval_command(
         aesthetic_head=str(aesthetic_head) if aesthetic_head else None,
         musiq=str(musiq) if musiq else None,
         raft=str(raft) if raft else None,
+        amt=str(amt) if amt else None,
         max_frames=max_frames,
         batch_size=batch_size,
     )
@@ -334,6 +343,9 @@ def _print_report(rows: list[dict], summary: dict, target: Optional[Path]) -> No
             lines.append(f"  [yellow]note:[/] {note}")
     if "imaging" in summary and summary["imaging"]["value"] is not None:
         lines.append(f"Imaging quality ({summary['imaging']['model']}): {summary['imaging']['value']:.4f} over {summary['imaging']['clips']} clips")
+    if "smoothness" in summary and summary["smoothness"]["value"] is not None:
+        s = summary["smoothness"]
+        lines.append(f"Motion smoothness ({s['model']}): {s['value']:.4f} over {s['clips']} clips")
     from eval.domain import is_out_of_domain
 
     for metric, note in (summary.get("domain") or {}).items():

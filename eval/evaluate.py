@@ -29,7 +29,7 @@ from provenance.runfolder import CLIPS_DIR, PATH_COLUMN, PROMPT_COLUMN, RESULTS_
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
-METRIC_GROUPS = ("fvd", "clipsim", "temporal", "aesthetic", "imaging")
+METRIC_GROUPS = ("fvd", "clipsim", "temporal", "aesthetic", "imaging", "smoothness")
 ENCODER_GROUPS = ("clipsim", "temporal", "aesthetic")  # the groups that embed frames with the CLIP encoder
 STREAM_CHUNK = 16  # frames decoded at a time when a clip is streamed (no FVD)
 TEMPORAL_ENCODED = ("clip_temp", "subject_consistency", "background_consistency")  # temporal scores from frame embeddings
@@ -138,6 +138,7 @@ class EvalSettings:
     aesthetic_head: str | None = None  # LAION's aesthetic head (eval.quality), for the aesthetic group
     musiq: str | None = None  # pyiqa's MUSIQ checkpoint (eval.musiq), for the imaging group
     raft: str | None = None  # the original raft-things.pth (eval.raft): VBench's dynamic-degree flow
+    amt: str | None = None  # AMT-S's amt-s.pth (eval.amt), for the smoothness group
     max_frames: int | None = None
     batch_size: int = 8
     keep_features: bool = True
@@ -159,7 +160,7 @@ class FolderEvaluation:
             ),
             in_domain,
         )
-        self.fvd = self.clipsim = self.temporal = self.aesthetic = self.imaging = None
+        self.fvd = self.clipsim = self.temporal = self.aesthetic = self.imaging = self.smoothness = None
         self.encoder = self.subject_encoder = self.raft = None
         self.failed: list[dict] = []
         self.dynamic_count = 0
@@ -220,6 +221,12 @@ class FolderEvaluation:
             if settings.musiq is None:
                 raise EvalError(None, f"imaging quality needs --musiq FILE (pyiqa's {MUSIQ_FILE})")
             self.imaging = ImagingQuality(load_musiq(settings.musiq))
+        if "smoothness" in settings.metrics:
+            from eval.amt import AMT_FILE, MotionSmoothness, load_amt
+
+            if settings.amt is None:
+                raise EvalError(None, f"motion smoothness needs --amt FILE (AMT-S's {AMT_FILE})")
+            self.smoothness = MotionSmoothness(load_amt(settings.amt))
 
     def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None, in_domain: bool | None = None) -> int:
         """Feed reference clips (frames) to FVD; returns how many were used. ``in_domain``: what the clips
@@ -325,6 +332,11 @@ class FolderEvaluation:
             temporal = TemporalStream(
                 clip_encoder=self.encoder, subject_encoder=self.subject_encoder, fps=fps, protocol=self.temporal_protocol, raft=self.raft
             )
+        smoothness = None
+        if self.smoothness is not None:
+            from eval.amt import SmoothnessStream
+
+            smoothness = SmoothnessStream(self.smoothness.model)
         embeddings: list = []  # CLIPSIM, the temporal metrics and aesthetic quality share the CLIP frame embeddings
         imaging: list = []
         for chunk in chunks:
@@ -339,6 +351,8 @@ class FolderEvaluation:
             embeddings.append(chunk_embeddings)
             if temporal is not None:
                 temporal.add(chunk, clip_embeddings=chunk_embeddings)
+            if smoothness is not None:
+                smoothness.add(chunk)
             if self.imaging is not None:
                 from eval.quality import imaging_frame_scores
 
@@ -367,6 +381,8 @@ class FolderEvaluation:
             from eval.quality import imaging_of_frame_scores
 
             row["imaging_quality"] = imaging_of_frame_scores(torch.cat(imaging))
+        if smoothness is not None:
+            row["motion_smoothness"] = smoothness.result()
         if accumulate:
             if self.clipsim is not None:
                 self.clipsim.update(scores=[row["clipsim"]])
@@ -379,6 +395,8 @@ class FolderEvaluation:
                 self.aesthetic.update(scores=[row["aesthetic_quality"]])
             if self.imaging is not None:
                 self.imaging.update(scores=[row["imaging_quality"]])
+            if smoothness is not None:
+                self.smoothness.update(scores=[row["motion_smoothness"]])
             scored = (("clipsim",) if self.clipsim is not None else ()) + (TEMPORAL_ENCODED if self.temporal is not None else ())
             scored += ("aesthetic_quality",) if self.aesthetic is not None else ()
             self.domain.count(scored, in_domain)
@@ -455,6 +473,16 @@ class FolderEvaluation:
                 "protocol": "vbench",
                 "protocol_description": "VBench 0.1.5's imaging quality: longer side to 512 when above it (bilinear, no "
                 f"antialias), MUSIQ per frame, mean ÷ 100; VBench's number with pyiqa's {MUSIQ_FILE}",
+            }
+        if self.smoothness is not None:
+            clips = int(self.smoothness.weight_sum)
+            out["smoothness"] = {
+                "value": float(self.smoothness.compute()) if clips else None,
+                "clips": clips,
+                "model": f"AMT-S ({self.settings.amt})",
+                "protocol": "vbench",
+                "protocol_description": "VBench 0.1.5's motion smoothness: odd frames dropped, each even pair interpolated at "
+                "1/2 by AMT-S (frames padded to multiples of 16), (255 - mean |frame - prediction|) / 255 on uint8",
             }
         if self.domain.active:
             out["domain"] = self.domain.notes()

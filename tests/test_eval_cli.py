@@ -137,6 +137,7 @@ def test_table_output_lists_every_clip(capsys, models, world_run):
         (["--fake", "{run}", "--aesthetic-head", "{tmp}/two.txt"], "two.txt: not a LAION aesthetic head checkpoint"),
         (["--fake", "{run}", "--aesthetic-head", "{tmp}/head768.pth"], "tensor weight has shape [1, 768], the aesthetic head on 96-wide"),
         (["--fake", "{run}", "--metrics", "imaging"], "imaging quality needs --musiq FILE"),
+        (["--fake", "{run}", "--metrics", "smoothness"], "motion smoothness needs --amt FILE"),
         (["--fake", "{run}", "--raft", "{tmp}/none.pth"], "none.pth: --raft is the flow of VBench's dynamic degree"),
         (["--fake", "{run}", "--metrics", "temporal", "--protocol", "vbench", "--raft", "{tmp}/none.pth"], "none.pth: no such RAFT checkpoint"),
         (["--fake", "{run}", "--metrics", "temporal", "--protocol", "vbench", "--raft", "{tmp}/head768.pth"], "head768.pth: keys differ from RAFT"),

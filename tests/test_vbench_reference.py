@@ -43,6 +43,7 @@ import json
 import shutil
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -373,6 +374,42 @@ def test_dynamic_degree_with_raft_equals_vbench(reference, capsys, tmp_path):
     assert row["dynamic"] == detector.check_move(theirs)
     temporal = synthvid_eval(capsys, folder, [*ours, "--raft", weights])["temporal"]
     assert not any("DIS" in note for note in temporal["notes"])
+
+
+def test_motion_smoothness_equals_vbench(reference, capsys, monkeypatch, tmp_path):
+    """VBench's own motion_smoothness with its AMT-S (config AMT-S.yaml, random weights saved as
+    amt-s.pth holds them) against ``--metrics smoothness --amt``; clips of odd and even frame counts,
+    large enough for AMT's correlation pyramid (≥ 128 px)."""
+    pytest.importorskip("omegaconf")
+    from omegaconf import OmegaConf
+    from vbench.third_party.amt.utils.build_utils import build_from_cfg
+
+    cache = tmp_path / "cache"
+    config = OmegaConf.load(str(Path(vbench_package_dir()) / "third_party" / "amt" / "cfgs" / "AMT-S.yaml")).network
+    torch.manual_seed(5)
+    weights = cache / "amt_model" / "amt-s.pth"
+    weights.parent.mkdir(parents=True)
+    torch.save({"state_dict": build_from_cfg(config).state_dict()}, weights)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_video(Video(varying_clip(9, 136, 200, seed=11, block=8), 8.0, {}), folder / "odd.mp4", lossless=True)
+    write_video(Video(varying_clip(10, 144, 130, seed=12, block=8), 8.0, {}), folder / "even.mp4", lossless=True)
+    value, per_clip = vbench_evaluate(cache, folder, tmp_path / "out", ["motion_smoothness"], monkeypatch)["motion_smoothness"]
+    capsys.readouterr()
+    assert run(["eval", "--fake", str(folder), "--metrics", "smoothness", "--amt", str(weights), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = {row["clip"]: row for row in result["per_clip"]}
+    assert result["smoothness"]["clips"] == 2 and 0.05 < value < 0.99, value
+    assert abs(per_clip["odd.mp4"] - per_clip["even.mp4"]) > 1e-3, per_clip
+    gaps = {"set": gap(result["smoothness"]["value"], value), **{name: gap(rows[name]["motion_smoothness"], v) for name, v in per_clip.items()}}
+    print("motion smoothness, relative gaps to vbench:", json.dumps(gaps))
+    assert all(g <= RTOL for g in gaps.values()), gaps
+
+
+def vbench_package_dir() -> str:
+    import vbench
+
+    return str(Path(vbench.__file__).parent)
 
 
 def test_dynamic_degree_rules_equal_vbench(reference, capsys):
