@@ -317,6 +317,18 @@ def _vbench_models(root: Path, save: bool = False) -> dict:
         torch.save(clip_large.state_dict(), root / "clip_vitl14.pt")
         torch.save(head.state_dict(), root / "aesthetic_head.pth")
         torch.save(musiq.state_dict(), root / "musiq.pth")
+        from easydict import EasyDict
+        from omegaconf import OmegaConf
+        from vbench.third_party.amt.utils.build_utils import build_from_cfg
+        from vbench.third_party.RAFT.core.raft import RAFT
+
+        torch.manual_seed(2)
+        raft = RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False))
+        torch.save({f"module.{k}": v for k, v in raft.state_dict().items()}, root / "raft-things.pth")  # as models.zip holds it
+        import vbench
+
+        config = OmegaConf.load(str(Path(vbench.__file__).parent / "third_party" / "amt" / "cfgs" / "AMT-S.yaml")).network
+        torch.save({"state_dict": build_from_cfg(config).state_dict()}, root / "amt-s.pth")
         return {}
     dino.load_state_dict(torch.load(root / "dino_vitbase16.pth"))
     clip_model.load_state_dict(torch.load(root / "clip_vitb32.pt"))
@@ -344,7 +356,15 @@ def _in_child(function, *args):
     return result
 
 
-DIMENSIONS = ("subject_consistency", "background_consistency", "temporal_flickering", "dynamic_degree", "aesthetic_quality", "imaging_quality")
+DIMENSIONS = (
+    "subject_consistency",
+    "background_consistency",
+    "temporal_flickering",
+    "dynamic_degree",
+    "aesthetic_quality",
+    "imaging_quality",
+    "motion_smoothness",
+)
 
 
 def bench_vbench(args) -> list[str]:
@@ -360,9 +380,11 @@ def bench_vbench(args) -> list[str]:
     _in_child(_vbench_models, root, True)
 
     def ours(dimension: str, files: list[str]):
+        from eval.amt import SmoothnessStream, load_amt
         from eval.encoders import TimmImageEncoder, load_clip
-        from eval.temporal import dynamic_pairs, flickering_score, is_dynamic, vbench_consistency
-        from provenance.media import read_video
+        from eval.raft import load_raft, raft_flow
+        from eval.temporal import ClipFlows, flickering_score, is_dynamic, pair_motion, raft_padded, vbench_consistency, vbench_frame_step
+        from provenance.media import Video, iter_video, probe_video
 
         torch.set_num_threads(args.threads)
         if dimension == "subject_consistency":
@@ -379,10 +401,14 @@ def bench_vbench(args) -> list[str]:
             from eval.quality import imaging_score
 
             musiq = load_musiq(root / "musiq.pth")
+        elif dimension == "dynamic_degree":
+            raft = load_raft(root / "raft-things.pth")
+        elif dimension == "motion_smoothness":
+            amt = load_amt(root / "amt-s.pth")
         total = count = 0.0
         values = []
         for path in files:
-            video = read_video(path)
+            video = Video(np.concatenate(list(iter_video(path, chunk=64, threaded=True))), probe_video(path).fps, {})  # as synthvid eval decodes
             if dimension == "aesthetic_quality":
                 values.append(aesthetic_score(encoder.encode_frames(video.frames), head))
             elif dimension == "imaging_quality":
@@ -390,8 +416,12 @@ def bench_vbench(args) -> list[str]:
             elif dimension == "temporal_flickering":
                 values.append(flickering_score(video.frames))
             elif dimension == "dynamic_degree":
-                pairs = dynamic_pairs(video.frames, video.fps, "vbench")
+                kept = raft_padded(video.frames[:: vbench_frame_step(video.fps)])
+                flows = [raft_flow(raft, a, b)[None] for a, b in zip(kept[:-1], kept[1:])]
+                pairs = np.array([pair_motion(ClipFlows(flow, None), "vbench")[0] for flow in flows])
                 values.append(float(is_dynamic(pairs, video.frames.shape[1], video.frames.shape[2], video.fps, "vbench")))
+            elif dimension == "motion_smoothness":
+                values.append(SmoothnessStream(amt).add(video.frames).result())
             else:
                 term, n = vbench_consistency(encoder.encode_frames(video.frames))
                 total, count = total + term, count + n
@@ -433,12 +463,15 @@ def bench_vbench(args) -> list[str]:
             model = MUSIQ(pretrained_model_path=str(root / "musiq.pth"))
             model.training = False
             return technical_quality(model, files, "cpu")[0]  # the mean over clips ÷ 100, as ours
-        from vbench.dynamic_degree import DynamicDegree
-        from vbench.third_party.RAFT.core.raft import RAFT
+        if dimension == "motion_smoothness":
+            import vbench
+            from vbench.motion_smoothness import MotionSmoothness
 
-        torch.manual_seed(2)
-        raft = RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False))
-        torch.save(raft.state_dict(), root / "raft-things.pth")
+            config = str(Path(vbench.__file__).parent / "third_party" / "amt" / "cfgs" / "AMT-S.yaml")
+            motion = MotionSmoothness(config, str(root / "amt-s.pth"), "cpu")
+            return float(np.mean([motion.motion_score(path) for path in files]))
+        from vbench.dynamic_degree import DynamicDegree
+
         detector = DynamicDegree(EasyDict(model=str(root / "raft-things.pth"), small=False, mixed_precision=False, alternate_corr=False), "cpu")
         return float(np.mean([detector.infer(path) for path in files]))
 
@@ -452,18 +485,19 @@ def bench_vbench(args) -> list[str]:
         "Same random weights on both sides: DINO ViT-B/16 (VBench: DINO's own model code; ours: timm "
         "`vit_base_patch16_224.dino`, `--protocol vbench`), OpenAI CLIP ViT-B/32 (VBench: openai-clip's model; ours: "
         "open_clip `ViT-B-32-quickgelu`). Each side and dimension runs in its own forked process from the file "
-        "to the score (decoding included: VBench's decord/OpenCV, ours PyAV); CPU seconds of that process (all "
-        "threads), wall seconds, its peak RSS. Dynamic degree: VBench's RAFT (random weights) against our DIS flow "
-        f"— not the same numbers; VBench's RAFT is timed on the first {len(dynamic_paths)} clip(s) only (too slow "
-        "on 2 cores for all), ours on the same ones. Aesthetic quality (OpenAI CLIP ViT-L/14 at random weights, a "
+        "to the score (decoding included: VBench's decord/OpenCV, ours PyAV with FFmpeg's frame threads, as `synthvid eval` decodes); CPU seconds of that process (all "
+        "threads), wall seconds, its peak RSS. Dynamic degree: VBench's RAFT against ours (`eval.raft`), the same "
+        f"random weights in the original `raft-things.pth` layout, on the first {len(dynamic_paths)} clip(s) (RAFT is slow "
+        "on 2 cores). Aesthetic quality (OpenAI CLIP ViT-L/14 at random weights, a "
         f"random LAION-format head) and imaging quality (pyiqa's MUSIQ at random weights) on the first {len(quality_paths)} "
-        "clip(s): ViT-L/14 and MUSIQ take about a second a frame on 2 cores.",
+        "clip(s), motion smoothness (AMT-S at random weights) on the same: ViT-L/14, MUSIQ and AMT-S take about a second "
+        "a frame on 2 cores.",
         "",
         "| dimension | clips | synthvid CPU s | vbench CPU s | speed-up (CPU) | synthvid wall s | vbench wall s | synthvid peak RSS | vbench peak RSS | synthvid value | vbench value |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for dimension in [d.strip() for d in args.dimensions.split(",") if d.strip()]:
-        files = dynamic_paths if dimension == "dynamic_degree" else quality_paths if dimension.endswith("_quality") else paths
+        files = dynamic_paths if dimension == "dynamic_degree" else quality_paths if dimension.endswith(("_quality", "_smoothness")) else paths
         mine = _in_child(ours, dimension, files)
         peer = _in_child(theirs, dimension, files)
         lines.append(

@@ -277,7 +277,7 @@ class FolderEvaluation:
                         row = self.score_clip(path, frames, clips.prompts.get(path), clips.root, fps=video.fps)
                 else:
                     fps = probe_video(path).fps
-                    chunks = iter_video(path, chunk=STREAM_CHUNK, max_frames=self.settings.max_frames)
+                    chunks = iter_video(path, chunk=STREAM_CHUNK, max_frames=self.settings.max_frames, threaded=True)
                     row = self.score_stream(path, chunks, clips.prompts.get(path), clips.root, fps=fps)
             except (EvalError, MediaError) as exc:
                 self.failed.append({"path": str(path), "error": " ".join(str(exc).split())})
