@@ -138,8 +138,8 @@ def flickering_score(frames: np.ndarray) -> float:
     """VBench temporal flickering: (255 − mean_t MAE(f_t, f_{t+1})) / 255, MAE over pixels and
     channels of uint8 frames; 1 = no change between frames. Summed as ``vbench/temporal_flickering.py``
     does (float32 means of each BGR frame pair's ``cv2.absdiff``, their float32 mean), so the result is
-    VBench's to the last bit. One frame at a time: each is converted once (VBench converts it twice), and
-    no float copy of the whole clip is made (that copy, ×2 for the differences, made it 8× slower)."""
+    VBench's to the last bit. Pair by pair (:func:`flicker_term`): only each pair's uint8 difference is
+    made float (VBench converts every frame to float twice); no float copy of the clip is made."""
     return (255.0 - np.array(flicker_pairs(frames), dtype=np.float32).mean().item()) / 255.0
 
 
@@ -147,15 +147,22 @@ def flicker_pairs(frames) -> list[float]:
     """The per-pair MAE terms of :func:`flickering_score` for consecutive frames of ``frames`` (an array or
     any iterable of uint8 ``[H, W, 3]`` RGB frames: a chunked reader's frames, the last of one chunk given
     again at the start of the next, give the same terms)."""
-    import cv2
-
     out, previous = [], None
     for frame in frames:
-        current = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR).astype(np.float32)
+        frame = np.ascontiguousarray(frame)
         if previous is not None:
-            out.append(float(np.mean(cv2.absdiff(previous, current))))
-        previous = current
+            out.append(flicker_term(previous, frame))
+        previous = frame
     return out
+
+
+def flicker_term(previous: np.ndarray, current: np.ndarray) -> float:
+    """VBench's MAE of one pair of uint8 RGB frames, to the last bit: VBench takes ``np.mean`` of the float32
+    ``cv2.absdiff`` of the BGR frames; the absolute difference of uint8 values is the same integer, so it is
+    taken on the uint8 frames, put in BGR order (the float32 mean sums in memory order) and made float32."""
+    import cv2
+
+    return float(np.mean(cv2.cvtColor(cv2.absdiff(previous, current), cv2.COLOR_RGB2BGR).astype(np.float32)))
 
 
 def warping_error(frames: np.ndarray, flows: ClipFlows) -> float:
@@ -456,7 +463,7 @@ class TemporalStream:
         self.kept_motion: list[float] = []  # pairs of the frames VBench's dynamic degree keeps (vbench)
         self.frames = 0
         self.shape: tuple[int, int] | None = None
-        self.previous = None  # (grey, BGR float32, [0, 1] float32) of the last frame
+        self.previous = None  # (grey, uint8 RGB, [0, 1] float32) of the last frame
         self.kept = None  # the last frame VBench's subsampling kept, padded as RAFT pads (RGB for RAFT, else grey)
         self.step = vbench_frame_step(fps)
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -479,11 +486,10 @@ class TemporalStream:
         for frame in frames:
             frame = np.ascontiguousarray(frame)
             grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR).astype(np.float32)
             image = unit_image(frame)
             if self.previous is not None:
-                previous_grey, previous_bgr, previous_image = self.previous
-                self.flicker.append(float(np.mean(cv2.absdiff(previous_bgr, bgr))))
+                previous_grey, previous_frame, previous_image = self.previous
+                self.flicker.append(flicker_term(previous_frame, frame))
                 forward = self.dis.calc(previous_grey, grey, None)
                 backward = self.dis.calc(grey, previous_grey, None)
                 self.warping.append(warping_term(previous_image, image, forward, backward))
@@ -496,7 +502,7 @@ class TemporalStream:
                 if self.kept is not None:
                     self.kept_motion.append(float(pair_motion(ClipFlows(self._kept_flow(kept), None), "vbench")[0]))
                 self.kept = kept
-            self.previous = (grey, bgr, image)
+            self.previous = (grey, frame, image)
             self.frames += 1
         return self
 
