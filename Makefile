@@ -63,10 +63,10 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 # vbench 0.1.5 pins numpy<2 and transformers==4.33.2, which it does not need for the dimensions we test
 # against it: it is installed without its dependencies (tests/test_vbench_reference.py), and so is pyiqa,
 # whose MUSIQ class vbench's imaging quality imports (pyiqa asks for datasets, bitsandbytes, facexlib, ...),
-# and omegaconf, which vbench's motion smoothness reads AMT's config with.
+# and omegaconf and imageio, which vbench's motion smoothness imports (AMT's config, its utils).
 $(DEV_INSTALLED): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev,refs]'
-	$(BIN)/python -m pip install --no-deps vbench==0.1.5 openai-clip==1.0.1 decord==0.6.0 easydict pyiqa==0.1.16 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3
+	$(BIN)/python -m pip install --no-deps vbench==0.1.5 openai-clip==1.0.1 decord==0.6.0 easydict pyiqa==0.1.16 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3 imageio==2.38.2
 	touch $@ $(INSTALLED)
 
 # Per-stage timings of the default run (make run's benchmark); writes benchmarks/results/pipeline.md.

@@ -381,6 +381,9 @@ def test_motion_smoothness_equals_vbench(reference, capsys, monkeypatch, tmp_pat
     amt-s.pth holds them) against ``--metrics smoothness --amt``; clips of odd and even frame counts,
     large enough for AMT's correlation pyramid (≥ 128 px)."""
     pytest.importorskip("omegaconf")
+    # vbench's AMT code appends its own folder to sys.path, whose regular package `benchmarks` would then
+    # win over this repository's benchmarks/ folder (a namespace package) in later tests: undone at the end
+    monkeypatch.setattr(sys, "path", list(sys.path))
     from omegaconf import OmegaConf
     from vbench.third_party.amt.utils.build_utils import build_from_cfg
 
