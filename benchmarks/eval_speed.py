@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import time
 import warnings
@@ -507,15 +508,18 @@ def bench_vbench(args) -> list[str]:
         "| dimension | clips | synthvid CPU s | vbench CPU s | speed-up (CPU) | synthvid wall s | vbench wall s | synthvid peak RSS | vbench peak RSS | synthvid value | vbench value |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for dimension in [d.strip() for d in args.dimensions.split(",") if d.strip()]:
-        files = dynamic_paths if dimension == "dynamic_degree" else quality_paths if dimension.endswith(("_quality", "_smoothness")) else paths
-        mine = _in_child(ours, dimension, files)
-        peer = _in_child(theirs, dimension, files)
-        lines.append(
-            f"| {dimension} | {len(files)} | {mine[1]:.1f} | {peer[1]:.1f} | {peer[1] / mine[1]:.1f}× | {mine[2]:.1f} | "
-            f"{peer[2]:.1f} | {mine[3]:,.0f} MiB | {peer[3]:,.0f} MiB | {mine[0]:.6f} | {peer[0]:.6f} |"
-        )
-        print(lines[-1], flush=True)
+    try:
+        for dimension in [d.strip() for d in args.dimensions.split(",") if d.strip()]:
+            files = dynamic_paths if dimension == "dynamic_degree" else quality_paths if dimension.endswith(("_quality", "_smoothness")) else paths
+            mine = _in_child(ours, dimension, files)
+            peer = _in_child(theirs, dimension, files)
+            lines.append(
+                f"| {dimension} | {len(files)} | {mine[1]:.1f} | {peer[1]:.1f} | {peer[1] / mine[1]:.1f}× | {mine[2]:.1f} | "
+                f"{peer[2]:.1f} | {mine[3]:,.0f} MiB | {peer[3]:,.0f} MiB | {mine[0]:.6f} | {peer[0]:.6f} |"
+            )
+            print(lines[-1], flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # 2.7 GB of random weights (ViT-L/14 among them)
     lines.append("")
     return lines
 
