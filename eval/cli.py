@@ -187,16 +187,6 @@ def eval_command(
         chosen = tuple(m for m, ok in allowed.items() if ok)
     if temporal_protocol is not None and not {"temporal", "aesthetic"} & set(chosen):
         raise EvalError(None, f"--protocol: {temporal_protocol} is a protocol of the temporal and aesthetic metrics, which --metrics leaves out")
-    if "aesthetic" in chosen and aesthetic_head is None:
-        raise EvalError(
-            None, "aesthetic quality needs --aesthetic-head FILE: LAION's sa_0_4_vit_l_14_linear.pth (github.com/LAION-AI/aesthetic-predictor)"
-        )
-    if raft is not None and (temporal_protocol != "vbench" or "temporal" not in chosen):
-        raise EvalError(raft, "--raft is the flow of VBench's dynamic degree: give it with --metrics temporal and --protocol vbench")
-    if "smoothness" in chosen and amt is None:
-        raise EvalError(None, "motion smoothness needs --amt FILE: AMT-S's amt-s.pth (github.com/MCG-NKU/AMT)")
-    if "imaging" in chosen and musiq is None:
-        raise EvalError(None, "imaging quality needs --musiq FILE: pyiqa's musiq_spaq_ckpt-358bb6af.pth (github.com/chaofengc/IQA-PyTorch)")
     if "fvd" in chosen and not has_reference:
         raise EvalError(fake, "FVD needs a reference set: give --real DIR or --reference world:SUITE")
     if "clipsim" in chosen:

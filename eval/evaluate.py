@@ -144,6 +144,26 @@ class EvalSettings:
     keep_features: bool = True
 
 
+def check_model_files(settings: EvalSettings) -> None:
+    """:class:`EvalError` before any model loads when a metric group lacks the weights file it needs, or
+    ``--raft`` is given where VBench's dynamic degree is not computed."""
+    if settings.raft is not None and (settings.temporal_protocol != "vbench" or "temporal" not in settings.metrics):
+        raise EvalError(settings.raft, "--raft is the flow of VBench's dynamic degree: give it with --metrics temporal and --protocol vbench")
+    needs = {
+        "aesthetic": (
+            settings.aesthetic_head,
+            "aesthetic quality",
+            "--aesthetic-head",
+            "LAION's sa_0_4_vit_l_14_linear.pth (github.com/LAION-AI/aesthetic-predictor)",
+        ),
+        "smoothness": (settings.amt, "motion smoothness", "--amt", "AMT-S's amt-s.pth (github.com/MCG-NKU/AMT)"),
+        "imaging": (settings.musiq, "imaging quality", "--musiq", "pyiqa's musiq_spaq_ckpt-358bb6af.pth (github.com/chaofengc/IQA-PyTorch)"),
+    }
+    for group, (given, metric, option, file) in needs.items():
+        if group in settings.metrics and given is None:
+            raise EvalError(None, f"{metric} needs {option} FILE: {file}")
+
+
 class FolderEvaluation:
     """Streams fake (and real) clips through the selected metrics; :meth:`run` yields per-clip rows."""
 
@@ -153,6 +173,7 @@ class FolderEvaluation:
         they say the domain is unknown."""
         from eval.domain import DomainTracker, embedded_metrics
 
+        check_model_files(settings)
         self.settings = settings
         self.domain = DomainTracker(
             embedded_metrics(
@@ -195,8 +216,6 @@ class FolderEvaluation:
             if settings.raft is not None:
                 from eval.raft import load_raft
 
-                if self.temporal_protocol != "vbench":
-                    raise EvalError(None, "--raft: RAFT is the flow of VBench's dynamic degree; use it with --protocol vbench")
                 self.raft = load_raft(settings.raft)
             self.subject_encoder = load_image_encoder(settings.subject_encoder, clip=self.encoder)
             self.subject_encoder.set_protocol(self.temporal_protocol)  # under vbench: VBench's DINO transform
@@ -211,21 +230,15 @@ class FolderEvaluation:
         if "aesthetic" in settings.metrics:
             from eval.quality import AestheticQuality, load_aesthetic_head
 
-            if settings.aesthetic_head is None:
-                raise EvalError(None, "aesthetic quality needs --aesthetic-head FILE (LAION's sa_0_4_vit_l_14_linear.pth)")
             self.aesthetic = AestheticQuality(self.encoder, load_aesthetic_head(settings.aesthetic_head, self.encoder.embedding_width()))
         if "imaging" in settings.metrics:
-            from eval.musiq import MUSIQ_FILE, load_musiq
+            from eval.musiq import load_musiq
             from eval.quality import ImagingQuality
 
-            if settings.musiq is None:
-                raise EvalError(None, f"imaging quality needs --musiq FILE (pyiqa's {MUSIQ_FILE})")
             self.imaging = ImagingQuality(load_musiq(settings.musiq))
         if "smoothness" in settings.metrics:
-            from eval.amt import AMT_FILE, MotionSmoothness, load_amt
+            from eval.amt import MotionSmoothness, load_amt
 
-            if settings.amt is None:
-                raise EvalError(None, f"motion smoothness needs --amt FILE (AMT-S's {AMT_FILE})")
             self.smoothness = MotionSmoothness(load_amt(settings.amt))
 
     def add_real(self, clips: Iterable[np.ndarray], on_clip: Callable[[], None] | None = None, in_domain: bool | None = None) -> int:
