@@ -467,10 +467,8 @@ class FolderEvaluation:
             entry.update(temporal_protocol_entry(self.temporal_protocol, self.encoder, self.subject_encoder, raft=self.raft is not None))
             out["temporal"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in entry.items()}
         if self.aesthetic is not None:
-            clips = int(self.aesthetic.weight_sum)
             out["aesthetic"] = {
-                "value": float(self.aesthetic.compute()) if clips else None,
-                "clips": clips,
+                **_clip_mean_entry(self.aesthetic),
                 "model": self.encoder.name,
                 "head": str(self.settings.aesthetic_head),
                 **aesthetic_protocol_entry(self.temporal_protocol, self.encoder),
@@ -478,20 +476,16 @@ class FolderEvaluation:
         if self.imaging is not None:
             from eval.musiq import MUSIQ_FILE
 
-            clips = int(self.imaging.weight_sum)
             out["imaging"] = {
-                "value": float(self.imaging.compute()) if clips else None,
-                "clips": clips,
+                **_clip_mean_entry(self.imaging),
                 "model": f"MUSIQ ({self.settings.musiq})",
                 "protocol": "vbench",
                 "protocol_description": "VBench 0.1.5's imaging quality: longer side to 512 when above it (bilinear, no "
                 f"antialias), MUSIQ per frame, mean ÷ 100; VBench's number with pyiqa's {MUSIQ_FILE}",
             }
         if self.smoothness is not None:
-            clips = int(self.smoothness.weight_sum)
             out["smoothness"] = {
-                "value": float(self.smoothness.compute()) if clips else None,
-                "clips": clips,
+                **_clip_mean_entry(self.smoothness),
                 "model": f"AMT-S ({self.settings.amt})",
                 "protocol": "vbench",
                 "protocol_description": "VBench 0.1.5's motion smoothness: odd frames dropped, each even pair interpolated at "
@@ -500,6 +494,12 @@ class FolderEvaluation:
         if self.domain.active:
             out["domain"] = self.domain.notes()
         return out
+
+
+def _clip_mean_entry(metric) -> dict:
+    """``value`` (``None`` before any clip) and ``clips`` of a per-clip mean metric (``ClipMeanMetric``)."""
+    clips = int(metric.weight_sum)
+    return {"value": float(metric.compute()) if clips else None, "clips": clips}
 
 
 def temporal_protocol_entry(protocol: str, encoder, subject_encoder, raft: bool = False) -> dict:
