@@ -140,7 +140,12 @@ def flickering_score(frames: np.ndarray) -> float:
     does (float32 means of each BGR frame pair's ``cv2.absdiff``, their float32 mean), so the result is
     VBench's to the last bit. Pair by pair (:func:`flicker_term`): only each pair's uint8 difference is
     made float (VBench converts every frame to float twice); no float copy of the clip is made."""
-    return (255.0 - np.array(flicker_pairs(frames), dtype=np.float32).mean().item()) / 255.0
+    return flickering_of_terms(flicker_pairs(frames))
+
+
+def flickering_of_terms(terms: list[float]) -> float:
+    """The flickering score from the per-pair MAE terms: their float32 mean, as VBench averages them."""
+    return (255.0 - np.array(terms, dtype=np.float32).mean().item()) / 255.0
 
 
 def flicker_pairs(frames) -> list[float]:
@@ -169,9 +174,11 @@ def warping_error(frames: np.ndarray, flows: ClipFlows) -> float:
     """Lai et al. 2018 warping error: (1/(T−1)) Σ_t Σ_p M_t(p) ‖f_t(p) − ŵ_t(p)‖² / Σ_p M_t(p)·C, with
     frames in [0, 1], ŵ_t = f_{t+1} warped back along the forward flow, M_t = 1 − occlusion mask and
     C = 3 channels (all pixels when everything is occluded), as ``evaluate_WarpError.py`` does."""
-    total = 0.0
+    total, image = 0.0, unit_image(frames[0])
     for t in range(len(flows.forward)):
-        total += warping_term(unit_image(frames[t]), unit_image(frames[t + 1]), flows.forward[t], flows.backward[t])
+        following = unit_image(frames[t + 1])  # each frame made float once, kept for the next pair
+        total += warping_term(image, following, flows.forward[t], flows.backward[t])
+        image = following
     return total / len(flows.forward)
 
 
@@ -530,7 +537,7 @@ class TemporalStream:
             "clip_temp": clip_temp(clip_embeddings),
             "subject_consistency": subject_sum / pairs,
             "background_consistency": background_sum / pairs,
-            "temporal_flickering": (255.0 - np.array(self.flicker, dtype=np.float32).mean().item()) / 255.0,
+            "temporal_flickering": flickering_of_terms(self.flicker),
             "warping_error": sum(self.warping) / len(self.warping),
             "motion_magnitude": float(np.nanmean(per_pair)) if len(per_pair) and not np.isnan(per_pair).all() else float("nan"),
             "dynamic": is_dynamic(per_pair, height, width, self.fps, self.protocol),
