@@ -36,15 +36,17 @@ def clip_scores(encoder: ClipEncoder, videos, prompts, *, frame_embeddings: torc
         raise EvalError(None, f"CLIPSIM needs one prompt per clip, got {len(prompts)} prompts for {batch.shape[0]} clips")
     if frame_embeddings is None:
         frame_embeddings = encoder.encode_frames(batch)
-    frames = frame_embeddings.view(batch.shape[0], batch.shape[1], -1)  # [B, T, D]
-    text = encoder.encode_text(prompts)  # [B, D]
-    return torch.einsum("btd,bd->bt", frames, text).mean(dim=1)
+    return _mean_cosines(frame_embeddings.view(batch.shape[0], batch.shape[1], -1), encoder.encode_text(prompts))
 
 
 def embedding_clipsim(encoder: ClipEncoder, frame_embeddings: torch.Tensor, prompt: str) -> float:
     """CLIPSIM of one clip from its frame embeddings ``[T, D]`` (what :func:`clip_scores` computes for it)."""
-    text = encoder.encode_text([prompt])
-    return float(torch.einsum("btd,bd->bt", frame_embeddings[None], text).mean(dim=1)[0])
+    return float(_mean_cosines(frame_embeddings[None], encoder.encode_text([prompt]))[0])
+
+
+def _mean_cosines(frames: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """Per clip, the mean over frames of frame·text: frames ``[B, T, D]``, text ``[B, D]`` (both L2-normalised)."""
+    return torch.einsum("btd,bd->bt", frames, text).mean(dim=1)
 
 
 class CLIPSIM(Metric):
