@@ -86,7 +86,9 @@ def raft_flow(model: nn.Module, first: np.ndarray, second: np.ndarray, iteration
     with torch.inference_mode():
         fmap1, fmap2 = torch.chunk(model.feature_encoder(torch.cat([image1, image2])), 2)
         model.corr_block.build_pyramid(fmap1, fmap2)
-        hidden, context = torch.split(model.context_encoder(image1), [model.update_block.hidden_state_size, 128], dim=1)
+        context_out = model.context_encoder(image1)
+        hidden_size = model.update_block.hidden_state_size  # the rest of the channels is the context
+        hidden, context = torch.split(context_out, [hidden_size, context_out.shape[1] - hidden_size], dim=1)
         hidden, context = torch.tanh(hidden), torch.relu(context)
         coords0 = make_coords_grid(1, h // 8, w // 8)
         coords1 = coords0.clone()
