@@ -202,7 +202,7 @@ def bench_metrics(args) -> list[str]:
         "CLIP-Temp + subject + background consistency, given embeddings": lambda: [(clip_temp(e), vbench_consistency(e)) for e in embeddings],
         "optical flow (DIS, forward + backward, 15 pairs)": lambda: [optical_flows(c) for c in clips],
         "warping error, given flows": lambda: [warping_error(c, f) for c, f in zip(clips, flows)],
-        "motion magnitude, given flows": lambda: [pair_motion(f) for f in flows],
+        "motion magnitude, given flows": lambda: [pair_motion(f.forward) for f in flows],
         "temporal flickering": lambda: [flickering_score(c) for c in clips],
     }
     lines = [
@@ -393,7 +393,7 @@ def bench_vbench(args) -> list[str]:
         from eval.amt import SmoothnessStream, load_amt
         from eval.encoders import TimmImageEncoder, load_clip
         from eval.raft import load_raft, raft_flow
-        from eval.temporal import ClipFlows, flickering_score, is_dynamic, pair_motion, raft_padded, vbench_consistency, vbench_frame_step
+        from eval.temporal import flickering_score, is_dynamic, pair_motion, raft_padded, vbench_consistency, vbench_frame_step
         from provenance.media import Video, iter_video, probe_video
 
         torch.set_num_threads(args.threads)
@@ -428,7 +428,7 @@ def bench_vbench(args) -> list[str]:
             elif dimension == "dynamic_degree":
                 kept = raft_padded(video.frames[:: vbench_frame_step(video.fps)])
                 flows = [raft_flow(raft, a, b)[None] for a, b in zip(kept[:-1], kept[1:])]
-                pairs = np.array([pair_motion(ClipFlows(flow, None), "vbench")[0] for flow in flows])
+                pairs = np.array([pair_motion(flow, "vbench")[0] for flow in flows])
                 values.append(float(is_dynamic(pairs, video.frames.shape[1], video.frames.shape[2], video.fps, "vbench")))
             elif dimension == "motion_smoothness":
                 values.append(SmoothnessStream(amt).add(video.frames).result())

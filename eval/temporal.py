@@ -195,12 +195,11 @@ def warping_term(image: np.ndarray, following: np.ndarray, forward: np.ndarray, 
     return float(np.square(diff)[visible].sum() / count) if count else float(np.square(diff).mean())
 
 
-def pair_motion(flows: ClipFlows, protocol: str = DEFAULT_TEMPORAL_PROTOCOL) -> np.ndarray:
-    """Per frame pair, the mean of the largest 5 % of forward-flow magnitudes (pixels per frame):
-    VBench's dynamic-degree statistic (``DynamicDegree.get_score``). Under ``vbench`` it is computed as
-    VBench does (float32, ``int(0.05·H·W)`` values in descending order; NaN when that is 0), under
-    ``synthvid`` at least one value counts."""
-    forward = flows.forward
+def pair_motion(forward: np.ndarray, protocol: str = DEFAULT_TEMPORAL_PROTOCOL) -> np.ndarray:
+    """Per frame pair, the mean of the largest 5 % of its forward-flow magnitudes (pixels per frame;
+    ``forward`` is ``[P, H, W, 2]``): VBench's dynamic-degree statistic (``DynamicDegree.get_score``).
+    Under ``vbench`` it is computed as VBench does (float32, ``int(0.05·H·W)`` values in descending
+    order; NaN when that is 0), under ``synthvid`` at least one value counts."""
     if protocol == "vbench":
         cut = int(forward.shape[1] * forward.shape[2] * TOP_FRACTION)
         if cut == 0:
@@ -238,8 +237,8 @@ def dynamic_pairs(frames: np.ndarray, fps: float, protocol: str = DEFAULT_TEMPOR
     frames reused when given) or pairs of the frames VBench keeps, padded as RAFT pads them (``vbench``)."""
     if protocol == "vbench":
         kept = raft_padded(frames[:: vbench_frame_step(fps)])
-        return pair_motion(optical_flows(kept), protocol) if len(kept) >= 2 else np.zeros(0)
-    return pair_motion(flows if flows is not None else optical_flows(frames), protocol)
+        return pair_motion(optical_flows(kept).forward, protocol) if len(kept) >= 2 else np.zeros(0)
+    return pair_motion((flows if flows is not None else optical_flows(frames)).forward, protocol)
 
 
 def raft_padded(frames: np.ndarray) -> np.ndarray:
@@ -501,13 +500,13 @@ class TemporalStream:
                 backward = self.dis.calc(grey, previous_grey, None)
                 self.warping.append(warping_term(previous_image, image, forward, backward))
                 if self.protocol != "vbench":
-                    self.motion.append(float(pair_motion(ClipFlows(forward[None], backward[None]), self.protocol)[0]))
+                    self.motion.append(float(pair_motion(forward[None], self.protocol)[0]))
             if self.protocol == "vbench" and self.frames % self.step == 0:
                 kept = np.ascontiguousarray(raft_padded(frame[None])[0])
                 if self.raft is None:
                     kept = cv2.cvtColor(kept, cv2.COLOR_RGB2GRAY)
                 if self.kept is not None:
-                    self.kept_motion.append(float(pair_motion(ClipFlows(self._kept_flow(kept), None), "vbench")[0]))
+                    self.kept_motion.append(float(pair_motion(self._kept_flow(kept), "vbench")[0]))
                 self.kept = kept
             self.previous = (grey, frame, image)
             self.frames += 1
