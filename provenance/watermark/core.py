@@ -579,14 +579,16 @@ def _codec_loss(small: np.ndarray, amplitude: np.ndarray, layout: _Layout, seed:
 def _plan(values, shift, extra, fine_offset, synth, step):
     """Unit amplitudes that move every frame by about ``shift`` + ``extra`` and exactly onto the fine lattice.
 
-    ``shift`` (constant per window) is rendered with the truncated inverse (its exact inverse would
-    spend much of the distortion on fine detail that no codec keeps), ``extra`` as it is; the small
-    per-frame remainder to the fine lattice with the exact inverse. Returns (amplitudes, targets).
+    ``shift`` and ``extra`` are one row ``[units]`` each, constant over the window's frames ``values``
+    ``[T, units]``. ``shift`` is rendered with the truncated inverse (its exact inverse would spend much
+    of the distortion on fine detail that no codec keeps), ``extra`` as it is; the small per-frame
+    remainder to the fine lattice with the exact inverse. Returns (amplitudes, targets).
     """
     amplitude = shift @ synth.smooth.T + extra
     achieved = values + amplitude @ synth.response.T
     target = _nearest_lattice(achieved, fine_offset, step / FINE)
-    return amplitude + (target - achieved) @ synth.inverse.T, target
+    remainder = (target - achieved).astype(np.float32)
+    return amplitude + remainder @ synth.inverse.T, target
 
 
 def _render_exact(frames, amplitude, target, synth, view, signs) -> tuple[np.ndarray, bool]:
@@ -780,11 +782,11 @@ def embed_stream(
         """(amplitudes, targets) of window ``index``'s frames, as embed's whole-clip plan gives them."""
         window = windows[index]
         v, mean = values[window], means[index]
-        shift = np.repeat((_nearest_lattice(mean, offset, step) - mean)[None], len(v), axis=0)
+        shift = _nearest_lattice(mean, offset, step) - mean
         amplitude, target = _plan(v, shift, 0.0, fine_offset, synth, step)
         if not corrected:
             return amplitude, target
-        correction = np.repeat((mean + shift[0] - target.mean(axis=0))[None], len(v), axis=0)  # what the smooth rendering misses
+        correction = mean + shift - target.mean(axis=0)  # what the smooth rendering misses
         if loss is not None:
             correction = correction + np.clip(LOOP_GAIN * loss[index] * step, -LOOP_CAP * step, LOOP_CAP * step)
         return _plan(v, shift, correction, fine_offset, synth, step)
@@ -861,9 +863,9 @@ def embed_stream(
                 if index * _RENDER_CHUNK == middle_start:
                     middle_chunk = chunk.copy()
                     break
-        amplitude, target = rows(middle_start, middle_start + len(middle_chunk))
-        marked, _ = _render_exact(middle_chunk, amplitude, target, synth, view, layout.signs)
-        return marked[middle - middle_start]
+        amplitude, target = rows(middle, middle + 1)
+        frame = middle_chunk[middle - middle_start : middle - middle_start + 1]
+        return _render_exact(frame, amplitude, target, synth, view, layout.signs)[0][0]
 
     def render_all(rows, sink) -> tuple[float, bool, np.ndarray]:
         """Render every frame (into ``sink`` when given): (sum of squared errors, compensated?, middle frame)."""
@@ -887,22 +889,37 @@ def embed_stream(
 
     nominal = _step(layout.grid) * strength
     floor = PSNR_FLOOR - 20 * np.log10(max(strength, 1.0))
-    scale, loss = 1.0, None
+
+    def predicted_psnr(step: float, loss: np.ndarray | None) -> float:
+        return _psnr_of(np.concatenate([_frame_mse(window_plan(i, step, loss)[0], synth, layout.signs) for i in range(len(windows))]))
+
+    def lowered(scale: float, factor: float) -> float:
+        """A whole number of gain steps below ``scale × factor`` (the detector's gain grid meets it exactly)."""
+        return float(GAINS[GAINS < scale * factor].max(initial=GAINS[0]))
+
+    # The step is lowered to the PSNR floor before the codec loop runs, so that the loop runs once, at
+    # about the final step; its loss is kept in steps when a later check lowers the step further (the
+    # codec takes a slightly larger share of a smaller mark; the difference is a fraction of the cap).
+    scale = 1.0
+    for _ in range(2):
+        predicted = predicted_psnr(nominal * scale, None)
+        if predicted >= floor:
+            break
+        scale = lowered(scale, 10 ** ((predicted - floor) / 20) * 0.995)
     loop = codec_crf is not None or min(shape) >= LOOP_MIN_SIDE
+    loss = codec_loss(nominal * scale) if loop else None
     for attempt in range(4):
         step = nominal * scale
-        if loop and loss is None:  # what a codec round trip takes away, measured once, scaled with the step
-            loss = codec_loss(step)
         rows = Rows(step, loss)
-        per_frame = [_frame_mse(window_plan(i, step, loss)[0], synth, layout.signs) for i in range(len(windows))]
-        predicted = _psnr_of(np.concatenate(per_frame))
-        if predicted < floor and attempt < 2:  # lower the step before rendering
-            scale = float(GAINS[GAINS < scale * 10 ** ((predicted - floor) / 20) * 0.995].max(initial=GAINS[0]))
-            loss = None  # the codec takes a larger share of a smaller mark: measure it again at the new step
+        predicted = predicted_psnr(step, loss)
+        if predicted < floor and attempt < 2:  # the loss correction's own energy: lower the step before rendering
+            scale = lowered(scale, 10 ** ((predicted - floor) / 20) * 0.995)
             continue
         # The SSIM check needs only the middle frame: when it fails, the pass measures without writing.
-        middle_marked = render_middle(rows)
-        write = attempt == 3 or _ssim_factor(middle_chunk[middle - middle_start], middle_marked, strength) >= 1.0
+        checked_frame = render_middle(rows)
+        middle_source = middle_chunk[middle - middle_start]
+        checked = _ssim_factor(middle_source, checked_frame, strength)
+        write = attempt == 3 or checked >= 1.0
         while True:
             if write:
                 passes["written"] += 1
@@ -914,15 +931,15 @@ def embed_stream(
             if compensated:
                 mse = squared / (t * shape[0] * shape[1] * 3)
                 psnr = np.inf if mse == 0 else 10 * np.log10(255.0**2 / mse)
-            factor = min(_psnr_factor(psnr, strength), _ssim_factor(middle_chunk[middle - middle_start], middle_marked, strength))
+            # The pass renders the checked frame again; only clipping compensation of its chunk changes it.
+            ssim = checked if np.array_equal(middle_marked, checked_frame) else _ssim_factor(middle_source, middle_marked, strength)
+            factor = min(_psnr_factor(psnr, strength), ssim)
             if write or factor < 1.0:
                 break
             write = True  # not reached: the middle frame renders the same in both passes
         if factor >= 1.0 or attempt == 3:
             break
-        # A whole number of gain steps (so that the detector's gain grid meets it exactly), with a margin.
-        scale = float(GAINS[GAINS < scale * factor * 0.99].max(initial=GAINS[0]))
-        loss = None
+        scale = lowered(scale, factor * 0.99)
         log.debug("embed: step lowered to %.3f of nominal for PSNR/SSIM", scale)
     return EmbedReport(t, shape[0], shape[1], scale, passes["source"], passes["written"])
 
