@@ -906,24 +906,33 @@ def embed_stream(
         """A whole number of gain steps below ``scale × factor`` (the detector's gain grid meets it exactly)."""
         return float(GAINS[GAINS < scale * factor].max(initial=GAINS[0]))
 
-    # The step is lowered to the PSNR floor before the codec loop runs, so that the loop runs once, at
-    # about the final step; its loss is kept in steps when a later check lowers the step further (the
-    # codec takes a slightly larger share of a smaller mark; the difference is a fraction of the cap).
-    scale = 1.0
-    for _ in range(2):
-        predicted = predicted_psnr(nominal * scale, None)
+    def fitted(scale: float, loss: np.ndarray | None) -> float:
+        """The largest gain-grid scale <= ``scale`` whose predicted PSNR meets the floor (at least GAINS[0]):
+        the PSNR's own scaling gives a first guess, then single gain steps up or down settle it."""
+        predicted = predicted_psnr(nominal * scale, loss)
         if predicted >= floor:
-            break
-        scale = lowered(scale, 10 ** ((predicted - floor) / 20) * 0.995)
+            return scale
+        top = int(np.flatnonzero(GAINS <= scale * (1 + 1e-9)).max(initial=0))
+        index = int(np.flatnonzero(GAINS <= scale * 10 ** ((predicted - floor) / 20)).max(initial=0))
+        fits = predicted_psnr(nominal * GAINS[index], loss) >= floor
+        while fits and index < top and predicted_psnr(nominal * GAINS[index + 1], loss) >= floor:
+            index += 1
+        while not fits and index > 0:
+            index -= 1
+            fits = predicted_psnr(nominal * GAINS[index], loss) >= floor
+        return float(GAINS[index])
+
+    # The step is lowered to the PSNR floor before the codec loop runs, so that the loop runs once, at
+    # about the final step; the loss correction's own energy then lowers it by a step or two, the loss
+    # kept in steps (the codec takes a slightly larger share of a smaller mark: a fraction of the cap).
+    scale = fitted(1.0, None)
     loop = codec_crf is not None or min(shape) >= LOOP_MIN_SIDE
     loss = codec_loss(nominal * scale) if loop else None
+    scale = fitted(scale, loss)
     for attempt in range(4):
         step = nominal * scale
         rows = Rows(step, loss)
         predicted = predicted_psnr(step, loss)
-        if predicted < floor and attempt < 2:  # the loss correction's own energy: lower the step before rendering
-            scale = lowered(scale, 10 ** ((predicted - floor) / 20) * 0.995)
-            continue
         # The SSIM check needs only the middle frame: when it fails, the pass measures without writing.
         checked_frame = render_middle(rows)
         middle_source = middle_chunk[middle - middle_start]
