@@ -20,6 +20,9 @@ COMMON_FRAMES = 16
 COMMON_FPS = 8.0
 COMMON_SIZE = 256
 COMMON_CRF = 23
+# x264's preset: veryfast encodes 3× faster than medium and the real-world model scores the same
+# (leave-one-generator-out AUC 0.864 against 0.865; ultrafast 0.845)
+COMMON_PRESET = "veryfast"
 MIN_COMMON_FRAMES = 3  # the temporal features need two frame differences
 
 
@@ -61,6 +64,7 @@ def common_form(
     target_fps: float = COMMON_FPS,
     size: int = COMMON_SIZE,
     crf: int | None = COMMON_CRF,
+    preset: str = COMMON_PRESET,
     palette: bool = False,
     path: str | None = None,
 ) -> np.ndarray:
@@ -81,7 +85,9 @@ def common_form(
         square = palette_quantize(square)
     if crf is None:
         return square
-    return encode_decode(Video(square, target_fps), crf=crf, preset="medium").frames
+    # One encoder thread: the same form on every machine (x264's default threads follow the core
+    # count), and for 16 small frames less time than a thread pool's start-up (30 against 44 ms)
+    return encode_decode(Video(square, target_fps), crf=crf, preset=preset, threads=1).frames
 
 
 def palette_quantize(frames: np.ndarray, colors: int = 256) -> np.ndarray:

@@ -800,9 +800,9 @@ class CodecRoundTrip:
     frames that are ready (the encoder holds a few back), ``flush()`` the rest; in order, unpadded.
     Same encoder settings as :func:`encode_decode`, so the same pictures."""
 
-    def __init__(self, fps: float = 25.0, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264"):
+    def __init__(self, fps: float = 25.0, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264", threads: int | None = None):
         _check_crf(None, codec, crf)
-        self.fps, self.crf, self.preset, self.codec = float(fps), crf, preset, codec
+        self.fps, self.crf, self.preset, self.codec, self.threads = float(fps), crf, preset, codec, threads
         self._encoder = self._decoder = None
 
     def _open(self, height: int, width: int) -> None:
@@ -816,6 +816,8 @@ class CodecRoundTrip:
         encoder = av.CodecContext.create(codec, "w")
         encoder.width, encoder.height, encoder.pix_fmt = width + self._pad_w, height + self._pad_h, pix_fmt
         encoder.time_base, encoder.framerate = 1 / rate, rate
+        if self.threads is not None:  # x264's default follows the core count, and so do its bits
+            options = {**options, "threads": str(self.threads)}
         encoder.options = options
         self._encoder, self._decoder = encoder, av.CodecContext.create(DECODER_OF.get(self.codec, "h264"), "r")
         self._rgb24 = _rgb24_reader()
@@ -880,13 +882,15 @@ def cpu_has_avx512() -> bool:
     return False
 
 
-def encode_decode(video: Video, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264") -> Video:
+def encode_decode(video: Video, *, crf: int = 23, preset: str = "veryfast", codec: str = "libx264", threads: int | None = None) -> Video:
     """Round-trip ``video`` through a lossy encode in memory; the H.264 attack of benchmarks and tests.
 
     No container and no temporary file (the embedder runs this for every clip): a
     :class:`CodecRoundTrip`, whose frames are the same as :func:`write_video` then :func:`read_video`
-    give (tested).
+    give (tested). ``threads``: the encoder's threads (None: its default, which follows the machine's
+    core count, as :func:`write_video`; 1: the same pictures on every machine, and the least overhead
+    for a short clip).
     """
-    roundtrip = CodecRoundTrip(video.fps, crf=crf, preset=preset, codec=codec)
+    roundtrip = CodecRoundTrip(video.fps, crf=crf, preset=preset, codec=codec, threads=threads)
     frames = roundtrip.push(video.frames) + roundtrip.flush()
     return Video(np.ascontiguousarray(np.stack(frames)), video.fps, dict(video.meta))
