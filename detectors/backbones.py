@@ -20,10 +20,11 @@ import abc
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from detectors.errors import ModelFileError
+from detectors.errors import DetectorError, ModelFileError
 from detectors.metrics import roc_auc
 
 log = logging.getLogger(__name__)
@@ -153,39 +154,48 @@ class _FeatureHeadBackbone(abc.ABC):
 
 
 class ForensicBackbone(_FeatureHeadBackbone):
+    """Forensic features (:mod:`detectors.features`, feature set ``v1`` or ``v2``) and an :class:`ArrayHead`."""
+
     name = "forensic"
 
-    def __init__(self, head: ArrayHead | None = None, threads: int = 2):
+    def __init__(self, head: ArrayHead | None = None, threads: int = 2, feature_set: str = "v1"):
+        from detectors.features import FEATURE_SETS
+
+        if feature_set not in FEATURE_SETS:
+            raise DetectorError(None, f"unknown feature set {feature_set!r}: choose {', '.join(FEATURE_SETS)}")
         self.head = head
         self.threads = threads
+        self.feature_set = feature_set
 
     def features(self, crops: np.ndarray) -> np.ndarray:
         from detectors.features import clip_features
 
+        extract = partial(clip_features, feature_set=self.feature_set)
         chunks = [crops[i : i + FEATURE_CHUNK] for i in range(0, len(crops), FEATURE_CHUNK)]
         if len(chunks) <= 1 or self.threads <= 1:
-            return np.concatenate([clip_features(c) for c in chunks]) if chunks else np.zeros((0, self.num_features))
+            return np.concatenate([extract(c) for c in chunks]) if chunks else np.zeros((0, self.num_features))
         with ThreadPoolExecutor(self.threads) as pool:  # numpy and OpenCV release the GIL
-            return np.concatenate(list(pool.map(clip_features, chunks)))
+            return np.concatenate(list(pool.map(extract, chunks)))
 
     @property
     def num_features(self) -> int:
-        from detectors.features import FEATURE_NAMES
+        from detectors.features import feature_names
 
-        return len(FEATURE_NAMES)
+        return len(feature_names(self.feature_set))
 
     def config(self) -> dict:
-        from detectors.features import FEATURE_NAMES
+        from detectors.features import feature_names
 
-        return {"head": self.head.kind, "features": list(FEATURE_NAMES)}
+        return {"head": self.head.kind, "feature_set": self.feature_set, "features": list(feature_names(self.feature_set))}
 
     @classmethod
     def from_saved(cls, arrays: dict, config: dict) -> ForensicBackbone:
-        from detectors.features import FEATURE_NAMES
+        from detectors.features import FEATURE_SETS
 
-        if config.get("features") != list(FEATURE_NAMES):
+        feature_set = config.get("feature_set", "v1")  # models saved before feature sets existed are v1
+        if list(FEATURE_SETS.get(feature_set, ())) != config.get("features"):
             raise ModelFileError(None, "the model was fitted on another feature set than this version of detectors computes; retrain it")
-        return cls(ArrayHead.from_arrays(arrays, config.get("head", "logistic")))
+        return cls(ArrayHead.from_arrays(arrays, config.get("head", "logistic")), feature_set=feature_set)
 
 
 # ------------------------------------------------------------------------------------------ cnn3d
@@ -369,7 +379,5 @@ BACKBONES = {"forensic": ForensicBackbone, "cnn3d": CnnBackbone, "probe": ProbeB
 
 def make_backbone(name: str, **options):
     if name not in BACKBONES:
-        from detectors.errors import DetectorError
-
         raise DetectorError(None, f"unknown backbone {name!r}: choose {', '.join(BACKBONES)}")
     return BACKBONES[name](**options)

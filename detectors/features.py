@@ -15,8 +15,15 @@ each family follows a published detector:
   their size, the ratio of second to first (acceleration vs. velocity), and their variation over time.
 - **optical flow** (OpenCV DIS, a few frame pairs): magnitude, smoothness, and the warping error that
   flow leaves unexplained relative to the plain frame difference.
+- **temporal co-occurrences** (feature set ``v2``; SPAM, Pevný et al. 2010, on frame differences): the
+  joint histogram of neighbouring temporal luma differences, rounded and clipped to ±2 grey levels,
+  along time, rows and columns. A camera's noise is independent from frame to frame and pixel to
+  pixel; a generator's small temporal changes are smooth, coherent texture drift. On the real-world
+  corpus this family lifted leave-one-generator-out AUC from 0.80 to 0.86 (issue #19).
 
-:func:`clip_features` maps ``[N, T, H, W, 3]`` uint8 to ``[N, F]`` float32 (:data:`FEATURE_NAMES`).
+:func:`clip_features` maps ``[N, T, H, W, 3]`` uint8 to ``[N, F]`` float32 (:func:`feature_names`). Two
+feature sets: ``v1`` (the first five families, :data:`FEATURE_NAMES`; the shapes-world model) and ``v2``
+(all six; the real-world model).
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ SPECTRUM_BANDS = (0.0, 0.0625, 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.4375, 0.51)
 FLOW_PAIRS = 2  # frame pairs per clip for optical flow (flow dominates the cost)
 CHROMA_STEP = 4
 SPECTRUM_STEP = 2
+COOCCURRENCE_CLIP = 2  # temporal differences rounded and clipped to ±2 grey levels: 5 × 5 bins per direction
+COOCCURRENCE_AXES = ("t", "y", "x")
 
 
-def _names() -> list[str]:
+def _names_v1() -> list[str]:
     names = []
     for axis in ("x", "y"):
         names.append(f"npr_log_mean_abs_d{axis}")
@@ -47,7 +56,19 @@ def _names() -> list[str]:
     return names
 
 
-FEATURE_NAMES: tuple[str, ...] = tuple(_names())
+def _names_cooccurrence() -> list[str]:
+    values = range(-COOCCURRENCE_CLIP, COOCCURRENCE_CLIP + 1)
+    return [f"tcooc_{axis}_{a}_{b}" for axis in COOCCURRENCE_AXES for a in values for b in values]
+
+
+FEATURE_NAMES: tuple[str, ...] = tuple(_names_v1())  # feature set v1
+FEATURE_SETS = {"v1": FEATURE_NAMES, "v2": FEATURE_NAMES + tuple(_names_cooccurrence())}
+
+
+def feature_names(feature_set: str = "v1") -> tuple[str, ...]:
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r} (known: {', '.join(FEATURE_SETS)})")
+    return FEATURE_SETS[feature_set]
 
 
 def _luma(clips: np.ndarray) -> np.ndarray:
@@ -196,20 +217,30 @@ def flow_features(y: np.ndarray, pairs: int = FLOW_PAIRS) -> np.ndarray:
     return out
 
 
-def clip_features(clips: np.ndarray) -> np.ndarray:
-    """``[N, T, H, W, 3]`` uint8 crops (T ≥ 3, H, W ≥ 8) → ``[N, len(FEATURE_NAMES)]`` float32."""
+def temporal_cooccurrence_features(y: np.ndarray) -> np.ndarray:
+    """Per clip, log frequencies of pairs of neighbouring temporal differences (along t, y, x), each
+    rounded and clipped to ±:data:`COOCCURRENCE_CLIP`: ``[N, 3·(2·clip+1)²]``."""
+    clip = COOCCURRENCE_CLIP
+    bins = 2 * clip + 1
+    index = (np.clip(np.rint(np.diff(y, axis=1)), -clip, clip) + clip).astype(np.uint8)  # [N, T-1, H, W]
+    out = []
+    for i in range(len(index)):
+        d = index[i]
+        for a, b in ((d[:-1], d[1:]), (d[:, :-1], d[:, 1:]), (d[..., :-1], d[..., 1:])):
+            pairs = np.bincount((a * np.uint8(bins) + b).ravel(), minlength=bins * bins).astype(np.float64)
+            out.append(np.log(pairs / max(pairs.sum(), 1.0) + 1e-5))
+    return np.asarray(out, np.float32).reshape(len(index), -1)
+
+
+def clip_features(clips: np.ndarray, feature_set: str = "v1") -> np.ndarray:
+    """``[N, T, H, W, 3]`` uint8 crops (T ≥ 3, H, W ≥ 8) → ``[N, len(feature_names(feature_set))]`` float32."""
+    feature_names(feature_set)  # a one-line error for an unknown set
     clips = np.asarray(clips)
     if clips.ndim == 4:
         clips = clips[None]
     y = _luma(clips)
-    feats = np.concatenate(
-        [
-            npr_features(y),
-            noise_features(clips, y),
-            spectrum_features(y),
-            temporal_features(y),
-            flow_features(y),
-        ],
-        axis=1,
-    ).astype(np.float32)
+    families = [npr_features(y), noise_features(clips, y), spectrum_features(y), temporal_features(y), flow_features(y)]
+    if feature_set == "v2":
+        families.append(temporal_cooccurrence_features(y))
+    feats = np.concatenate(families, axis=1).astype(np.float32)
     return np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors import DatasetError, Detector, FramesError, ModelFileError, NotFittedError, load_dataset
+from detectors import DatasetError, Detector, DetectorError, FramesError, ModelFileError, NotFittedError, load_dataset
 from detectors.dataset import load_clips
 from detectors.metrics import roc_auc, summary, threshold_for_fpr, tpr_at_fpr
 from genkit.cli import run
@@ -491,3 +491,48 @@ def test_verify_streams_only_the_frames_the_detector_reads_and_gets_its_score(tm
     decoded = read_video(path)
     assert handed == [(len(range(0, frames, plan[0])), {"frame_plan": plan})]
     assert verdict.detector.p_synthetic == round(detector.score(decoded.frames, decoded.fps), 6)
+
+
+# ------------------------------------------------------------------------------- real-world recipe
+
+
+def test_temporal_cooccurrences_tell_independent_noise_from_coherent_drift():
+    """Feature set v2's family: a camera's noise is independent from frame to frame, a generator's small
+    changes drift coherently; the co-occurrence of neighbouring temporal differences tells them apart."""
+    from detectors.features import clip_features, feature_names, temporal_cooccurrence_features
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(40, 200, (1, 1, 64, 64)).astype(np.float32)
+    noisy = base + rng.normal(0, 1.5, (1, 12, 64, 64)).astype(np.float32)  # independent per frame and pixel
+    drift = base + np.cumsum(np.full((1, 12, 1, 1), 0.8, np.float32), axis=1) + np.zeros((1, 12, 64, 64), np.float32)
+    a, b = temporal_cooccurrence_features(noisy)[0], temporal_cooccurrence_features(drift)[0]
+    assert a.shape == (75,) and np.allclose(np.exp(a).reshape(3, 25).sum(axis=1), 1.0, atol=1e-3)
+    same_sign = [i for i, name in enumerate(feature_names("v2")[-75:]) if name.split("_")[-2] == name.split("_")[-1] != "0"]
+    assert np.exp(b[same_sign]).sum() > 0.9 > np.exp(a[same_sign]).sum()  # coherent: neighbours move alike
+    clip = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    v1, v2 = clip_features(clip), clip_features(clip, "v2")
+    assert v2.shape == (1, len(feature_names("v2"))) and np.array_equal(v2[:, : v1.shape[1]], v1)
+    with pytest.raises(ValueError, match="unknown feature set 'v9'"):
+        clip_features(clip, "v9")
+
+
+def test_feature_set_is_saved_and_checked_on_load(tmp_path):
+    from detectors.backbones import fit_head
+
+    detector = Detector("forensic", crop_size=32, clip_frames=6, min_frames=3, max_crops=1, pool="features", feature_set="v2")
+    rng = np.random.default_rng(2)
+    clips = [rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8) for _ in range(6)]
+    x = np.concatenate([detector.backbone.features(detector.crops(c)) for c in clips])
+    detector.backbone.head, _ = fit_head(x, np.array([0, 1] * 3), x[:0], x[:0], candidates=(("logistic", {"C": 1.0}),))
+    detector.fitted = True
+    folder = detector.save(tmp_path / "v2")
+    loaded = Detector.load(folder)
+    assert loaded.backbone.feature_set == "v2" and loaded.score(clips[0]) == pytest.approx(detector.score(clips[0]))
+    assert np.allclose(loaded.score_many(clips), [detector.score(c) for c in clips])
+    config = json.loads((folder / "detector.json").read_text())
+    config["backbone_config"]["features"] = config["backbone_config"]["features"][:-1]
+    (folder / "detector.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="another feature set"):
+        Detector.load(folder)
+    with pytest.raises(DetectorError, match="unknown feature set"):
+        Detector("forensic", feature_set="v0")
