@@ -536,3 +536,18 @@ def test_feature_set_is_saved_and_checked_on_load(tmp_path):
         Detector.load(folder)
     with pytest.raises(DetectorError, match="unknown feature set"):
         Detector("forensic", feature_set="v0")
+
+
+def test_grouped_selection_never_splits_a_group_and_picks_a_candidate():
+    from detectors.realworld import HEAD_C, fit_selected, group_folds
+
+    rng = np.random.default_rng(4)
+    groups = np.array([f"gen{i % 6}" for i in range(60)] + [f"cam{i % 5}" for i in range(50)])
+    y = np.r_[np.ones(60, int), np.zeros(50, int)]
+    folds = group_folds(groups, y == 1, 4, seed=0)
+    assert (folds[y == 0] == -1).all() and all(len(set(folds[groups == g])) == 1 for g in set(groups[y == 1]))
+    assert len(set(folds[y == 1])) == 4
+    x = rng.normal(size=(110, 5)) + y[:, None] * [2.0, 0, 0, 0, 0]
+    head, chosen = fit_selected(x, y, groups, seed=0)
+    assert chosen["head"] == "logistic" and chosen["C"] in HEAD_C
+    assert roc_auc(y, head.proba(x)) > 0.9
