@@ -26,6 +26,7 @@ VARIANTS = ("clean", "gif", "crf28", "half")  # gif: real clips only (the format
 TARGET_FPR = 0.05
 FEATURE_SET = "v2"
 HEAD_C = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # logistic regularisation candidates, strongest first
+FALLBACK_C = 0.05  # when a training set has too few groups to choose
 INNER_FOLDS = 4  # grouped cross-validation folds that choose C
 
 
@@ -120,7 +121,7 @@ def fit_selected(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int):
 
     candidates = tuple(("logistic", {"C": c}) for c in HEAD_C)
     folds = min(INNER_FOLDS, len(set(groups[y == 1])), len(set(groups[y == 0])))
-    best = 2 if len(HEAD_C) > 2 else 0  # C = 0.05 when there are too few groups to choose
+    best = HEAD_C.index(FALLBACK_C)
     if folds >= 2:
         fold = np.maximum(group_folds(groups, y == 1, folds, seed), group_folds(groups, y == 0, folds, seed + 1))
         aucs = np.zeros((len(candidates), folds))
