@@ -1036,10 +1036,8 @@ def _search(means: np.ndarray, layout: _Layout, height: int, width: int) -> list
 
 @lru_cache(maxsize=256)  # the coarse stage's batches of a frame size: the same for every clip of that size
 def _stacked_geometry(height: int, width: int, grid: int, crop_indices: tuple[int, ...]) -> tuple:
-    """:func:`_search_geometry` of several crops, stacked on a leading axis (without the unit masks' bools)."""
-    parts = [_search_geometry(height, width, grid, i) for i in crop_indices]
-    rows, cols, norm, _, mask, any_visible = (np.stack(a) for a in zip(*parts))
-    out = (rows, cols, norm, mask, any_visible)
+    """:func:`_search_geometry` of several crops, stacked on a leading axis."""
+    out = tuple(np.stack(a) for a in zip(*(_search_geometry(height, width, grid, i) for i in crop_indices)))
     for array in out:
         array.flags.writeable = False
     return out
@@ -1048,7 +1046,8 @@ def _stacked_geometry(height: int, width: int, grid: int, crop_indices: tuple[in
 @lru_cache(maxsize=512)  # a frame size's crops on both grids: the same for every clip of that size
 def _search_geometry(height: int, width: int, grid: int, crop_index: int) -> tuple:
     """What :func:`_search` needs of one crop hypothesis and its nine shifts, apart from the picture: the
-    stacked row and column bumps, the bump mass per chip, and which units are fully visible."""
+    stacked row and column bumps, the bump mass per chip, which units are fully visible (as 0/1 weights)
+    and whether any is."""
     crop, factor = float(CROPS[crop_index]), _box_factor(height, width)
     axes_y = [_axis(height, factor, crop, shift, grid) for shift in SHIFTS]
     axes_x = [_axis(width, factor, crop, shift, grid) for shift in SHIFTS]
@@ -1057,7 +1056,7 @@ def _search_geometry(height: int, width: int, grid: int, crop_index: int) -> tup
     norm = rows.sum(axis=2)[:, None, :, None] * cols.sum(axis=1)[None, :, None, :]
     visible = np.array([v for _, v in axes_y])[:, None, :, None] & np.array([v for _, v in axes_x])[None, :, None, :]
     units = (visible & (norm > 1e-3)).reshape(9, grid, grid // UNIT_X, UNIT_X).all(axis=3).reshape(9, -1)
-    out = (rows, cols, np.maximum(norm, 1e-6), units, units.astype(np.float32), units.any(axis=1))
+    out = (rows, cols, np.maximum(norm, 1e-6), units.astype(np.float32), units.any(axis=1))
     for array in out:
         array.flags.writeable = False
     return out
