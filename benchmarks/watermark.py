@@ -264,12 +264,6 @@ def speed(methods, sizes, repeats: int, log=print):
 # ---------------------------------------------------------------- report
 
 
-def per_clip_bound() -> float:
-    """The analytic per-clip false-positive bound of :func:`detect` (derivation in :func:`write_report`'s
-    text): any BCH decode at the unchanged geometry, at most 10 corrections anywhere in the search."""
-    return code.false_match_probability(11, core.IDENTITY_HYPOTHESES) + code.false_match_probability(10, HYPOTHESES)
-
-
 def table(results: dict, methods: list[str], targets: dict[str, float | None]) -> list[str]:
     head = "| attack | target | " + " | ".join(f"{m} exact / bit acc." for m in methods) + " |"
     lines = [head, "|---|---|" + "---|" * len(methods)]
@@ -477,21 +471,21 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
         "",
         f"Analytic per-clip false-positive rate ≤ {FALSE_POSITIVE_RATE:g}. Derivation: without this key's mark, "
         "each unit's soft evidence is a weighted sum of cosines of (value/step − dither) over frames (or window "
-        "means), with a key-derived dither uniform on [0, 1) and weights that depend on the picture only: a "
-        "sinusoid in the dither, so its sign is a fair coin whatever the picture, and bits use disjoint units "
-        "with independent dithers. The hypotheses are chosen by a lattice fit of period step/2, blind to the "
-        "bits. A received 164-bit word is therefore uniform; BCH(t=11) balls are disjoint and 2^64 codewords "
-        "carry a valid 16-bit keyed tag, so the chance that one hypothesis decodes with ≤ e corrections is "
-        f"2^64·V(164, e)/2^164. Two tiers share the budget. First the unchanged geometry on the grid the frame "
-        f"size implies: {core.IDENTITY_HYPOTHESES} hypotheses (2 statistics × {len(core.GAINS)} gains), "
-        f"p = {core.IDENTITY_HYPOTHESES}·2^64·V(164, e)/2^164 = {code.false_match_probability(11, core.IDENTITY_HYPOTHESES):.1e} "
-        f"at e = 11, so any BCH decode (≤ 11 corrections) is found (tier budget {core.IDENTITY_RATE:g}). Then "
-        f"everything the search may decode: {HYPOTHESES:,} hypotheses (2 grids × 2 statistics × {len(core.CROPS)} "
-        f"centre crops × {len(core.SHIFTS) ** 2} half-pixel shifts × {len(core.GAINS)} gains; a test checks that every "
-        f"decode is one of them), p = {HYPOTHESES:,}·2^64·V(164, e)/2^164 = {code.false_match_probability(10, HYPOTHESES):.2e} "
-        f"at e = 10 and {code.false_match_probability(11, HYPOTHESES):.2e} at e = 11, so ≤ 10 corrections "
-        f"(budget {FALSE_POSITIVE_RATE - core.IDENTITY_RATE:.0e}). Per clip: ≤ "
-        f"{per_clip_bound():.2e} ≤ 1e-9.",
+        "means), with a key-derived dither uniform on [0, 1) and weights that depend on the picture only. Moving "
+        "one code bit's dithers by half a step flips that bit's sign everywhere and changes nothing else the "
+        "detector computes (the geometries and gains it decodes are chosen by a lattice fit of period step/2, "
+        "blind to the bits; a test checks this), so given everything else the decoded words' signs are fair coins "
+        "and the bound is the number of decodes times the chance for one. BCH(t=11): balls are disjoint and 2^64 "
+        "codewords carry a valid 16-bit keyed tag, so one decode passes with ≤ e corrections with probability "
+        "2^64·V(164, e)/2^164; soft decoding: 2^64 times the Chernoff bound on the correlation of a fixed codeword "
+        f"with the evidence's magnitudes. Two tiers, each split between BCH ({core.BCH_SHARE:.0%}) and soft decoding. "
+        f"The unchanged geometry on the grid the frame size implies: at most {core.IDENTITY_HYPOTHESES} trials "
+        f"(2 statistics × 17 gains), p = {code.false_match_probability(11, core.IDENTITY_HYPOTHESES):.1e} for BCH at "
+        f"e = 11 (tier budget {core.IDENTITY_RATE:g}). The search: at most {HYPOTHESES} trials ({len(core.GRIDS)} grids × "
+        f"{core._CANDIDATES} best geometries × 34), p = {code.false_match_probability(11, HYPOTHESES):.1e} at e = 11 "
+        f"(budget {FALSE_POSITIVE_RATE - core.IDENTITY_RATE:.0e}). Any BCH decode is found in both tiers; a soft decode "
+        "when its bound times the tier's trials is within soft decoding's share of the tier's budget. Per clip: "
+        f"≤ {core.false_positive_bound():.2e} ≤ 1e-9.",
         "",
         "## 64×64 targets",
         "",

@@ -10,6 +10,7 @@ and robustness tests are in :mod:`provenance.watermark.attacks`.
 
 from provenance.watermark.core import (
     ALGORITHM,
+    BCH_SHARE,
     DEFAULT_STRENGTH,
     FALSE_POSITIVE_RATE,
     HYPOTHESES,
@@ -24,11 +25,13 @@ from provenance.watermark.core import (
     detect_work,
     embed,
     embed_stream,
+    false_positive_bound,
     work_frames,
 )
 
 __all__ = [
     "ALGORITHM",
+    "BCH_SHARE",
     "DEFAULT_STRENGTH",
     "FALSE_POSITIVE_RATE",
     "HYPOTHESES",
@@ -44,4 +47,5 @@ __all__ = [
     "detect",
     "embed",
     "embed_stream",
+    "false_positive_bound",
 ]

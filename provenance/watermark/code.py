@@ -9,7 +9,15 @@ False-match bound. Without our watermark the detector's hard bits are independen
 :mod:`provenance.watermark.core`), so a received word is uniform on {0,1}^164. Hamming balls of
 radius <= t around codewords are disjoint, and 2^64 codewords carry a valid tag; hence the chance
 that a word lies within distance ``e`` of a valid codeword is exactly ``2^64 * V(164, e) / 2^164``
-(:func:`false_match_probability`); the detector multiplies it by the number of geometric hypotheses.
+(:func:`false_match_probability`); the detector multiplies it by the number of decodes it may try.
+
+Soft decision. :func:`soft_decode` reads the signed evidence, not just its signs: ordered-statistics
+decoding of order 1 (Fossorier & Lin, 1995) over the 80 most reliable independent positions, then the
+valid (tagged) codeword of greatest correlation with the evidence. Its false-match bound conditions on
+the evidence's magnitudes: without our watermark the signs are fair coins independent of them (the
+same dither argument), so for any fixed codeword the correlation is a Rademacher sum with those weights,
+whose tail the Chernoff bound ``min_λ exp(−λs)·Π cosh(λ|y_i|)`` caps; the union over the 2^64 valid
+codewords gives :func:`soft_false_match_log`, whatever codeword the decoder happened to pick.
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from math import comb
+from functools import lru_cache
+from math import comb, log
 
 import numpy as np
 
@@ -71,6 +80,96 @@ def decode(hard_bits: np.ndarray, check_key: bytes, scramble: np.ndarray) -> tup
     if not hmac.compare_digest(tag, _tag(check_key, payload)):
         return None
     return payload, int(errors)
+
+
+@lru_cache(maxsize=1)
+def _generator() -> np.ndarray:
+    """The code's systematic generator matrix ``[80, CODE_BITS]`` (0/1): BCH is linear, so row ``i``
+    is the codeword of message bit ``i`` alone."""
+    k = 8 * _MESSAGE_BYTES
+    rows = np.zeros((k, CODE_BITS), np.uint8)
+    for i in range(k):
+        message = np.zeros(k, np.uint8)
+        message[i] = 1
+        parity = _bch().encode(np.packbits(message).tobytes())
+        rows[i] = np.concatenate([message, np.unpackbits(np.frombuffer(bytes(parity), np.uint8))[:_PARITY_BITS]])
+    rows.flags.writeable = False
+    return rows
+
+
+def _osd_candidates(evidence: np.ndarray) -> np.ndarray:
+    """Order-1 ordered-statistics candidates ``[81, CODE_BITS]`` (0/1) for ``evidence`` (positive: bit 0).
+
+    Gaussian elimination brings the generator to identity on the most reliable independent positions;
+    their hard decisions, and each of them flipped once, re-encode to the candidates.
+    """
+    order = np.argsort(-np.abs(evidence), kind="stable")
+    matrix = _generator()[:, order].copy()
+    k = matrix.shape[0]
+    pivots, row = [], 0
+    for column in range(CODE_BITS):
+        below = np.flatnonzero(matrix[row:, column])
+        if below.size == 0:
+            continue
+        pivot = row + below[0]
+        matrix[[row, pivot]] = matrix[[pivot, row]]
+        others = np.flatnonzero(matrix[:, column])
+        matrix[others[others != row]] ^= matrix[row]
+        pivots.append(column)
+        row += 1
+        if row == k:
+            break
+    hard = (evidence[order] < 0).astype(np.uint8)
+    base = (hard[pivots] @ matrix) % 2  # row i of the reduced matrix flips pivot i alone
+    candidates = np.concatenate([base[None], base[None] ^ matrix])
+    out = np.empty_like(candidates)
+    out[:, order] = candidates
+    return out
+
+
+def soft_false_match_log(magnitudes: np.ndarray, correlation: float) -> float:
+    """Natural log of a bound on the chance that, without our watermark, some valid codeword correlates
+    with evidence of these ``magnitudes`` at least ``correlation``: ``2^64`` times the Chernoff bound on a
+    Rademacher sum with weights ``magnitudes`` (not capped at 1: callers multiply it by their counts)."""
+    a = np.asarray(magnitudes, np.float64)
+    total, valid = float(a.sum()), 8 * PAYLOAD_BYTES * log(2)
+    if correlation <= 0 or total <= 0:
+        return valid
+    # The exponent Σ log cosh(λa) − λs is convex in λ: Newton from the Gaussian approximation's optimum
+    # s/Σa². An s within rounding of Σ a (every sign agrees) is taken just below it, where λ is finite.
+    correlation = min(correlation, total * (1 - 1e-9))
+    lam = correlation / float(a @ a)
+    for _ in range(100):
+        t = np.tanh(lam * a)
+        slope, curvature = float(a @ t) - correlation, float((a * a) @ (1 - t * t))
+        if curvature <= 0:
+            break
+        step = slope / curvature
+        lam = lam / 2 if lam - step <= 0 else lam - step  # stay where the exponent is defined
+        if abs(step) <= 1e-12 * lam:
+            break
+    x = lam * a  # log cosh x = x + log1p(e^-2x) − log 2 for x >= 0
+    return valid + float(-lam * correlation + (x + np.log1p(np.exp(-2 * x)) - log(2)).sum())
+
+
+def soft_decode(soft_bits: np.ndarray, check_key: bytes, scramble: np.ndarray, max_log_bound: float) -> tuple[bytes, float, int] | None:
+    """Scrambled soft bits (positive: 0) -> (payload, :func:`soft_false_match_log`, hard bits it overrules)
+    for the best-correlated valid codeword among the order-1 candidates, or None when none is valid or
+    its bound exceeds ``max_log_bound``."""
+    evidence = np.asarray(soft_bits, np.float64) * (1.0 - 2.0 * scramble)
+    candidates = _osd_candidates(evidence)
+    correlations = (1.0 - 2.0 * candidates) @ evidence
+    magnitudes = np.abs(evidence)
+    k = 8 * _MESSAGE_BYTES
+    for index in np.argsort(-correlations, kind="stable"):
+        log_bound = soft_false_match_log(magnitudes, float(correlations[index]))
+        if log_bound > max_log_bound:  # the bound only grows down the list
+            return None
+        message = np.packbits(candidates[index, :k]).tobytes()
+        payload, tag = message[:PAYLOAD_BYTES], message[PAYLOAD_BYTES:]
+        if hmac.compare_digest(tag, _tag(check_key, payload)):
+            return payload, log_bound, int(np.count_nonzero(candidates[index] != (evidence < 0)))
+    return None
 
 
 def false_match_probability(errors: int, hypotheses: int = 1) -> float:

@@ -40,19 +40,26 @@ shifted). Otherwise it averages the frames of the first window and searches cent
 coordinates), half-pixel shifts and luma gains (brightness, contrast, strength) coarse-to-fine with a
 lattice-fit score on that one mean image, then decodes BCH for the best hypotheses from the soft
 evidence ``w·cos(2π(value/(gain·step) − dither))`` of each statistic, where ``w`` lowers units of
-strong local contrast (there codecs move values most).
+strong local contrast (there codecs move values most). When no hard decision of a geometry decodes, the
+same trials are decoded soft (:func:`provenance.watermark.code.soft_decode`): it reads how sure each bit
+is, and finds the payload in clips whose hard bits hold more errors than BCH corrects.
 
 Null hypothesis. For content that does not carry this key's watermark the dithers are independent
 uniform phases, so every soft bit is a sum of cosines of uniform phases with weights that depend on
 the picture only, symmetric about zero: every hard bit is a fair coin, independent of the others and
-of the picture (flat, noise, anything). The search and the choice of gains use the lattice fit
-``cos(4π(…))``, which is blind to the bits (shifting a value by half a step leaves it unchanged), so
-choosing hypotheses does not bias the bits either. The false-match
-probability is then the exact sphere-volume expression of :mod:`provenance.watermark.code`, times the
-number of (grid, statistic, crop, shift, gain) hypotheses the detector may decode. Two tiers share the
-per-clip budget of 1e-9: the unchanged geometry on the size's grid (:data:`IDENTITY_HYPOTHESES`, found
-with any BCH decode, p <= 5e-12 <= :data:`IDENTITY_RATE`) and everything the search may decode
-(:data:`HYPOTHESES`, found with <= 10 corrections, p <= 7.6e-10 <= 1e-9 − IDENTITY_RATE).
+of the picture (flat, noise, anything). More precisely, moving the dithers of one code bit's units by
+half a step flips that bit's sign in every statistic and at every gain and changes nothing else the
+detector computes: the search and the choice of gains use the lattice fit ``cos(4π(…))``, blind to that
+move, and the evidence weights depend on the picture. So, given everything but those flips, which
+geometries and gains get decoded is fixed, and the signs of their soft bits are independent fair coins
+whatever the magnitudes. The false-match probability of a clip is then at most the number of decodes the
+detector may try times the chance for one: the exact sphere-volume expression of
+:mod:`provenance.watermark.code` for BCH, its Chernoff bound on the correlation for soft decoding. (Until
+issue #18's third round the bound multiplied by every hypothesis the search could choose, 344,124;
+counting the trials decoded — at most 238, each by BCH and soft — is the same argument made exact.) The
+per-clip budget of 1e-9 is split between the unchanged geometry (:data:`IDENTITY_RATE`) and the search,
+and each between BCH (:data:`BCH_SHARE`) and soft decoding; any BCH decode (<= 11 corrections) passes
+in both tiers.
 """
 
 from __future__ import annotations
@@ -111,14 +118,6 @@ GAINS = 1.025 ** np.arange(-50, 29)
 # Sub-pixel shifts (received pixels) per axis: a crop whose margins differ by one pixel is off-centre by ½.
 SHIFTS = (-0.5, 0.0, 0.5)
 STATISTICS = ("mean", "frames")
-HYPOTHESES = len(GRIDS) * len(STATISTICS) * len(CROPS) * len(SHIFTS) ** 2 * len(GAINS)
-# The first tier: the unchanged geometry on the grid the frame size implies (both statistics, any gain).
-IDENTITY_HYPOTHESES = len(STATISTICS) * len(GAINS)
-# Per-clip false-positive rate, split between the tiers: a first-tier decode is found when its
-# p-value (IDENTITY_HYPOTHESES hypotheses) is <= IDENTITY_RATE (any BCH decode: <= 11 corrections);
-# any other when its p-value (HYPOTHESES hypotheses) is <= FALSE_POSITIVE_RATE - IDENTITY_RATE (<= 10).
-FALSE_POSITIVE_RATE = 1e-9
-IDENTITY_RATE = 1e-10
 _COARSE_CROP_STRIDE = 2
 _REFINE = 5
 _COARSE_GAIN_STRIDE = 4
@@ -136,6 +135,29 @@ _ROUNDING_MSE = 1 / 12  # rounding each channel to an integer
 # hypothesis count already, so more candidates cost time (~0.05 s per unmarked clip), not false positives.
 _GAIN_CANDIDATES = 16
 _UNIT_GAIN = int(np.argmin(np.abs(GAINS - 1.0)))  # no photometric change: always tried
+# Trials the detector may decode, per tier (what the false-positive bound counts; see the module's
+# docstring for why trials, not every geometry the search looks at): at the unchanged geometry on the
+# grid the frame size implies, both statistics at no gain change and the best-fitting _GAIN_CANDIDATES
+# gains; in the search, the same at each of _CANDIDATES geometries per grid. Each trial is decoded
+# twice at most: BCH on its hard decisions, then (when no trial of its geometry decodes) soft.
+IDENTITY_HYPOTHESES = len(STATISTICS) * (1 + _GAIN_CANDIDATES)
+HYPOTHESES = len(GRIDS) * _CANDIDATES * IDENTITY_HYPOTHESES
+# Per-clip false-positive rate, split between the tiers (IDENTITY_RATE for the first, the rest for the
+# search) and within each between BCH (BCH_SHARE: any BCH decode, <= 11 corrections, fits in it with
+# room to spare) and soft decoding (the rest): a decode is found when its bound times the tier's trials,
+# divided by its decoder's share, is within the tier's rate.
+FALSE_POSITIVE_RATE = 1e-9
+IDENTITY_RATE = 1e-10
+BCH_SHARE = 0.05
+
+
+def false_positive_bound() -> float:
+    """The per-clip false-positive bound of :func:`detect`: every BCH decode the tiers may try at BCH's
+    11 corrections, plus soft decoding's share of both tiers' rates."""
+    hard = code.false_match_probability(code.BCH_T, IDENTITY_HYPOTHESES) + code.false_match_probability(code.BCH_T, HYPOTHESES)
+    return hard + (1 - BCH_SHARE) * FALSE_POSITIVE_RATE
+
+
 CONTRAST_STEPS = 5.0  # evidence weight 1 / (1 + (value / (CONTRAST_STEPS · step))²)
 _LUMA_INT = (np.uint16(77), np.uint16(150), np.uint16(29))  # BT.601 luma × 256, summing to 256
 _LUMA = np.array(_LUMA_INT, np.float32) / 256
@@ -146,11 +168,13 @@ COLOUR = _LUMA / np.float32(_LUMA @ _LUMA)
 
 @dataclass(frozen=True)
 class Detection:
-    """Result of :func:`detect`. ``found`` implies ``payload`` passed BCH decoding and the keyed check.
+    """Result of :func:`detect`. ``found`` implies ``payload`` is a codeword that passed the keyed check.
 
-    ``p_value`` is the probability that a clip without this key's watermark decodes as well as this
-    one in the same tier of hypotheses (1.0 when nothing decoded); ``found`` requires it to be within
-    that tier's share of the per-clip false-positive rate ``FALSE_POSITIVE_RATE`` (1e-9).
+    ``p_value`` bounds the probability that a clip without this key's watermark decodes as well as this
+    one in the same tier (1.0 when nothing decoded); ``found`` requires it to be within that tier's share
+    of the per-clip false-positive rate ``FALSE_POSITIVE_RATE`` (1e-9). ``decoding`` is ``"bch"`` (hard
+    decisions, ``bit_errors_corrected`` corrections) or ``"soft"`` (ordered-statistics decoding of the
+    soft evidence; ``bit_errors_corrected`` counts the hard decisions it overruled).
     """
 
     found: bool
@@ -162,6 +186,7 @@ class Detection:
     gain: float | None = None
     grid: int | None = None
     statistic: str | None = None
+    decoding: str | None = None
 
 
 # ---------------------------------------------------------------- keys and layout
@@ -1134,28 +1159,40 @@ def detect_work(work: WorkFrames, key: bytes) -> Detection:
             frame_weight = 1.0 if clipped is None else _unclipped_weight(clipped, view)
             fine_fit = _lattice_fit(frame_values, view.units, layout.fine_dither, step * GAINS / FINE)
             statistics["frames"] = (frame_values, layout.fine_dither, FINE, frame_weight, _gain_order(fine_fit))
-        trials = [(name, g) for name, (*_, order) in statistics.items() for g in order]
         # The soft bits of every trial at once (one array operation per statistic, not one per gain).
         soft = {}
         for name, (values, dither, fine, weight, order) in statistics.items():
             gains = GAINS[order][:, None, None]
             evidence = _evidence(values[None], dither, step * gains / fine, step * gains, weight)
             soft[name] = dict(zip(order, _soft_bits(evidence, view.units, layout.bit_of_unit)))
-        for name, gain_index in trials:
-            gain = float(GAINS[gain_index])
-            decoded = code.decode((soft[name][gain_index] < 0).astype(np.uint8), check_key, layout.scramble)
-            if decoded is None:
-                continue
-            payload, errors = decoded
-            p_value = code.false_match_probability(errors, hypotheses)
+
+        def keep(payload: bytes, p_value: float, errors: int, name: str, gain_index: int, decoding: str) -> bool:
             if not best or p_value < best[0].p_value:
-                best[:] = [Detection(p_value <= rate, payload, p_value, errors, t, float(CROPS[crop_index]), gain, grid, name)]
-            if best[0].found:
-                return True
+                found = p_value <= rate
+                geometry = (float(CROPS[crop_index]), float(GAINS[gain_index]), grid, name)
+                best[:] = [Detection(found, payload, p_value, errors, t, *geometry, decoding)]
+            return best[0].found
+
+        # Hard decisions first (BCH, cheap), then soft decoding of the same trials.
+        for name, (*_, order) in statistics.items():
+            for gain_index in order:
+                decoded = code.decode((soft[name][gain_index] < 0).astype(np.uint8), check_key, layout.scramble)
+                if decoded is not None:
+                    p_value = min(1.0, code.false_match_probability(decoded[1], hypotheses) / BCH_SHARE)
+                    if keep(decoded[0], p_value, decoded[1], name, gain_index, "bch"):
+                        return True
+        soft_share = (1 - BCH_SHARE) / hypotheses
+        for name, (*_, order) in statistics.items():
+            for gain_index in order:
+                decoded = code.soft_decode(soft[name][gain_index], check_key, layout.scramble, np.log(rate * soft_share))
+                if decoded is not None:
+                    payload, log_bound, errors = decoded
+                    if keep(payload, min(1.0, float(np.exp(log_bound)) / soft_share), errors, name, gain_index, "soft"):
+                        return True
         return False
 
     grids = sorted(GRIDS, key=lambda g: g != _embed_grid(height, width))  # the likelier grid first
-    # First tier: no geometric change, the commonest case (few hypotheses, so up to BCH's 11 corrections).
+    # First tier: no geometric change, the commonest case.
     if not attempt(grids[0], 0, 0.0, 0.0, IDENTITY_HYPOTHESES, IDENTITY_RATE):
         candidates = []
         for grid in grids:
