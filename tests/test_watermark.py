@@ -271,7 +271,7 @@ def _spy_decodes(monkeypatch) -> dict[str, list]:
     view, decode, soft_decode = core._view, code.decode, code.soft_decode
     monkeypatch.setattr(core, "_view", lambda *a, **k: calls["view"].append((a, k)) or view(*a, **k))
     monkeypatch.setattr(code, "decode", lambda bits, *a: calls["bch"].append(bits.copy()) or decode(bits, *a))
-    monkeypatch.setattr(code, "soft_decode", lambda soft, *a: calls["soft"].append(soft.copy()) or soft_decode(soft, *a))
+    monkeypatch.setattr(code, "soft_decode", lambda soft, *a: calls["soft"].extend(soft.copy()) or soft_decode(soft, *a))
     return calls
 
 
@@ -413,6 +413,21 @@ def test_soft_bound_holds_on_random_signs():
         assert tail <= np.exp(code.soft_false_match_log(magnitudes, float(s)) - 64 * np.log(2))
 
 
+def test_ordered_statistics_candidates_are_codewords_that_keep_the_surest_bits():
+    rng = np.random.default_rng(7)
+    evidence = rng.normal(size=(5, code.CODE_BITS))
+    evidence[1] = np.round(evidence[1])  # ties in reliability
+    generator = code._generator().astype(np.int64)
+    for word, candidates in zip(evidence, code._osd_candidates(evidence)):
+        assert candidates.shape == (81, code.CODE_BITS) and len({c.tobytes() for c in candidates}) == 81
+        assert np.array_equal((candidates[:, :80].astype(np.int64) @ generator) % 2, candidates)  # in the code
+        hard = (word < 0).astype(np.uint8)
+        agree = candidates[0] == hard
+        assert agree.sum() >= 80 and agree[np.argmax(np.abs(word))]
+        # distinct codewords of a code correcting BCH_T errors lie at least 2·BCH_T + 1 apart
+        assert min(int((c != candidates[0]).sum()) for c in candidates[1:]) >= 2 * code.BCH_T + 1
+
+
 def test_soft_decoding_finds_what_hard_decisions_cannot():
     """Bits flipped where the evidence is weak: BCH fails past 11 errors, the soft decoder still finds the
     payload with a bound low enough for the search tier, and a wrong check key finds nothing."""
@@ -425,10 +440,10 @@ def test_soft_decoding_finds_what_hard_decisions_cannot():
     soft[weak] = -0.15 * soft[weak]  # 18 wrong hard decisions, each nearly a tie
     assert code.decode((soft < 0).astype(np.uint8), check_key, scramble) is None
     limit = np.log((FALSE_POSITIVE_RATE - core.IDENTITY_RATE) * (1 - core.BCH_SHARE) / core.HYPOTHESES)
-    payload, log_bound, overruled = code.soft_decode(soft, check_key, scramble, limit)
-    assert payload == PAYLOAD and overruled == 18 and log_bound <= limit
-    assert code.soft_decode(soft, b"another-check-key-000", scramble, limit) is None
-    assert code.soft_decode(rng.normal(size=code.CODE_BITS), check_key, scramble, limit) is None
+    noise = rng.normal(size=code.CODE_BITS)
+    (payload, log_bound, overruled), unmarked = code.soft_decode(np.stack([soft, noise]), check_key, scramble, limit)
+    assert payload == PAYLOAD and overruled == 18 and log_bound <= limit and unmarked is None
+    assert code.soft_decode(soft[None], b"another-check-key-000", scramble, limit) == [None]
 
 
 @pytest.mark.parametrize("errors", [0, 11])
@@ -441,7 +456,7 @@ def test_any_bch_decode_is_trusted_in_both_tiers(monkeypatch, errors):
         return (PAYLOAD, errors) if len(calls) > 2 * (1 + core._GAIN_CANDIDATES) else None
 
     monkeypatch.setattr(code, "decode", decode)
-    monkeypatch.setattr(code, "soft_decode", lambda *a: None)
+    monkeypatch.setattr(code, "soft_decode", lambda words, *a: [None] * len(words))
     result = detect(world(), KEY)
     assert result.found and result.decoding == "bch" and result.crop is not None
     assert result.bit_errors_corrected == errors and result.p_value <= FALSE_POSITIVE_RATE - core.IDENTITY_RATE

@@ -1182,13 +1182,13 @@ def detect_work(work: WorkFrames, key: bytes) -> Detection:
                     if keep(decoded[0], p_value, decoded[1], name, gain_index, "bch"):
                         return True
         soft_share = (1 - BCH_SHARE) / hypotheses
-        for name, (*_, order) in statistics.items():
-            for gain_index in order:
-                decoded = code.soft_decode(soft[name][gain_index], check_key, layout.scramble, np.log(rate * soft_share))
-                if decoded is not None:
-                    payload, log_bound, errors = decoded
-                    if keep(payload, min(1.0, float(np.exp(log_bound)) / soft_share), errors, name, gain_index, "soft"):
-                        return True
+        trials = [(name, gain_index) for name, (*_, order) in statistics.items() for gain_index in order]
+        words = np.stack([soft[name][gain_index] for name, gain_index in trials])
+        for (name, gain_index), decoded in zip(trials, code.soft_decode(words, check_key, layout.scramble, np.log(rate * soft_share))):
+            if decoded is not None:
+                payload, log_bound, errors = decoded
+                if keep(payload, min(1.0, float(np.exp(log_bound)) / soft_share), errors, name, gain_index, "soft"):
+                    return True
         return False
 
     grids = sorted(GRIDS, key=lambda g: g != _embed_grid(height, width))  # the likelier grid first
