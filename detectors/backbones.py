@@ -264,7 +264,10 @@ class CnnBackbone:
     def fit(self, train, y_train, val, y_val, *, seed: int = 0, progress=None, **_) -> dict:
         import torch
 
+        # The initial weights come from the seed too: built in __init__ they would take whatever state the
+        # process's global generator had, and a fit would depend on what ran before it.
         torch.manual_seed(seed)
+        self.model = _build_cnn(self.channels)
         rng = np.random.default_rng(seed)
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=1e-4)
         loss_fn = torch.nn.BCEWithLogitsLoss()
