@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional
 
@@ -77,17 +78,25 @@ def detect_score(
 
     Example: synthvid detect clip.mp4 other.mp4 --json
     """
+    from detectors.detector import SCORE_THREADS
     from provenance.errors import ProvenanceError
     from provenance.media import read_video
 
     detector = _load(model)
+
+    def read_and_score(path: Path) -> tuple[float | None, Exception | None]:
+        try:
+            video = read_video(path, max_frames=max_frames)
+            return detector.score(video.frames, video.fps), None
+        except (ProvenanceError, DetectorError) as exc:
+            return None, exc
+
     results = []
-    with progress_bar(len(files), "detecting") as bar:
-        for path in files:
-            try:
-                video = read_video(path, max_frames=max_frames)
-                score = detector.score(video.frames, video.fps)
-            except (ProvenanceError, DetectorError) as exc:
+    # SCORE_THREADS clips at a time, as Detector.score_many: decoding, the codec pass and the features
+    # release the GIL. map keeps the files' order.
+    with progress_bar(len(files), "detecting") as bar, ThreadPoolExecutor(SCORE_THREADS) as pool:
+        for path, (score, exc) in zip(files, pool.map(read_and_score, files)):
+            if exc is not None:
                 message = one_line(exc) if str(path) in str(exc) else f"{path}: {one_line(exc)}"
                 results.append({"path": str(path), "error": message})
             else:
