@@ -299,7 +299,7 @@ def report(args, rows: list[dict], keys: list[bytes], result: dict, wall: float)
         "",
         f"**{detections} detections** in {len(cases):,} distinct cases × {n_keys} keys ({len(cases) * n_keys:,} searches); "
         f"smallest p-value seen {_p(worst)}"
-        + (" (1.0: in no search did any hypothesis pass BCH decoding and the keyed check)." if worst == 1.0 else ".")
+        + (" (1.0: in no search did any trial decode, by BCH or soft, to a codeword with the keyed check)." if worst == 1.0 else ".")
         + f" Over {len(cases) * n_keys:,} searches the analytic bound allows at most {len(cases) * n_keys * bound:.1e} "
         "expected false detections.",
         "",
