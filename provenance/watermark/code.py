@@ -34,6 +34,7 @@ PAYLOAD_BYTES = 8
 TAG_BYTES = 2
 BCH_T = 11
 _MESSAGE_BYTES = PAYLOAD_BYTES + TAG_BYTES
+_MESSAGE_BITS = 8 * _MESSAGE_BYTES
 
 
 _local = threading.local()
@@ -51,7 +52,7 @@ def _bch():
 
 
 _PARITY_BITS = _bch().ecc_bits  # 84: bchlib pads the parity to whole bytes; the pad bits are not sent
-CODE_BITS = 8 * _MESSAGE_BYTES + _PARITY_BITS
+CODE_BITS = _MESSAGE_BITS + _PARITY_BITS
 
 
 def _tag(check_key: bytes, payload: bytes) -> bytes:
@@ -86,10 +87,9 @@ def decode(hard_bits: np.ndarray, check_key: bytes, scramble: np.ndarray) -> tup
 def _generator() -> np.ndarray:
     """The code's systematic generator matrix ``[80, CODE_BITS]`` (0/1): BCH is linear, so row ``i``
     is the codeword of message bit ``i`` alone."""
-    k = 8 * _MESSAGE_BYTES
-    rows = np.zeros((k, CODE_BITS), np.uint8)
-    for i in range(k):
-        message = np.zeros(k, np.uint8)
+    rows = np.zeros((_MESSAGE_BITS, CODE_BITS), np.uint8)
+    for i in range(_MESSAGE_BITS):
+        message = np.zeros(_MESSAGE_BITS, np.uint8)
         message[i] = 1
         parity = _bch().encode(np.packbits(message).tobytes())
         rows[i] = np.concatenate([message, np.unpackbits(np.frombuffer(bytes(parity), np.uint8))[:_PARITY_BITS]])
@@ -106,7 +106,7 @@ def _osd_candidates(evidence: np.ndarray) -> np.ndarray:
     each of them flipped once, re-encode to the candidates. All words at once, rows packed in 64-bit
     words: one step per column for the batch, not one per column and word.
     """
-    batch, k = evidence.shape[0], 8 * _MESSAGE_BYTES
+    batch, k = evidence.shape[0], _MESSAGE_BITS
     order = np.argsort(-np.abs(evidence), axis=1, kind="stable")
     words = -(-CODE_BITS // 64)
     packed = np.zeros((batch, k, 8 * words), np.uint8)
@@ -124,8 +124,8 @@ def _osd_candidates(evidence: np.ndarray) -> np.ndarray:
             continue
         b, row, pivot = everyone[has], next_row[has], eligible[has].argmax(axis=1)
         rows[b, row], rows[b, pivot] = rows[b, pivot], rows[b, row].copy()
-        bits[b, row], bits[b, pivot] = bits[b, pivot], bits[b, row].copy()
-        bits[b, row] = 0
+        bits[b, pivot] = bits[b, row]  # the row that moved into the pivot's place
+        bits[b, row] = 0  # the pivot row is not eliminated against itself
         rows[b] ^= bits[b][:, :, None].astype(np.uint64) * rows[b, row][:, None, :]
         pivots[b, row] = column
         next_row[b] += 1
@@ -172,7 +172,6 @@ def soft_decode(soft_bits: np.ndarray, check_key: bytes, scramble: np.ndarray, m
     order-1 candidates, or None when none is valid or its bound exceeds ``max_log_bound``."""
     evidence = np.asarray(soft_bits, np.float64).reshape(-1, CODE_BITS) * (1.0 - 2.0 * scramble)
     all_candidates = _osd_candidates(evidence)
-    k = 8 * _MESSAGE_BYTES
     out: list[tuple[bytes, float, int] | None] = []
     for word, candidates in zip(evidence, all_candidates):
         correlations = (1.0 - 2.0 * candidates) @ word
@@ -181,7 +180,7 @@ def soft_decode(soft_bits: np.ndarray, check_key: bytes, scramble: np.ndarray, m
             log_bound = soft_false_match_log(magnitudes, float(correlations[index]))
             if log_bound > max_log_bound:  # the bound only grows down the list
                 break
-            message = np.packbits(candidates[index, :k]).tobytes()
+            message = np.packbits(candidates[index, :_MESSAGE_BITS]).tobytes()
             payload, tag = message[:PAYLOAD_BYTES], message[PAYLOAD_BYTES:]
             if hmac.compare_digest(tag, _tag(check_key, payload)):
                 found = payload, log_bound, int(np.count_nonzero(candidates[index] != (word < 0)))

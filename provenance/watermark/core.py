@@ -1174,15 +1174,14 @@ def detect_work(work: WorkFrames, key: bytes) -> Detection:
             return best[0].found
 
         # Hard decisions first (BCH, cheap), then soft decoding of the same trials.
-        for name, (*_, order) in statistics.items():
-            for gain_index in order:
-                decoded = code.decode((soft[name][gain_index] < 0).astype(np.uint8), check_key, layout.scramble)
-                if decoded is not None:
-                    p_value = min(1.0, code.false_match_probability(decoded[1], hypotheses) / BCH_SHARE)
-                    if keep(decoded[0], p_value, decoded[1], name, gain_index, "bch"):
-                        return True
-        soft_share = (1 - BCH_SHARE) / hypotheses
         trials = [(name, gain_index) for name, (*_, order) in statistics.items() for gain_index in order]
+        for name, gain_index in trials:
+            decoded = code.decode((soft[name][gain_index] < 0).astype(np.uint8), check_key, layout.scramble)
+            if decoded is not None:
+                p_value = min(1.0, code.false_match_probability(decoded[1], hypotheses) / BCH_SHARE)
+                if keep(decoded[0], p_value, decoded[1], name, gain_index, "bch"):
+                    return True
+        soft_share = (1 - BCH_SHARE) / hypotheses
         words = np.stack([soft[name][gain_index] for name, gain_index in trials])
         for (name, gain_index), decoded in zip(trials, code.soft_decode(words, check_key, layout.scramble, np.log(rate * soft_share))):
             if decoded is not None:
