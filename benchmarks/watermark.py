@@ -480,9 +480,9 @@ def write_report(args, seconds, results256, quality, results64, quality64, null_
         "2^64·V(164, e)/2^164; soft decoding: 2^64 times the Chernoff bound on the correlation of a fixed codeword "
         f"with the evidence's magnitudes. Two tiers, each split between BCH ({core.BCH_SHARE:.0%}) and soft decoding. "
         f"The unchanged geometry on the grid the frame size implies: at most {core.IDENTITY_HYPOTHESES} trials "
-        f"(2 statistics × 17 gains), p = {code.false_match_probability(11, core.IDENTITY_HYPOTHESES):.1e} for BCH at "
+        f"({len(core.STATISTICS)} statistics × {1 + core._GAIN_CANDIDATES} gains), p = {code.false_match_probability(11, core.IDENTITY_HYPOTHESES):.1e} for BCH at "
         f"e = 11 (tier budget {core.IDENTITY_RATE:g}). The search: at most {HYPOTHESES} trials ({len(core.GRIDS)} grids × "
-        f"{core._CANDIDATES} best geometries × 34), p = {code.false_match_probability(11, HYPOTHESES):.1e} at e = 11 "
+        f"{core._CANDIDATES} best geometries × {core.IDENTITY_HYPOTHESES}), p = {code.false_match_probability(11, HYPOTHESES):.1e} at e = 11 "
         f"(budget {FALSE_POSITIVE_RATE - core.IDENTITY_RATE:.0e}). Any BCH decode is found in both tiers; a soft decode "
         "when its bound times the tier's trials is within soft decoding's share of the tier's budget. Per clip: "
         f"≤ {core.false_positive_bound():.2e} ≤ 1e-9.",
